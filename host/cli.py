@@ -1,0 +1,57 @@
+"""The `emtag` command: one console script, one module per subcommand.
+
+Each subcommand lives in emtag.host.cli_<name> with HELP (one line), add_arguments(parser)
+and run(args) -> exit code. Modules are imported only when their command runs, except to
+build --help.
+"""
+
+import argparse
+import importlib
+import sys
+
+VERSION = "0.1.0"
+
+# name -> module; the order is the order in --help
+COMMANDS = {
+    "sim": "emtag.host.cli_sim",
+    "nmea": "emtag.host.cli_nmea",
+}
+
+
+class CommandError(Exception):
+    """A failure the user can act on: printed as one line, exit status 2."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="emtag",
+        description="Firmware, simulator and host tools for emtag GPS ankle tags.",
+    )
+    parser.add_argument("--version", action="version", version="emtag " + VERSION)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(modname)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args._run(args) or 0
+    except CommandError as e:
+        print("emtag %s: error: %s" % (args.command, e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emtag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
