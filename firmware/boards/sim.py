@@ -1,0 +1,136 @@
+"""The `sim` board: the tag's hardware as modelled by the CPython simulator.
+
+Runs on the MicroPython unix port (talking over two pipe fds given in EMTAG_SIM_FDS) or
+in-process on CPython (a transport object handed in by the runner). The firmware cannot
+tell either from a real board: it sees the same methods as boards/esp32.py.
+"""
+
+from emtag.firmware.boards import simwire as w
+
+
+class PipeTransport:
+    """Requests out on one fd, replies in on the other (MicroPython unix port)."""
+
+    def __init__(self, fds):
+        rd, wr = fds.split(",")
+        self._r = open("/dev/fd/" + rd, "rb")
+        self._w = open("/dev/fd/" + wr, "wb")
+        self._hdr = bytearray(4)
+
+    def _read_exact(self, n):
+        buf = bytearray(n)
+        mv = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self._r.readinto(mv[got:])
+            if not k:
+                raise OSError("simulator closed the pipe")
+            got += k
+        return buf
+
+    def call(self, op, body):
+        self._w.write(w.request(op, body))
+        n = w.u32(self._read_exact(4), 0)
+        return self._read_exact(n) if n else b""
+
+
+class BlockDevice:
+    """littlefs block device (the extended interface with offsets) backed by sim flash."""
+
+    def __init__(self, transport, block_size, block_count):
+        self._t = transport
+        self.block_size = block_size
+        self.block_count = block_count
+
+    def readblocks(self, block, buf, offset=0):
+        data = self._t.call(w.READ_BLOCK, w.pack_u32(block) + w.pack_u32(offset) + w.pack_u32(len(buf)))
+        buf[:] = data
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:  # simple interface: erase, then program the whole block
+            self.ioctl(6, block)
+            offset = 0
+        self._t.call(w.PROG_BLOCK, w.pack_u32(block) + w.pack_u32(offset) + bytes(buf))
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.block_count
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase
+            self._t.call(w.ERASE_BLOCK, w.pack_u32(arg))
+        return 0
+
+
+class Board:
+    name = "sim"
+
+    def __init__(self, transport=None, fs_factory=None):
+        if transport is None:
+            import os
+
+            transport = PipeTransport(os.getenv("EMTAG_SIM_FDS"))
+        self._t = transport
+        self._fs_factory = fs_factory
+        info = transport.call(w.INFO, b"")
+        self._now = w.u64(info, 0)
+        self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
+        self.serial = bytes(info[16:]).decode()
+        self._rx = {w.GNSS: [], w.LINK: [], w.SENSOR: []}
+        self.stopped = False
+
+    # time: virtual, advanced only by sleep_until
+    def now_ms(self):
+        return self._now
+
+    def sleep_until(self, deadline_ms):
+        """Sleep until the deadline or the next input, whichever comes first."""
+        reply = self._t.call(w.SLEEP, w.pack_u64(max(deadline_ms, self._now)))
+        self._now = w.u64(reply, 0)
+        if reply[8] & w.FLAG_STOP:
+            self.stopped = True
+        for ch, data in w.split_chunks(reply, 9):
+            q = self._rx.get(ch)
+            if q is not None:
+                q.append(bytes(data))
+
+    def _take(self, ch):
+        q = self._rx[ch]
+        if not q:
+            return None
+        data = q[0] if len(q) == 1 else b"".join(q)
+        q.clear()
+        return data
+
+    # GNSS module on a UART
+    def gnss_read(self):
+        return self._take(w.GNSS)
+
+    def gnss_write(self, data):
+        self._t.call(w.WRITE, bytes([w.GNSS]) + data)
+
+    def gnss_power(self, on):
+        self._t.call(w.WRITE, bytes([w.GNSS_POWER, 1 if on else 0]))
+
+    # serial uplink to the bridge
+    def link_read(self):
+        return self._take(w.LINK)
+
+    def link_write(self, data):
+        self._t.call(w.WRITE, bytes([w.LINK]) + data)
+
+    # storage and entropy
+    def mount(self):
+        """The littlefs filesystem on the tag's flash (formatted at manufacture)."""
+        if self._fs_factory is not None:
+            return self._fs_factory(self.bdev)
+        import vfs
+
+        return vfs.VfsLfs2(self.bdev, mtime=False)
+
+    def random_bytes(self, n):
+        return self._t.call(w.RANDOM, w.pack_u32(n))
+
+    # observability: one event for the simulator's events.jsonl
+    def event(self, text):
+        self._t.call(w.WRITE, bytes([w.EVENT]) + text.encode())

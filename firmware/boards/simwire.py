@@ -1,0 +1,52 @@
+"""The lockstep wire between the `sim` board and the CPython simulator.
+
+Each request is op (1 byte) + length (4 bytes LE) + body; each reply is length + body.
+Shared by firmware/boards/sim.py (tag side) and emtag.simulator.runner (host side).
+Virtual time only moves inside SLEEP, so a run is reproducible whatever the host's speed.
+"""
+
+SLEEP = 1  # body: deadline ms (8 LE). reply: now ms (8) + flags (1) + chunks
+WRITE = 2  # body: channel (1) + data. reply: empty
+READ_BLOCK = 3  # body: block (4) + offset (4) + length (4). reply: data
+PROG_BLOCK = 4  # body: block (4) + offset (4) + data. reply: empty
+ERASE_BLOCK = 5  # body: block (4). reply: empty
+RANDOM = 6  # body: n (4). reply: n bytes from the scenario's seeded generator
+INFO = 7  # body: empty. reply: now (8) + block size (4) + block count (4) + serial (rest)
+
+# channels for WRITE and for the chunks in a SLEEP reply: chunk = channel (1) + len (4) + data
+GNSS = 1  # UART to and from the GNSS module
+LINK = 2  # serial uplink to the host bridge
+EVENT = 3  # tag -> sim: one JSON event object for events.jsonl
+GNSS_POWER = 4  # tag -> sim: b"\x01" on, b"\x00" off
+SENSOR = 5  # sim -> tag: sensor change (strap, case, charger), see the sim board
+
+FLAG_STOP = 1  # the scenario is over: the firmware should shut down
+
+
+def u32(b, i):
+    return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)
+
+
+def u64(b, i):
+    return u32(b, i) | (u32(b, i + 4) << 32)
+
+
+def pack_u32(n):
+    return n.to_bytes(4, "little")
+
+
+def pack_u64(n):
+    return n.to_bytes(8, "little")
+
+
+def request(op, body):
+    return bytes([op]) + pack_u32(len(body)) + body
+
+
+def split_chunks(body, start):
+    """Yield (channel, data) chunks from a SLEEP reply body."""
+    i, n = start, len(body)
+    while i + 5 <= n:
+        ch, size = body[i], u32(body, i + 1)
+        yield ch, body[i + 5 : i + 5 + size]
+        i += 5 + size

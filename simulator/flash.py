@@ -1,0 +1,42 @@
+"""NOR flash model: erase sets a block to 0xFF, programming can only clear bits.
+
+Counts reads, programs and erases (per block, for wear) so runs can report them.
+"""
+
+
+class FlashError(Exception):
+    pass
+
+
+class Flash:
+    def __init__(self, block_size=4096, block_count=256):
+        self.block_size = block_size
+        self.block_count = block_count
+        self.data = bytearray(b"\xff" * (block_size * block_count))
+        self.erases = [0] * block_count
+        self.programs = 0
+        self.reads = 0
+
+    def _span(self, block, offset, length):
+        if not (0 <= block < self.block_count) or offset < 0 or offset + length > self.block_size:
+            raise FlashError("access outside flash: block %d offset %d length %d" % (block, offset, length))
+        start = block * self.block_size + offset
+        return start, start + length
+
+    def read(self, block, offset, length):
+        a, b = self._span(block, offset, length)
+        self.reads += 1
+        return bytes(self.data[a:b])
+
+    def program(self, block, offset, data):
+        a, b = self._span(block, offset, len(data))
+        # NOR semantics: programming ANDs into the cell, so writing unerased flash shows up
+        n = b - a
+        old = int.from_bytes(self.data[a:b], "little")
+        self.data[a:b] = (old & int.from_bytes(data, "little")).to_bytes(n, "little")
+        self.programs += 1
+
+    def erase(self, block):
+        a, b = self._span(block, 0, self.block_size)
+        self.data[a:b] = b"\xff" * self.block_size
+        self.erases[block] += 1

@@ -1,0 +1,100 @@
+"""One simulated run, start to finish, and what it showed: summary figures and checks."""
+
+import datetime
+
+from emtag.host import cose as host_cose
+from emtag.simulator import runner
+from emtag.simulator.world import World
+
+
+def simulate(sc, out_dir, interpreter=None, heapsize=None, timeline=None):
+    world = World(sc, out_dir, timeline)
+    try:
+        kw = {"heapsize": heapsize} if heapsize else {}
+        wall = runner.run(world, interpreter, **kw)
+        world.events.add(world.now, "sim", "end", wall_s=round(wall, 3))
+        result = _results(world, sc, wall, interpreter or runner.default_interpreter())
+    finally:
+        world.close()
+    return result
+
+
+def _t(ev):
+    return datetime.datetime.fromisoformat(ev["t"].replace("Z", "+00:00")).timestamp()
+
+
+def _results(world, sc, wall, interpreter):
+    evs = world.events.events
+    tag_alerts = [e for e in evs if e["source"] == "tag" and e["type"] == "alert"]
+    stored_alerts = [e for e in evs if e["source"] == "bridge" and e["type"] == "alert"]
+    shutdown = next((e for e in evs if e["source"] == "tag" and e["type"] == "shutdown"), {})
+    boot = next((e for e in evs if e["source"] == "tag" and e["type"] == "boot"), {})
+    device = boot.get("device")
+    verified = failed = 0
+    if device:
+        key = host_cose.load_public_key(world.store.device(device))
+        for row in world.store.records(device):
+            try:
+                host_cose.verify_sign1(row[-1], key)
+                verified += 1
+            except host_cose.VerificationError:
+                failed += 1
+    rejected = len(world.store.records(device, "rejected")) if device else 0
+    return {
+        "scenario": sc.name,
+        "interpreter": interpreter,
+        "sim_s": sc.duration_s,
+        "wall_s": wall,
+        "device": device,
+        "fix_records": sum(1 for e in evs if e["source"] == "tag" and e["type"] == "fix"),
+        "stored_verified": verified,
+        "stored_failed": failed,
+        "rejected": rejected,
+        "tag_alerts": tag_alerts,
+        "stored_alerts": stored_alerts,
+        "heap_peak": shutdown.get("heap_peak"),
+        "checks": _checks(sc, evs, stored_alerts),
+    }
+
+
+def _checks(sc, evs, stored_alerts):
+    checks = []
+    for exp in sc.expect:
+        kind, zone = exp["alert"], exp.get("zone")
+        hits = [a for a in stored_alerts if a["alert"] == kind and (zone is None or a["zone"] == zone)]
+        what = kind + (" in " + zone if zone else "")
+        if exp.get("count") == 0:
+            checks.append({"ok": not hits, "text": "no %s (%d seen)" % (what, len(hits))})
+            continue
+        if not hits:
+            checks.append({"ok": False, "text": "%s reached the store: none did" % what})
+            continue
+        enter = next((e for e in evs if e["type"] == "truth_enter" and e.get("zone") == zone), None)
+        within = exp.get("within_s")
+        if within is None or enter is None:
+            checks.append({"ok": within is None, "text": "%s reached the store" % what})
+            continue
+        latency = _t(hits[0]) - _t(enter)
+        checks.append({
+            "ok": 0 <= latency <= within,
+            "text": "%s stored %.1f s after the wearer entered (limit %s s)" % (what, latency, within),
+        })
+    return checks
+
+
+def summary_table(r):
+    rows = [
+        ("scenario", r["scenario"]),
+        ("firmware ran on", r["interpreter"]),
+        ("tag", r["device"] or "-"),
+        ("fix records made", r["fix_records"]),
+        ("records stored and verified", "%d (%d failed, %d rejected)" % (
+            r["stored_verified"], r["stored_failed"], r["rejected"])),
+        ("alerts raised on the tag", ", ".join(a["alert"] for a in r["tag_alerts"]) or "none"),
+        ("alerts in the store", ", ".join(a["alert"] for a in r["stored_alerts"]) or "none"),
+        ("peak MicroPython heap", "%d bytes" % r["heap_peak"] if r["heap_peak"] else "n/a"),
+        ("simulated / wall time", "%.0f s / %.1f s (%.0fx real time)" % (
+            r["sim_s"], r["wall_s"], r["sim_s"] / max(r["wall_s"], 1e-9))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join("%-*s  %s" % (width, k, v) for k, v in rows)
