@@ -5,7 +5,6 @@ from emtag.firmware.tag import Tag
 
 def run(board):
     tag = Tag(board)
-    tag.boot()
     while not board.stopped:
         tag.poll()
         board.sleep_until(tag.next_deadline())

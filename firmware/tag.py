@@ -23,22 +23,13 @@ FAST_FIX_INTERVAL_MS = 15000  # near a zone
 
 class Tag:
     def __init__(self, board):
-        self.board = board
-        self.fs = None
-        self.signer = None
-        self.device_id = b""
-        self.zone_engine = zones.ZoneEngine([])
-        self.log = None
-        self.uplink = None
+        """Boot: mount flash, load or make the key, load zones, reopen the log."""
+        self.board = b = board
         self.parser = nmea.NmeaParser(self._on_fix)
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
         self.next_fix_due = 0
         self.prev_hash = records.GENESIS
-
-    # start-up
-    def boot(self):
-        b = self.board
         self.fs = b.mount()
         try:
             self.signer = SoftwareSigner.load(self.fs, KEY_PATH)
@@ -51,7 +42,9 @@ class Tag:
         self.zone_engine = zones.ZoneEngine(self._load_zones())
         self.log = recordlog.RecordLog(self.fs)
         if self.log.last_record is not None:
-            self.prev_hash = hashlib.sha256(cose.payload(self.log.last_record)).digest()
+            # the chain continues from the payload inside the last signed record
+            last = cbor.loads(self.log.last_record)
+            self.prev_hash = hashlib.sha256(last.value[2]).digest()
         hello = {
             m.H_DEVICE: self.device_id,
             m.H_PUBKEY: self.signer.public_key(),
@@ -124,8 +117,14 @@ class Tag:
         if fix.fix < 2 or fix.lat is None or fix.lon is None or fix.t is None:
             return
         for kind, zone_id in self.zone_engine.update(fix):
-            self._append(records.alert_record(self._seq(), self.prev_hash, kind, fix.t, fix.t_ms, fix, zone_id))
-            self.event("alert", alert=kind, zone=zone_id, lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm)
+            self._append(
+                records.alert_record(
+                    self._seq(), self.prev_hash, kind, fix.t, fix.t_ms, fix, zone_id
+                )
+            )
+            self.event(
+                "alert", alert=kind, zone=zone_id, lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm
+            )
         now = self.board.now_ms()
         if now >= self.next_fix_due:
             rec = records.fix_record(self._seq(), self.prev_hash, fix)

@@ -65,9 +65,13 @@ class ZoneEngine:
             surely_out = d2 > (r + acc) ** 2
             if surely_in and not z.inside:
                 z.inside = True
-                alerts.append(("exclusion_breach" if z.kind == EXCLUSION else "inclusion_clear", z.id))
+                alerts.append(
+                    ("exclusion_breach" if z.kind == EXCLUSION else "inclusion_clear", z.id)
+                )
             elif surely_out and z.inside:
                 z.inside = False
-                alerts.append(("exclusion_clear" if z.kind == EXCLUSION else "inclusion_breach", z.id))
+                alerts.append(
+                    ("exclusion_clear" if z.kind == EXCLUSION else "inclusion_breach", z.id)
+                )
         self.near = near
         return alerts

@@ -8,7 +8,6 @@ dropped) and answered with a NACK.
 import hashlib
 
 import cbor2
-
 from emtag.host import cose as host_cose
 from emtag.protocol import frame, records
 from emtag.protocol import messages as m
@@ -70,13 +69,18 @@ class Session:
             self.store.add_device(device, pub, str(body.get(m.H_FIRMWARE)), self.now_iso())
             self.emit("device_registered", device=device)
         elif known != pub:
-            self.emit("hello_rejected", device=device, reason="public key differs from the one on record")
+            self.emit(
+                "hello_rejected", device=device, reason="public key differs from the one on record"
+            )
             return [[m.NACK, 0, "unknown tag"]]
         self.device = device
         self.key = host_cose.load_public_key(pub)
         seq, cose = self.store.last_valid(device)
         self.last_seq = seq
-        self.last_hash = hashlib.sha256(host_cose.payload(cose)).digest() if cose else records.GENESIS
+        # the chain continues from the payload of the newest record we hold
+        self.last_hash = (
+            hashlib.sha256(cbor2.loads(cose).value[2]).digest() if cose else records.GENESIS
+        )
         self.emit("hello", device=device, firmware=body.get(m.H_FIRMWARE), stored_upto=seq)
         return [[m.ACK, self.last_seq]]
 
@@ -99,11 +103,24 @@ class Session:
         if rows:
             self.store.add_records(rows)  # committed before the ACK below goes out
             valid = sum(1 for r in rows if r["status"] == "valid")
-            self.emit("records_stored", device=self.device, valid=valid,
-                      rejected=len(rows) - valid, upto=self.last_seq)
+            self.emit(
+                "records_stored",
+                device=self.device,
+                valid=valid,
+                rejected=len(rows) - valid,
+                upto=self.last_seq,
+            )
         for a in alerts:
-            self.emit("alert", alert=a["alert"], zone=a["zone"], device=self.device, seq=a["seq"],
-                      event_t=a["t"], lat=a["lat_e7"], lon=a["lon_e7"])
+            self.emit(
+                "alert",
+                alert=a["alert"],
+                zone=a["zone"],
+                device=self.device,
+                seq=a["seq"],
+                event_t=a["t"],
+                lat=a["lat_e7"],
+                lon=a["lon_e7"],
+            )
         return replies + [[m.ACK, self.last_seq]]
 
     def _check(self, rec):
@@ -123,10 +140,15 @@ class Session:
             row["reason"] = "payload is not a record"
             return row, "rejected"
         row.update(
-            seq=seq, type=body.get(records.K_TYPE), t=body.get(records.K_TIME),
-            t_ms=body.get(records.K_TIME_MS), lat_e7=body.get(records.K_LAT),
-            lon_e7=body.get(records.K_LON), acc_cm=body.get(records.K_ACC),
-            alert=body.get(records.K_ALERT), zone=body.get(records.K_ZONE),
+            seq=seq,
+            type=body.get(records.K_TYPE),
+            t=body.get(records.K_TIME),
+            t_ms=body.get(records.K_TIME_MS),
+            lat_e7=body.get(records.K_LAT),
+            lon_e7=body.get(records.K_LON),
+            acc_cm=body.get(records.K_ACC),
+            alert=body.get(records.K_ALERT),
+            zone=body.get(records.K_ZONE),
         )
         if seq <= self.last_seq:
             return row, "duplicate"

@@ -41,7 +41,11 @@ def run(args):
     print("emtag sim: %s (seed %d) on %s, output in %s" % (sc.name, sc.seed, interpreter, out))
     try:
         result = simulate.simulate(
-            sc, out, interpreter, heapsize=args.heapsize, timeline=None if args.quiet else sys.stdout
+            sc,
+            out,
+            interpreter,
+            heapsize=args.heapsize,
+            timeline=None if args.quiet else sys.stdout,
         )
     except (ValueError, OSError, runner.FirmwareCrashed) as e:
         raise CommandError(str(e)) from None

@@ -48,7 +48,9 @@ class Store:
     def _migrate(self):
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise RuntimeError("store schema %d is newer than this emtag (%d)" % (version, len(MIGRATIONS)))
+            raise RuntimeError(
+                "store schema %d is newer than this emtag (%d)" % (version, len(MIGRATIONS))
+            )
         for i in range(version, len(MIGRATIONS)):
             with self.db:
                 self.db.executescript(MIGRATIONS[i])
@@ -66,17 +68,32 @@ class Store:
             )
 
     def last_valid(self, device):
-        """(seq, payload hash) of the newest valid record, or (0, None)."""
+        """(seq, signed record) of the newest valid record, or (0, None)."""
         row = self.db.execute(
-            "SELECT seq, cose FROM records WHERE device=? AND status='valid' ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, cose FROM records WHERE device=? AND status='valid' "
+            "ORDER BY seq DESC LIMIT 1",
             (device,),
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
 
     def add_records(self, rows):
         """Insert rows (dicts) in one transaction: committed before anything is acknowledged."""
-        cols = ("device", "seq", "type", "t", "t_ms", "lat_e7", "lon_e7", "acc_cm",
-                "alert", "zone", "status", "reason", "received", "cose")
+        cols = (
+            "device",
+            "seq",
+            "type",
+            "t",
+            "t_ms",
+            "lat_e7",
+            "lon_e7",
+            "acc_cm",
+            "alert",
+            "zone",
+            "status",
+            "reason",
+            "received",
+            "cose",
+        )
         with self.db:
             self.db.executemany(
                 "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),

@@ -42,20 +42,30 @@ def load(path):
             raise ZoneFileError("%s: %s: kind must be exclusion or inclusion" % (path, name))
         geom = feat.get("geometry") or {}
         if geom.get("type") != "Point":
-            raise ZoneFileError("%s: %s: only circles (Point with radius_m) are supported yet" % (path, name))
+            raise ZoneFileError(
+                "%s: %s: only circles (Point with radius_m) are supported yet" % (path, name)
+            )
         lon, lat = geom["coordinates"][:2]
         r = props.get("radius_m")
         if not isinstance(r, (int, float)) or not 1 <= r <= 100000:
             raise ZoneFileError("%s: %s: radius_m must be 1..100000" % (path, name))
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ZoneFileError("%s: %s: coordinates out of range" % (path, name))
-        zones.append({"id": zid, "kind": props["kind"], "lat": lat, "lon": lon, "radius_m": float(r)})
+        zones.append(
+            {"id": zid, "kind": props["kind"], "lat": lat, "lon": lon, "radius_m": float(r)}
+        )
     return zones
 
 
 def compile_table(zones):
     rows = [
-        [z["id"], KINDS[z["kind"]], round(z["lat"] * 1e7), round(z["lon"] * 1e7), round(z["radius_m"] * 100)]
+        [
+            z["id"],
+            KINDS[z["kind"]],
+            round(z["lat"] * 1e7),
+            round(z["lon"] * 1e7),
+            round(z["radius_m"] * 100),
+        ]
         for z in zones
     ]
     return cbor2.dumps(rows, canonical=True)

@@ -19,7 +19,9 @@ class Flash:
 
     def _span(self, block, offset, length):
         if not (0 <= block < self.block_count) or offset < 0 or offset + length > self.block_size:
-            raise FlashError("access outside flash: block %d offset %d length %d" % (block, offset, length))
+            raise FlashError(
+                "access outside flash: block %d offset %d length %d" % (block, offset, length)
+            )
         start = block * self.block_size + offset
         return start, start + length
 

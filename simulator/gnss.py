@@ -80,7 +80,10 @@ class Receiver:
         alt = 45.0
         prns = ",".join(str(p) for p in range(1, sats + 1)) + "," * (12 - sats)
         out = [
-            sentence("%sGGA,%s,%s,%s,%s,%s,1,%02d,%.1f,%.1f,M,47.0,M,," % (t, hms, la, lah, lo, loh, sats, hdop, alt)),
+            sentence(
+                "%sGGA,%s,%s,%s,%s,%s,1,%02d,%.1f,%.1f,M,47.0,M,,"
+                % (t, hms, la, lah, lo, loh, sats, hdop, alt)
+            ),
             sentence("%sGSA,A,3,%s,%.1f,%.1f,%.1f" % (t, prns, hdop * 1.6, hdop, hdop * 1.3)),
             sentence(
                 "%sRMC,%s,A,%s,%s,%s,%s,%.3f,%.1f,%s,,,A"

@@ -61,7 +61,9 @@ def load(path):
     except (OSError, ValueError) as e:
         raise RouteError("cannot read route %s: %s" % (path, e)) from None
     if doc.get("type") == "FeatureCollection":
-        lines = [f for f in doc.get("features", []) if f.get("geometry", {}).get("type") == "LineString"]
+        lines = [
+            f for f in doc.get("features", []) if f.get("geometry", {}).get("type") == "LineString"
+        ]
         if len(lines) != 1:
             raise RouteError("%s: expected exactly one LineString feature" % path)
         doc = lines[0]

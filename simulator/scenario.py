@@ -1,20 +1,20 @@
 """Scenario files (TOML): what happens in a simulated run. Paths are relative to the file.
 
-    name = "..."                      # shown in the timeline
-    seed = 7                          # with the file, fully determines the run
-    start = "2026-03-02T09:00:00Z"    # UTC
-    duration_s = 900
-    board = "sim"
-    route = "routes/x.geojson"        # GeoJSON LineString (see simulator/route.py)
-    zones = "zones/x.geojson"         # provisioned onto the tag before first boot
-    [gnss]
-    environment = "suburban"          # open_sky, suburban, urban_canyon, indoor
-    [link]
-    latency_ms = 80
-    [[expect]]                        # optional: makes the scenario a test
-    alert = "exclusion_breach"
-    zone = "victim-home"
-    within_s = 60                     # after the true track enters the zone
+name = "..."                      # shown in the timeline
+seed = 7                          # with the file, fully determines the run
+start = "2026-03-02T09:00:00Z"    # UTC
+duration_s = 900
+board = "sim"
+route = "routes/x.geojson"        # GeoJSON LineString (see simulator/route.py)
+zones = "zones/x.geojson"         # provisioned onto the tag before first boot
+[gnss]
+environment = "suburban"          # open_sky, suburban, urban_canyon, indoor
+[link]
+latency_ms = 80
+[[expect]]                        # optional: makes the scenario a test
+alert = "exclusion_breach"
+zone = "victim-home"
+within_s = 60                     # after the true track enters the zone
 """
 
 import datetime

@@ -50,8 +50,14 @@ class World:
         self.store = host_store.Store(store_path)
         self.bridge = host_bridge.Session(self.store, self._bridge_event, lambda: iso(self.now))
         self.serial = "SIM%05d" % scenario.seed
-        self.events.add(self.now, "sim", "start", scenario=scenario.name, seed=scenario.seed,
-                        duration_s=scenario.duration_s)
+        self.events.add(
+            self.now,
+            "sim",
+            "start",
+            scenario=scenario.name,
+            seed=scenario.seed,
+            duration_s=scenario.duration_s,
+        )
 
     # world events
     def at(self, t, fn, *args):
@@ -76,7 +82,9 @@ class World:
             inside = geo.distance_m(lat, lon, z["lat"], z["lon"]) < z["radius_m"]
             if inside != self.inside[z["id"]]:
                 self.inside[z["id"]] = inside
-                self.events.add(self.now, "sim", "truth_enter" if inside else "truth_leave", zone=z["id"])
+                self.events.add(
+                    self.now, "sim", "truth_enter" if inside else "truth_leave", zone=z["id"]
+                )
 
     def _to_bridge(self, data):
         reply = self.bridge.receive(data)
@@ -103,7 +111,12 @@ class World:
         if op == w.RANDOM:
             return self.tag_rng.randbytes(w.u32(body, 0))
         if op == w.INFO:
-            return w.pack_u64(self.now) + w.pack_u32(FLASH_BLOCK) + w.pack_u32(FLASH_BLOCKS) + self.serial.encode()
+            return (
+                w.pack_u64(self.now)
+                + w.pack_u32(FLASH_BLOCK)
+                + w.pack_u32(FLASH_BLOCKS)
+                + self.serial.encode()
+            )
         raise ValueError("unknown sim request %d" % op)
 
     def _write(self, channel, data):

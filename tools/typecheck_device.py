@@ -32,12 +32,23 @@ def main(argv=None):
         # The stubs have errors of their own; report only ours.
         f.write("[mypy]\nignore_errors = True\n[mypy-emtag.*]\nignore_errors = False\n")
     cmd = [
-        sys.executable, "-m", "mypy",
-        "--config-file", config, "--custom-typeshed-dir", target,
-        "--explicit-package-bases", "--namespace-packages",
-        "--check-untyped-defs", "--no-error-summary", "--python-version", "3.10",
-        "--cache-dir", os.path.join(target, ".mypy_cache"),
-        os.path.join("emtag", "firmware"), os.path.join("emtag", "protocol"),
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        config,
+        "--custom-typeshed-dir",
+        target,
+        "--explicit-package-bases",
+        "--namespace-packages",
+        "--check-untyped-defs",
+        "--no-error-summary",
+        "--python-version",
+        "3.10",
+        "--cache-dir",
+        os.path.join(target, ".mypy_cache"),
+        os.path.join("emtag", "firmware"),
+        os.path.join("emtag", "protocol"),
     ]
     env = dict(os.environ, MYPYPATH=target)
     proc = subprocess.run(cmd, cwd=stage, env=env)

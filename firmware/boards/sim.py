@@ -43,7 +43,9 @@ class BlockDevice:
         self.block_count = block_count
 
     def readblocks(self, block, buf, offset=0):
-        data = self._t.call(w.READ_BLOCK, w.pack_u32(block) + w.pack_u32(offset) + w.pack_u32(len(buf)))
+        data = self._t.call(
+            w.READ_BLOCK, w.pack_u32(block) + w.pack_u32(offset) + w.pack_u32(len(buf))
+        )
         buf[:] = data
 
     def writeblocks(self, block, buf, offset=None):
@@ -76,7 +78,7 @@ class Board:
         self._now = w.u64(info, 0)
         self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
         self.serial = bytes(info[16:]).decode()
-        self._rx = {w.GNSS: [], w.LINK: [], w.SENSOR: []}
+        self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: []}
         self.stopped = False
 
     # time: virtual, advanced only by sleep_until
@@ -126,7 +128,8 @@ class Board:
             return self._fs_factory(self.bdev)
         import vfs
 
-        return vfs.VfsLfs2(self.bdev, mtime=False)
+        # the stub declares VfsLfs2 abstract and wants its own block-device base class
+        return vfs.VfsLfs2(self.bdev, mtime=False)  # type: ignore[abstract, arg-type]
 
     def random_bytes(self, n):
         return self._t.call(w.RANDOM, w.pack_u32(n))

@@ -10,7 +10,6 @@ import re
 import subprocess
 
 import pytest
-
 from emtag.tools import unixport
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,8 +1,8 @@
-# the RAM flash lives on the test heap, not the firmware's: give it room
-MICROPYTHON_HEAPSIZE = "1M"
-
 from emtag.firmware.recordlog import SEGMENT_RECORDS, RecordLog
 from ramfs import new_fs
+
+# the RAM flash lives on the test heap, not the firmware's: give it room
+MICROPYTHON_HEAPSIZE = "1M"
 
 
 def _rec(i):
@@ -47,7 +47,9 @@ def test_ack_persists_and_reclaims_segments():
     again = RecordLog(remount())
     assert again.acked == SEGMENT_RECORDS + 5
     assert again.pending() == n - (SEGMENT_RECORDS + 5)
-    assert again.read_from(again.acked + 1, 1) == [(SEGMENT_RECORDS + 6, b"x%d" % (SEGMENT_RECORDS + 6))]
+    assert again.read_from(again.acked + 1, 1) == [
+        (SEGMENT_RECORDS + 6, b"x%d" % (SEGMENT_RECORDS + 6))
+    ]
 
 
 def test_torn_tail_is_ignored():
