@@ -8,6 +8,7 @@ dropped) and answered with a NACK.
 import hashlib
 
 import cbor2
+
 from emtag.host import cose as host_cose
 from emtag.protocol import frame, records
 from emtag.protocol import messages as m
@@ -96,7 +97,7 @@ class Session:
                 break  # the tag resends from our ACK
             rows.append(row)
             if row["status"] == "rejected":
-                replies.append([m.NACK, row["seq"] or 0, row["reason"]])
+                replies.append([m.NACK, row.get("seq") or 0, row["reason"]])
                 break
             if row["type"] == records.ALERT:
                 alerts.append(row)
@@ -133,10 +134,11 @@ class Session:
             return row, "rejected"
         try:
             body = cbor2.loads(payload)
-            seq, prev = body[records.K_SEQ], body[records.K_PREV]
-            if not (isinstance(body, dict) and _is_int(seq) and isinstance(prev, bytes)):
-                raise ValueError
-        except Exception:
+        except Exception:  # cbor2 raises several types on malformed input
+            body = None
+        seq = body.get(records.K_SEQ) if isinstance(body, dict) else None
+        prev = body.get(records.K_PREV) if isinstance(body, dict) else None
+        if not (_is_int(seq) and isinstance(prev, bytes)):
             row["reason"] = "payload is not a record"
             return row, "rejected"
         row.update(

@@ -18,13 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from emtag.firmware import cose as fcose
 from emtag.firmware import p256
 from emtag.firmware.signer import SoftwareSigner
 from emtag.host import cose as hcose
 from emtag.tools import unixport
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "vectors", "cose")
 

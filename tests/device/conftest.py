@@ -10,6 +10,7 @@ import re
 import subprocess
 
 import pytest
+
 from emtag.tools import unixport
 
 HERE = os.path.dirname(os.path.abspath(__file__))

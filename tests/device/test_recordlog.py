@@ -1,5 +1,6 @@
-from emtag.firmware.recordlog import SEGMENT_RECORDS, RecordLog
 from ramfs import new_fs
+
+from emtag.firmware.recordlog import SEGMENT_RECORDS, RecordLog
 
 # the RAM flash lives on the test heap, not the firmware's: give it room
 MICROPYTHON_HEAPSIZE = "1M"
