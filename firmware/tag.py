@@ -30,6 +30,7 @@ class Tag:
         self.last_gnss_rx = None
         self.next_fix_due = 0
         self.prev_hash = records.GENESIS
+        self.heap_live_peak = 0
         self.fs = b.mount()
         try:
             self.signer = SoftwareSigner.load(self.fs, KEY_PATH)
@@ -154,12 +155,11 @@ class Tag:
             "records": self.log.last_seq,
             "acked": self.log.acked,
         }
-        try:
-            import micropython
-
-            stats["heap_peak"] = micropython.mem_peak()  # type: ignore[attr-defined]
-        except (ImportError, AttributeError):
-            pass
+        if self.heap_live_peak:
+            stats["heap_live_peak"] = self.heap_live_peak  # right after a collection
+        peak = self.board.heap_peak() if hasattr(self.board, "heap_peak") else None
+        if peak:
+            stats["heap_peak"] = peak  # garbage included
         self.event("shutdown", **stats)
 
 

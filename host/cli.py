@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from emtag.host.errors import CommandError  # noqa: F401  (subcommands import it from here)
+
 VERSION = "0.1.0"
 
 # name -> module; the order is the order in --help
@@ -16,10 +18,6 @@ COMMANDS = {
     "sim": "emtag.host.cli_sim",
     "nmea": "emtag.host.cli_nmea",
 }
-
-
-class CommandError(Exception):
-    """A failure the user can act on: printed as one line, exit status 2."""
 
 
 def build_parser():

@@ -53,6 +53,7 @@ def _results(world, sc, wall, interpreter):
         "tag_alerts": tag_alerts,
         "stored_alerts": stored_alerts,
         "heap_peak": shutdown.get("heap_peak"),
+        "heap_live_peak": shutdown.get("heap_live_peak"),
         "checks": _checks(sc, evs, stored_alerts),
     }
 
@@ -87,6 +88,15 @@ def _checks(sc, evs, stored_alerts):
     return checks
 
 
+def _heap(r):
+    if not r["heap_peak"]:
+        return "n/a (not on MicroPython)"
+    return "%d bytes live between passes, %d with garbage before GC" % (
+        r["heap_live_peak"],
+        r["heap_peak"],
+    )
+
+
 def summary_table(r):
     rows = [
         ("scenario", r["scenario"]),
@@ -100,7 +110,7 @@ def summary_table(r):
         ),
         ("alerts raised on the tag", ", ".join(a["alert"] for a in r["tag_alerts"]) or "none"),
         ("alerts in the store", ", ".join(a["alert"] for a in r["stored_alerts"]) or "none"),
-        ("peak MicroPython heap", "%d bytes" % r["heap_peak"] if r["heap_peak"] else "n/a"),
+        ("MicroPython heap high-water", _heap(r)),
         (
             "simulated / wall time",
             "%.0f s / %.1f s (%.0fx real time)"

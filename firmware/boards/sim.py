@@ -64,6 +64,27 @@ class BlockDevice:
         return 0
 
 
+try:
+    from gc import mem_alloc as _mem_alloc
+except ImportError:  # CPython: no MicroPython heap to watch
+    _mem_alloc = None
+
+
+class HeapWatch:
+    """Samples gc.mem_alloc() at every request to the simulator: the high-water mark of the
+    heap in use, garbage included (it reaches the heap size whenever the GC steps in)."""
+
+    def __init__(self, transport):
+        self._t = transport
+        self.peak = 0
+
+    def call(self, op, body):
+        used = _mem_alloc() if _mem_alloc else 0
+        if used > self.peak:
+            self.peak = used
+        return self._t.call(op, body)
+
+
 class Board:
     name = "sim"
 
@@ -72,7 +93,7 @@ class Board:
             import os
 
             transport = PipeTransport(os.getenv("EMTAG_SIM_FDS"))
-        self._t = transport
+        self._t = transport = HeapWatch(transport)
         self._fs_factory = fs_factory
         info = transport.call(w.INFO, b"")
         self._now = w.u64(info, 0)
@@ -80,6 +101,10 @@ class Board:
         self.serial = bytes(info[16:]).decode()
         self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: []}
         self.stopped = False
+
+    def heap_peak(self):
+        """High-water mark of gc.mem_alloc() in bytes, or None on CPython."""
+        return self._t.peak if _mem_alloc else None
 
     # time: virtual, advanced only by sleep_until
     def now_ms(self):
