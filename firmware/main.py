@@ -4,20 +4,17 @@ import gc
 
 from emtag.firmware.tag import Tag
 
-try:
-    from gc import mem_alloc, mem_free
-except ImportError:  # CPython, in-process in the simulator: no MicroPython heap
-    mem_alloc = mem_free = None
+HEAP = hasattr(gc, "mem_free")  # False on CPython, in-process in the simulator
 
 
 def run(board):
     tag = Tag(board)
     while not board.stopped:
         tag.poll()
-        if mem_free is not None and mem_free() < mem_alloc():
+        if HEAP and gc.mem_free() < gc.mem_alloc():
             # over half the heap in use: collect now, while idle, not in the middle of work
             gc.collect()
-            tag.heap_live_peak = max(tag.heap_live_peak, mem_alloc())
+            tag.heap_live_peak = max(tag.heap_live_peak, gc.mem_alloc())
         board.sleep_until(tag.next_deadline())
     tag.shutdown()
 

@@ -5,6 +5,8 @@ in-process on CPython (a transport object handed in by the runner). The firmware
 tell either from a real board: it sees the same methods as boards/esp32.py.
 """
 
+import gc
+
 from emtag.firmware.boards import simwire as w
 
 
@@ -64,10 +66,7 @@ class BlockDevice:
         return 0
 
 
-try:
-    from gc import mem_alloc as _mem_alloc
-except ImportError:  # CPython: no MicroPython heap to watch
-    _mem_alloc = None
+HEAP = hasattr(gc, "mem_alloc")  # False on CPython: no MicroPython heap to watch
 
 
 class HeapWatch:
@@ -79,7 +78,7 @@ class HeapWatch:
         self.peak = 0
 
     def call(self, op, body):
-        used = _mem_alloc() if _mem_alloc else 0
+        used = gc.mem_alloc() if HEAP else 0
         if used > self.peak:
             self.peak = used
         return self._t.call(op, body)
@@ -104,7 +103,7 @@ class Board:
 
     def heap_peak(self):
         """High-water mark of gc.mem_alloc() in bytes, or None on CPython."""
-        return self._t.peak if _mem_alloc else None
+        return self._t.peak if HEAP else None
 
     # time: virtual, advanced only by sleep_until
     def now_ms(self):
