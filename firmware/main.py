@@ -11,6 +11,9 @@ def run(board):
     tag = Tag(board)
     while not board.stopped:
         tag.poll()
+        if tag.reboot:  # decommissioned: keys and data wiped, start as from the factory
+            tag = Tag(board)
+            continue
         if HEAP and gc.mem_free() < gc.mem_alloc():
             # over half the heap in use: collect now, while idle, not in the middle of work
             gc.collect()

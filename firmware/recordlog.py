@@ -1,129 +1,308 @@
-"""Append-only record log on the tag's littlefs flash (walking-skeleton version).
+"""Append-only record log on the tag's littlefs flash: the store half of store-and-forward.
 
-Records live in segment files /log/<first seq, 8 hex digits>, each entry
-    seq (4 LE) | length (2 LE) | record bytes | crc32 (4 LE) of what precedes it
-An entry is durable once its file is closed (littlefs commits on close). A torn or corrupt
-tail is ignored when reading. The highest acknowledged sequence number is kept in
-/log/acked; segments whose every record is acknowledged are deleted.
+Layout, in the directory /log:
+
+    <first seq, 8 hex digits>   segment files, each a run of entries
+                                    seq (4 LE) | length (2 LE) | record | crc32 (4 LE)
+                                the CRC covers seq, length and record
+    acked                       highest seq the bridge has acknowledged: seq (4 LE) | crc32 (4 LE)
+
+Durability. `append` returns once the segment file is closed: littlefs commits on close,
+atomically, so a power cut leaves either the file as it was or with the new entry. The
+acknowledged mark is written to acked.tmp and renamed over acked (atomic in littlefs).
+Reading checks every entry's CRC and stops a segment at the first bad one, so no corrupt
+record is ever returned. Opening the log recovers from whatever a power cut left: an empty
+newest segment is removed, a newest segment with a bad tail is rewritten without it (via a
+temporary file and rename), and fully acknowledged segments left behind by an interrupted
+reclaim are deleted.
+
+Space. Segments hold up to `segment_bytes`; a segment is deleted as soon as every record in
+it is acknowledged (acknowledged data is reclaimed first, always), except the newest, whose
+last record continues the hash chain after a reboot. `used` counts the bytes of the
+segments still held, against a budget of `max_bytes` (default DEFAULT_MAX_BYTES, at most
+3/4 of the filesystem where it can tell its size). Thinning policy, when only unsent data
+remains and it grows:
+
+    used < 7/8 budget           every record is logged
+    7/8 .. 15/16 budget         `full` (the tag raises storage_full); routine fixes thinned:
+                                admit_routine() admits one in THIN_KEEP (1 per 15 min at
+                                the normal 1 per min)
+    >= 15/16 budget             no routine fixes; the last 1/16 is kept for alerts,
+                                checkpoints and restart records, which are never refused
+                                (past the budget they use the filesystem's own slack)
+    `full` clears when acknowledgements bring `used` under 3/4 of the budget.
+
+Nothing already logged is ever dropped before the bridge acknowledges it: sequence numbers
+and the hash chain stay gap-free, thinning happens before a fix gets its sequence number.
 """
 
 import binascii
 
-SEGMENT_RECORDS = 256
+SEGMENT_BYTES = 16384
 MAX_RECORD = 2048
+# 30 days at one fix a minute: 43,200 signed fix records of about 180 bytes with framing,
+# 7.8 MB, below the 7/8 thinning threshold of 10 MiB (tests/device/test_recordlog.py).
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+THIN_KEEP = 15
 _HDR = 6
+_TAIL = 4
 
 
 def _crc(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
+def _capacity(fs):
+    """Bytes of the filesystem, or None where the vfs cannot tell (littlefs-python)."""
+    statvfs = getattr(fs, "statvfs", None)
+    if statvfs is None:
+        return None
+    try:
+        st = statvfs("/")
+    except OSError:
+        return None
+    return st[0] * st[2]
+
+
 class RecordLog:
-    def __init__(self, fs, root="log"):
+    def __init__(self, fs, root="log", max_bytes=None, segment_bytes=SEGMENT_BYTES):
         self.fs = fs
         self.root = root
+        self.segment_bytes = segment_bytes
+        if max_bytes is None:
+            max_bytes = DEFAULT_MAX_BYTES
+            cap = _capacity(fs)
+            if cap is not None:
+                max_bytes = min(max_bytes, cap * 3 // 4)
+        self.max_bytes = max_bytes
+        self.thin_at = max_bytes * 7 // 8
+        self.stop_at = max_bytes * 15 // 16
+        self.clear_at = max_bytes * 3 // 4
+        self.thinned = 0  # routine fixes not logged since boot (admit_routine said no)
+        self._skip = 0
+        self.full = False
+        self._cursor = None  # (next seq, segment first seq, byte offset) of the last read
         try:
             fs.mkdir(root)
         except OSError:
             pass  # exists
-        self.segments = self._list_segments()
+        self.segments = []  # first seq of each segment, ascending
+        self.sizes = []  # bytes in each segment
+        self._list_segments()
         self.acked = self._read_acked()
         self.last_seq = 0
         self.last_record = None
+        self._recover_tail()
         if self.segments:
-            for seq, data in self._entries(self.segments[-1]):
-                self.last_seq, self.last_record = seq, data
+            # a lost or damaged acked file: whatever was reclaimed had been acknowledged
+            self.acked = max(self.acked, self.segments[0] - 1)
         self.last_seq = max(self.last_seq, self.acked)
+        self._reclaim()
+        self._update_full()
 
+    # layout
     def _path(self, first):
         return "%s/%08x" % (self.root, first)
 
     def _list_segments(self):
-        firsts = []
+        found = []
         for entry in self.fs.ilistdir(self.root):
             name = entry[0]
-            if len(name) == 8:
-                try:
-                    firsts.append(int(name, 16))
-                except ValueError:
-                    pass
-        firsts.sort()
-        return firsts
+            if name.endswith(".tmp"):
+                self._remove(self.root + "/" + name)  # a rename that never happened
+                continue
+            if len(name) != 8:
+                continue
+            try:
+                first = int(name, 16)
+            except ValueError:
+                continue
+            size = entry[3] if len(entry) > 3 else self._size(first)
+            found.append((first, size))
+        found.sort()
+        self.segments = [f for f, _ in found]
+        self.sizes = [s for _, s in found]
+
+    def _size(self, first):
+        return self.fs.stat(self._path(first))[6]
+
+    def _remove(self, path):
+        try:
+            self.fs.remove(path)
+        except OSError:
+            pass
+
+    @property
+    def used(self):
+        return sum(self.sizes)
 
     def _read_acked(self):
         try:
             with self.fs.open(self.root + "/acked", "rb") as f:
-                b = f.read(4)
-            return int.from_bytes(b, "little") if len(b) == 4 else 0
+                b = f.read(8)
         except OSError:
             return 0
+        if len(b) != 8 or _crc(b[:4]) != int.from_bytes(b[4:], "little"):
+            return 0
+        return int.from_bytes(b[:4], "little")
 
-    def _entries(self, first):
-        """(seq, record) for every intact entry of a segment, stopping at a torn tail."""
+    def _scan(self, first, offset, seq, limit, out):
+        """Append (seq, record) to `out` for intact entries of a segment from byte `offset`
+        with seq >= `seq`, until `out` holds `limit`; stops at the first torn or corrupt
+        entry. Returns (offset after the last entry read, last (seq, record) read or None)."""
+        last = None
         try:
             f = self.fs.open(self._path(first), "rb")
         except OSError:
-            return
+            return offset, last
         try:
-            while True:
+            if offset:
+                f.seek(offset)
+            while len(out) < limit:
                 hdr = f.read(_HDR)
                 if len(hdr) < _HDR:
-                    return
+                    break
                 n = hdr[4] | (hdr[5] << 8)
                 if n > MAX_RECORD:
-                    return
-                body = f.read(n + 4)
-                if len(body) < n + 4:
-                    return
+                    break
+                body = f.read(n + _TAIL)
+                if len(body) < n + _TAIL:
+                    break
                 if _crc(hdr + body[:n]) != int.from_bytes(body[n:], "little"):
-                    return
-                yield int.from_bytes(hdr[:4], "little"), body[:n]
+                    break
+                offset += _HDR + n + _TAIL
+                s = int.from_bytes(hdr[:4], "little")
+                last = (s, body[:n])
+                if s >= seq:
+                    out.append(last)
         finally:
             f.close()
+        return offset, last
+
+    def _recover_tail(self):
+        """Find the last record, repairing what a power cut may have left at the tail."""
+        while self.segments:
+            first, size = self.segments[-1], self.sizes[-1]
+            good, last = self._scan(first, 0, 1 << 32, 1, [])
+            if last is None:
+                # created by an append that never completed (or wholly unreadable)
+                self._remove(self._path(first))
+                self.segments.pop()
+                self.sizes.pop()
+                continue
+            if good < size:
+                self._truncate(first, good)
+            self.last_seq, self.last_record = last
+            return
+
+    def _truncate(self, first, good):
+        """Rewrite a segment keeping only its first `good` bytes (atomic: tmp + rename)."""
+        path = self._path(first)
+        tmp = path + ".tmp"
+        with self.fs.open(path, "rb") as src:
+            with self.fs.open(tmp, "wb") as dst:
+                left = good
+                while left:
+                    chunk = src.read(min(left, 512))
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    left -= len(chunk)
+        self.fs.rename(tmp, path)
+        self.sizes[-1] = good
+
+    def _update_full(self):
+        used = self.used
+        if used >= self.thin_at:
+            self.full = True
+        elif used < self.clear_at:
+            self.full = False
+
+    # writing
+    def admit_routine(self):
+        """Whether a routine fix may be logged now (the thinning policy, module docstring).
+        Ask before giving the fix a sequence number; alerts, checkpoints and restart records
+        are never asked about: they are always logged."""
+        used = self.used
+        if used < self.thin_at:
+            self._skip = 0
+            return True
+        if used < self.stop_at:
+            self._skip = (self._skip + 1) % THIN_KEEP
+            if self._skip == 1 or THIN_KEEP == 1:
+                return True
+        self.thinned += 1
+        return False
 
     def append(self, seq, record):
         """Store one record; durable when this returns."""
         if seq != self.last_seq + 1:
             raise ValueError("sequence gap: %d after %d" % (seq, self.last_seq))
-        if len(record) > MAX_RECORD:
+        n = len(record)
+        if n > MAX_RECORD:
             raise ValueError("record too long")
-        if not self.segments or seq - self.segments[-1] >= SEGMENT_RECORDS:
+        entry = bytearray(_HDR + n + _TAIL)
+        entry[0:4] = seq.to_bytes(4, "little")
+        entry[4] = n & 0xFF
+        entry[5] = n >> 8
+        entry[_HDR : _HDR + n] = record
+        entry[_HDR + n :] = _crc(memoryview(entry)[: _HDR + n]).to_bytes(4, "little")
+        if not self.segments or self.sizes[-1] + len(entry) > self.segment_bytes:
             self.segments.append(seq)
-        entry = bytearray(seq.to_bytes(4, "little"))
-        entry.extend(len(record).to_bytes(2, "little"))
-        entry.extend(record)
-        entry.extend(_crc(entry).to_bytes(4, "little"))
+            self.sizes.append(0)
         with self.fs.open(self._path(self.segments[-1]), "ab") as f:
             f.write(entry)
+        self.sizes[-1] += len(entry)
         self.last_seq, self.last_record = seq, record
-
-    def read_from(self, seq, limit):
-        """Up to `limit` (seq, record) pairs starting at `seq`, oldest first."""
-        out = []
-        for i, first in enumerate(self.segments):
-            nxt = self.segments[i + 1] if i + 1 < len(self.segments) else None
-            if nxt is not None and nxt <= seq:
-                continue
-            for s, rec in self._entries(first):
-                if s >= seq:
-                    out.append((s, rec))
-                    if len(out) >= limit:
-                        return out
-        return out
+        self._update_full()
 
     def ack(self, seq):
         """Everything up to seq is safely stored on the host: remember it, reclaim space."""
+        seq = min(seq, self.last_seq)
         if seq <= self.acked:
             return
-        seq = min(seq, self.last_seq)
         tmp = self.root + "/acked.tmp"
+        b = seq.to_bytes(4, "little")
         with self.fs.open(tmp, "wb") as f:
-            f.write(seq.to_bytes(4, "little"))
+            f.write(b + _crc(b).to_bytes(4, "little"))
         self.fs.rename(tmp, self.root + "/acked")
         self.acked = seq
-        # a segment is reclaimable when the next one starts at or before acked + 1
-        while len(self.segments) > 1 and self.segments[1] <= seq + 1:
-            self.fs.remove(self._path(self.segments.pop(0)))
+        self._reclaim()
+        self._update_full()
+
+    def _reclaim(self):
+        # a segment is all acknowledged when the next one starts at or before acked + 1; the
+        # newest is kept: its last record continues the hash chain after a reboot
+        while len(self.segments) > 1 and self.segments[1] <= self.acked + 1:
+            first = self.segments.pop(0)
+            self.sizes.pop(0)
+            self._remove(self._path(first))
+
+    # reading
+    def read_from(self, seq, limit):
+        """Up to `limit` (seq, record) pairs starting at `seq`, oldest first."""
+        out = []
+        segs = self.segments
+        if not segs or seq > self.last_seq:
+            return out
+        cur = self._cursor
+        if cur is not None and cur[0] == seq and cur[1] in segs:
+            i, offset = segs.index(cur[1]), cur[2]
+        else:
+            i = 0
+            while i + 1 < len(segs) and segs[i + 1] <= seq:
+                i += 1
+            offset = 0
+        while i < len(segs):
+            first = segs[i]
+            offset, _ = self._scan(first, offset, seq, limit, out)
+            if len(out) >= limit:
+                self._cursor = (out[-1][0] + 1, first, offset)
+                return out
+            i += 1
+            offset = 0
+        self._cursor = None
+        return out
 
     def pending(self):
         return self.last_seq - self.acked

@@ -5,10 +5,10 @@ board is the only source of time and I/O, so the same code runs on hardware, on 
 MicroPython unix port inside the simulator, and in-process on CPython.
 """
 
-import hashlib
+import gc
 import json
 
-from emtag.firmware import cose, nmea, recordlog, uplink, zones
+from emtag.firmware import evidence, nmea, recordlog, uplink, zones
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import cbor, frame, records
 from emtag.protocol import messages as m
@@ -17,19 +17,25 @@ FIRMWARE_VERSION = "0.1.0"
 KEY_PATH = "device.key"
 ZONES_PATH = "zones.cbor"
 GNSS_IDLE_MS = 300  # a quiet UART this long ends the GNSS epoch
-FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md)
-FAST_FIX_INTERVAL_MS = 15000  # near a zone
+FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zone engine
+# sets the interval (settings slow_interval_s / fast_interval_s in the zone table)
+APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
+RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
 
 
 class Tag:
     def __init__(self, board):
         """Boot: mount flash, load or make the key, load zones, reopen the log."""
         self.board = b = board
-        self.parser = nmea.NmeaParser(self._on_fix)
+        self.recent = []  # the last RECENT_EVENTS events (JSON text), for the console's logs
+        self.reboot = False  # set by decommission: main.run boots a factory-fresh Tag
+        self.gnss_seen_ms = None  # the last GNSS epoch, for status and selftest
+        self.parser = nmea.NmeaParser(self._gnss_epoch)
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
         self.next_fix_due = 0
-        self.prev_hash = records.GENESIS
+        self.last_fix_ms = -FIX_INTERVAL_MS
+        self.utc_offset_ms = None  # GNSS UTC minus the board clock, from the last fix
         self.heap_live_peak = 0
         self.fs = b.mount()
         try:
@@ -40,19 +46,22 @@ class Tag:
             self.signer.save(self.fs, KEY_PATH)
             self.event("key_generated")
         self.device_id = self.signer.key_id()
-        self.zone_engine = zones.ZoneEngine(self._load_zones())
+        self.zone_engine = self._load_zones()
         self.log = recordlog.RecordLog(self.fs)
-        if self.log.last_record is not None:
-            # the chain continues from the payload inside the last signed record
-            last = cbor.loads(self.log.last_record)
-            self.prev_hash = hashlib.sha256(last.value[2]).digest()
+        # the hash chain continues from the log's tail; a tail left unsealed is sealed at once
+        self.chain = evidence.Chain(self.signer)
+        tail = max(1, self.log.last_seq - evidence.CHECKPOINT_RECORDS)
+        self.chain.resume(self.log.read_from(tail, evidence.CHECKPOINT_RECORDS + 1))
+        self._restart()
+        self.storage_full = False  # storage_full raised for the log's current `full` episode
         hello = {
             m.H_DEVICE: self.device_id,
             m.H_PUBKEY: self.signer.public_key(),
             m.H_FIRMWARE: FIRMWARE_VERSION,
             m.H_NEXT_SEQ: self.log.last_seq + 1,
         }
-        self.uplink = uplink.Uplink(self.log, hello)
+        # the uplink sends only records a signature already covers
+        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello)
         self.event(
             "boot",
             device=hexlify(self.device_id),
@@ -60,19 +69,30 @@ class Tag:
             zones=len(self.zone_engine.zones),
             next_seq=self.log.last_seq + 1,
         )
-        b.gnss_power(True)
+        # sensors, hardware alerts and GNSS duty cycling (firmware/monitor.py, health.py);
+        # it switches the receiver on
+        from emtag.firmware import monitor
+
+        self.monitor = monitor.Monitor(self)
+        # the USB serial console: fitting and configuration (firmware/console.py)
+        from emtag.firmware import console
+
+        self.console = console.attach(self)
 
     def _load_zones(self):
+        """The zone engine for the table on flash (protocol/zones.cddl); none: no zones."""
+        gc.collect()  # loading needs room: key generation may have left garbage behind
         try:
-            with self.fs.open(ZONES_PATH, "rb") as f:
-                data = f.read()
+            f = self.fs.open(ZONES_PATH, "rb")
         except OSError:
-            return []
+            return zones.ZoneEngine([])
         try:
-            return zones.load_table(cbor.loads(data))
-        except ValueError as e:
+            return zones.ZoneEngine.from_table(f)  # read a zone at a time
+        except (ValueError, OSError) as e:
             self.event("zones_invalid", error=str(e))
-            return []
+            return zones.ZoneEngine([])
+        finally:
+            f.close()
 
     # the main loop's two calls
     def poll(self):
@@ -85,12 +105,19 @@ class Tag:
         elif self.last_gnss_rx is not None and now - self.last_gnss_rx >= GNSS_IDLE_MS:
             self.parser.flush()
             self.last_gnss_rx = None
+        self.monitor.poll(now)
         data = b.link_read()
         if data:
             for raw in self.deframer.feed(data):
                 self._on_message(raw, now)
+        if self.log.full != self.storage_full:
+            self._storage_full(now)
+        if self.chain.seal_due(now):
+            self._checkpoint(now)
         for msg in self.uplink.poll(now):
             b.link_write(frame.encode(msg))
+        for out in self.console.poll(b.console_read(), now):
+            b.console_write(out)
 
     def next_deadline(self):
         d = self.board.now_ms() + 3600000
@@ -99,7 +126,9 @@ class Tag:
         up = self.uplink.next_deadline()
         if up is not None:
             d = min(d, up)
-        return d
+        if self.chain.deadline is not None:
+            d = min(d, self.chain.deadline)
+        return self.monitor.deadline(d)
 
     # inputs
     def _on_message(self, raw, now):
@@ -114,39 +143,118 @@ class Tag:
         elif what == "bad_message":
             self.event("bad_message")
 
+    def _gnss_epoch(self, fix):
+        # what status and selftest report (small ints: nothing allocated), then the fix
+        self.gnss_seen_ms = self.board.now_ms()
+        self.gnss_fix = fix.fix
+        self.gnss_sats = fix.sats
+        self.gnss_acc_cm = fix.acc_cm
+        self.gnss_cn0_max = max(fix.cn0_max) if fix.cn0_mask else None
+        self.monitor.epoch(fix)
+        self._on_fix(fix)
+
     def _on_fix(self, fix):
-        if fix.fix < 2 or fix.lat is None or fix.lon is None or fix.t is None:
-            return
-        for kind, zone_id in self.zone_engine.update(fix):
+        # every fix goes to the zone engine, which sets implausible ones aside (counted)
+        engine = self.zone_engine
+        for i in range(engine.update(fix)):
+            kind, zone_id, snap = engine.events[i]
+            # the alert carries the time and fix that began the breach; logged (and so
+            # signed) now, and the uplink sends it on this same pass
             self._append(
                 records.alert_record(
-                    self._seq(), self.prev_hash, kind, fix.t, fix.t_ms, fix, zone_id
+                    self._seq(), self.prev_hash, kind, snap.t, snap.t_ms, snap, zone_id
                 )
             )
+            self.uplink.send_first(self.log.last_seq, self.log.last_record)  # ahead of backlog
             self.event(
-                "alert", alert=kind, zone=zone_id, lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm
+                "alert",
+                alert=kind,
+                zone=zone_id,
+                event_t=snap.t,
+                lat=snap.lat,
+                lon=snap.lon,
+                acc_cm=snap.acc_cm,
             )
+            if kind == "zone_approach":
+                self._vibrate(APPROACH_VIBRATE_MS)
+        if not engine.accepted:
+            return
         now = self.board.now_ms()
-        if now >= self.next_fix_due:
+        # fix records every engine.interval_ms(): 60 s, 15 s near a zone or in breach
+        if now >= min(self.next_fix_due, self.last_fix_ms + engine.interval_ms() - 500):
+            if engine.interval_ms() >= engine.slow_ms and not self.log.admit_routine():
+                # the log is nearly full of unsent data: this routine fix is thinned
+                # (policy: firmware/recordlog.py); fixes near a zone never are
+                self.last_fix_ms = now
+                self.next_fix_due = now + engine.interval_ms() - 500
+                return
             rec = records.fix_record(self._seq(), self.prev_hash, fix)
             self._append(rec)
             self.event("fix", seq=rec[records.K_SEQ], lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm)
-            near = self.zone_engine.near
-            self.next_fix_due = now + (FAST_FIX_INTERVAL_MS if near else FIX_INTERVAL_MS) - 500
+            self.last_fix_ms = now
+            self.next_fix_due = now + engine.interval_ms() - 500
+            self.monitor.fix_logged(now, fix)  # the receiver may sleep until the next one
+
+    def _restart(self):
+        """A restart record (signed) explains the gap a power cut or reset left, and seals
+        whatever the last run left unsealed."""
+        ms = self.board.now_ms()
+        self._append(
+            records.restart_record(self._seq(), self.prev_hash, ms // 1000, ms % 1000, "boot")
+        )
+
+    def _storage_full(self, now):
+        """The log entered its thinning band (firmware/recordlog.py): storage_full, once per
+        episode (and once per boot while it lasts); routine fixes are thinned meanwhile."""
+        self.storage_full = self.log.full
+        if not self.storage_full:
+            return
+        utc = now if self.utc_offset_ms is None else now + self.utc_offset_ms
+        self._append(
+            records.alert_record(
+                self._seq(), self.prev_hash, "storage_full", utc // 1000, utc % 1000
+            )
+        )
+        self.uplink.send_first(self.log.last_seq, self.log.last_record)
+        self.event("alert", alert="storage_full", zone=None, used=self.log.used)
+
+    def _vibrate(self, ms):
+        buzz = getattr(self.board, "vibrate", None)
+        if buzz is not None:
+            buzz(ms)
 
     # records
     def _seq(self):
-        return self.log.last_seq + 1
+        return self.chain.next_seq()
+
+    @property
+    def prev_hash(self):
+        return self.chain.head
 
     def _append(self, rec):
-        payload = cbor.dumps(rec)
-        signed = cose.sign1(self.signer, payload, kid=self.device_id)
-        self.log.append(rec[records.K_SEQ], signed)
-        self.prev_hash = hashlib.sha256(payload).digest()
+        # numbered, linked, signed if not a fix (firmware/evidence.py), logged as sent
+        now = self.board.now_ms()
+        self.chain.add(rec, now, self.log.append)
+        if rec[records.K_TYPE] == records.FIX:
+            self.utc_offset_ms = rec[records.K_TIME] * 1000 + rec[records.K_TIME_MS] - now
+        if self.chain.seal_due(now):  # never more than evidence.CHECKPOINT_RECORDS unsealed
+            self._checkpoint(now)
+
+    def _checkpoint(self, now):
+        """Sign the chain head: seals every record since the last signed one."""
+        utc = now if self.utc_offset_ms is None else now + self.utc_offset_ms
+        first = self.chain.sealed_seq + 1
+        self.chain.checkpoint(now, utc // 1000, utc % 1000, self.log.append)
+        self.event("checkpoint", seq=self.chain.seq, first=first, last=self.chain.seq - 1)
 
     def event(self, kind, **fields):
         fields["type"] = kind
-        self.board.event(json.dumps(fields))
+        text = json.dumps(fields)
+        recent = self.recent
+        if len(recent) >= RECENT_EVENTS:
+            recent.pop(0)
+        recent.append(text)
+        self.board.event(text)
 
     def shutdown(self):
         stats = {
@@ -160,6 +268,9 @@ class Tag:
         peak = self.board.heap_peak() if hasattr(self.board, "heap_peak") else None
         if peak:
             stats["heap_peak"] = peak  # garbage included
+        aside = {k: v for k, v in self.zone_engine.stats().items() if v and k != "accepted"}
+        if aside:
+            stats["fixes_set_aside"] = aside  # by reason, see firmware/plausibility.py
         self.event("shutdown", **stats)
 
 

@@ -1,50 +1,101 @@
 """Uplink state machine (pure): which records to send, when to resend, what acks mean.
 
-The tag speaks first with HELLO; the bridge answers with an ACK carrying the last sequence
-number it holds, so after any break the tag resumes from there. Records go out oldest
-first in batches, at most WINDOW unacknowledged at once; with no ACK within the timeout
-everything unacknowledged is sent again, with the timeout doubling up to MAX_TIMEOUT_MS.
-Duplicates are harmless: the bridge acknowledges records it already holds.
+Messages: protocol/uplink.cddl. The tag speaks first with HELLO; the bridge answers with an
+ACK carrying the last sequence number it holds, so after any break the tag resumes from
+there. Then:
+
+- Alerts first: an alert logged while the backlog waits (a link outage, a long upload) is
+  also sent at once, on its own, as an ALERT message; the bridge stores it as an early
+  alert, forwards it and answers ALERT_ACK. It still goes in order with the backlog later
+  (the bridge keeps one copy; duplicates are harmless).
+- Records go oldest first in RECORDS batches (at most BATCH records and BATCH_BYTES), with
+  at most WINDOW unacknowledged at once.
+- No ACK within the timeout: everything unacknowledged is sent again, the timeout doubling
+  up to MAX_TIMEOUT_MS; any ACK that moves forward resets it.
+- NACK of seq 0 is the bridge refusing the session (restarted, "hello first"): say HELLO
+  again. NACK of a record: it was stored as rejected; what happens next is the ACK's call.
+- COMMAND carries a signed command (protocol/console.cddl request) from the monitoring
+  centre; `on_command(request bytes) -> reply bytes` answers it in COMMAND_REPLY (no
+  handler: an empty reply, "not supported").
+- TIME: the host's clock, kept in host_time_ms for the tag.
+
+`log` is the record log as the uplink may see it (firmware/evidence.py SealedView: it ends
+at the last sealed record): last_seq, acked, read_from(seq, n), ack(seq).
 """
 
 from emtag.protocol import cbor
 from emtag.protocol import messages as m
 
-WINDOW = 16
-BATCH = 4
+WINDOW = 32  # records sent and not yet acknowledged
+BATCH = 8  # records per RECORDS message...
+BATCH_BYTES = 2048  # ...and bytes of records (a frame holds frame.MAX_FRAME)
 TIMEOUT_MS = 5000
 MAX_TIMEOUT_MS = 300000
+URGENT_MAX = 8  # alerts waiting to go ahead of the backlog; older ones simply go in order
 
 
 class Uplink:
-    def __init__(self, log, hello_body):
+    def __init__(self, log, hello_body, on_command=None):
         self.log = log
         self.hello_body = hello_body
+        self.on_command = on_command
         self.greeted = False  # the bridge answered our HELLO
         self.sent_upto = log.acked  # highest seq sent since the last (re)send
         self.deadline = 0  # when to send HELLO again or resend records
         self.timeout = TIMEOUT_MS
         self.host_time_ms = None
+        self.urgent = []  # [seq, wire] of alerts to send ahead of the backlog
+        self.urgent_due = 0
+        self.replies = []  # messages owed to the bridge (command replies)
+        self.resends = 0  # timeouts that sent records again (for the tag's statistics)
+
+    def send_first(self, seq, wire):
+        """An alert just logged (seq, its wire bytes): send it ahead of the backlog."""
+        if len(self.urgent) >= URGENT_MAX:
+            self.urgent.pop(0)  # still in the backlog, in order
+        self.urgent.append([seq, wire])
+        self.urgent_due = 0
 
     def poll(self, now):
         """Messages (bytes) to send now."""
-        out = []
+        out = self.replies
+        self.replies = []
         if not self.greeted:
             if now >= self.deadline:
                 out.append(cbor.dumps([m.HELLO, self.hello_body]))
                 self._backoff(now)
             return out
-        if now >= self.deadline and self.sent_upto > self.log.acked:
-            self.sent_upto = self.log.acked  # no ack in time: send again from the first unacked
-            self._backoff(now)
-        while self.sent_upto < self.log.last_seq and self.sent_upto - self.log.acked < WINDOW:
-            batch = self.log.read_from(self.sent_upto + 1, BATCH)
+        log = self.log
+        acked = log.acked
+        if self.urgent and now >= self.urgent_due:
+            self.urgent = [u for u in self.urgent if u[0] > acked]
+            for seq, wire in self.urgent:
+                out.append(cbor.dumps([m.ALERT, wire]))
+            self.urgent_due = now + self.timeout
+        if now >= self.deadline and self.sent_upto > acked:
+            self.sent_upto = acked  # no ack in time: send again from the first unacked
+            self.resends += 1
+            self.timeout = min(self.timeout * 2, MAX_TIMEOUT_MS)
+            self.deadline = now + self.timeout
+        first = True
+        last = log.last_seq
+        while self.sent_upto < last and self.sent_upto - acked < WINDOW:
+            n = min(BATCH, WINDOW - (self.sent_upto - acked))
+            batch = log.read_from(self.sent_upto + 1, n)
             if not batch:
                 break
-            out.append(cbor.dumps([m.RECORDS, [rec for _, rec in batch]]))
-            self.sent_upto = batch[-1][0]
-            if len(out) == 1:
-                self.deadline = now + self.timeout
+            recs, size = [], 0
+            for seq, wire in batch:
+                if recs and size + len(wire) > BATCH_BYTES:
+                    break
+                recs.append(wire)
+                size += len(wire)
+                self.sent_upto = seq
+            out.append(cbor.dumps([m.RECORDS, recs]))
+            if first:
+                first = False
+                if self.deadline <= now:
+                    self.deadline = now + self.timeout
         return out
 
     def _backoff(self, now):
@@ -56,22 +107,50 @@ class Uplink:
         if not isinstance(msg, list) or not msg or not isinstance(msg[0], int):
             return "bad_message"
         kind = msg[0]
-        if kind == m.ACK and len(msg) == 2 and isinstance(msg[1], int):
-            self.greeted = True
-            self.timeout = TIMEOUT_MS
-            self.log.ack(msg[1])
-            if self.sent_upto < self.log.acked:
-                self.sent_upto = self.log.acked
-            self.deadline = now + self.timeout
+        if kind == m.ACK and len(msg) == 2 and isinstance(msg[1], int) and msg[1] >= 0:
+            log = self.log
+            before = log.acked
+            if not self.greeted:
+                # the answer to HELLO: resume right after what the bridge holds
+                self.greeted = True
+                log.ack(msg[1])
+                self.sent_upto = log.acked
+                self.timeout = TIMEOUT_MS
+                self.deadline = now
+                self.urgent_due = now
+                return "ack"
+            log.ack(msg[1])
+            if self.sent_upto < log.acked:
+                self.sent_upto = log.acked
+            if log.acked > before:
+                self.timeout = TIMEOUT_MS
+                self.deadline = now + self.timeout
             return "ack"
-        if kind == m.NACK:
+        if kind == m.NACK and len(msg) >= 2 and isinstance(msg[1], int):
+            if msg[1] == 0 and self.greeted:
+                # the bridge does not know this session (it restarted): greet it again
+                self.greeted = False
+                self.timeout = TIMEOUT_MS
+                self.deadline = now
             return "nack"
+        if kind == m.ALERT_ACK and len(msg) == 2 and isinstance(msg[1], int):
+            self.urgent = [u for u in self.urgent if u[0] != msg[1]]
+            return "alert_ack"
         if kind == m.TIME and len(msg) == 2 and isinstance(msg[1], int):
             self.host_time_ms = msg[1]
             return "time"
+        if kind == m.COMMAND and len(msg) == 2 and isinstance(msg[1], bytes):
+            reply = b"" if self.on_command is None else self.on_command(msg[1])
+            self.replies.append(cbor.dumps([m.COMMAND_REPLY, reply]))
+            return "command"
         return "bad_message"
 
     def next_deadline(self):
+        d = None
+        if self.replies:
+            return 0
         if not self.greeted or self.sent_upto > self.log.acked:
-            return self.deadline
-        return None
+            d = self.deadline
+        if self.greeted and self.urgent:
+            d = self.urgent_due if d is None else min(d, self.urgent_due)
+        return d

@@ -3,6 +3,15 @@
 One Session per serial connection. A record is acknowledged only after it is committed to
 the store; records that fail verification are stored as rejected (never silently
 dropped) and answered with a NACK.
+
+Verification is host/verify.py's, over the new batch plus the records of this session still
+waiting for their seal, anchored at the newest valid record in the store. The tag uploads
+only sealed ranges that fit its window: a signed record (alert, restart, checkpoint) is
+valid at once, and the unsigned fixes before it are held in this session (not stored, not
+acknowledged) until it arrives, normally a batch or two later. So the ACK only ever covers
+records proven by the tag's signature: a record altered on the way is refused and the tag,
+which keeps everything unacknowledged, sends it again. Records after a gap, or whose chain
+is broken, are not stored; the tag resends from the acknowledged seq.
 """
 
 import hashlib
@@ -10,8 +19,13 @@ import hashlib
 import cbor2
 
 from emtag.host import cose as host_cose
+from emtag.host import verify
 from emtag.protocol import frame, records
 from emtag.protocol import messages as m
+
+# A real tag has at most evidence.CHECKPOINT_RECORDS (15) records unsealed at once and
+# uploads only sealed ranges; more than this waiting in one session is not a tag.
+MAX_UNSEALED = 64
 
 
 def _is_int(v):
@@ -19,15 +33,17 @@ def _is_int(v):
 
 
 class Session:
-    def __init__(self, store, emit, now_iso):
+    def __init__(self, store, emit, now_iso, register=True):
         self.store = store
+        self.register = register  # False: only tags already in the store (no first use)
         self.emit = emit  # emit(type, **fields): the bridge's event stream
         self.now_iso = now_iso  # () -> ISO 8601 UTC, the bridge's clock
         self.deframer = frame.Deframer()
         self.device = None
         self.key = None
-        self.last_seq = 0
-        self.last_hash = records.GENESIS
+        self.last_seq = 0  # newest valid (proven) record stored
+        self.last_hash = None  # its payload digest: the chain continues from it
+        self.unsealed = []  # wire items of this session waiting for their seal
 
     def receive(self, data):
         """Bytes from the tag in, bytes for the tag out."""
@@ -52,6 +68,13 @@ class Session:
             if self.device is None:
                 return [[m.NACK, 0, "hello first"]]
             return self._records(msg[1])
+        if msg[0] == m.ALERT and len(msg) == 2 and isinstance(msg[1], bytes):
+            if self.device is None:
+                return [[m.NACK, 0, "hello first"]]
+            return self._early_alert(msg[1])
+        if msg[0] == m.COMMAND_REPLY and len(msg) == 2 and isinstance(msg[1], bytes):
+            self.emit("command_reply", device=self.device, reply=msg[1].hex()[:400])
+            return []
         self.emit("bad_message", error="unknown message type %r" % (msg[0],))
         return []
 
@@ -65,6 +88,9 @@ class Session:
             return [[m.NACK, 0, "device id does not match public key"]]
         device = dev.hex()
         known = self.store.device(device)
+        if known is None and not self.register:
+            self.emit("hello_rejected", device=device, reason="unknown tag (not registered)")
+            return [[m.NACK, 0, "unknown tag"]]
         if known is None:
             # Trust on first use until fitting-time provisioning lands (see README).
             self.store.add_device(device, pub, str(body.get(m.H_FIRMWARE)), self.now_iso())
@@ -76,89 +102,157 @@ class Session:
             return [[m.NACK, 0, "unknown tag"]]
         self.device = device
         self.key = host_cose.load_public_key(pub)
-        seq, cose = self.store.last_valid(device)
-        self.last_seq = seq
-        # the chain continues from the payload of the newest record we hold
-        self.last_hash = (
-            hashlib.sha256(cbor2.loads(cose).value[2]).digest() if cose else records.GENESIS
-        )
+        seq, wire = self.store.last_valid(device)
+        # the chain continues from the newest record proven and stored
+        self.last_seq, self.last_hash = seq, verify.digest_of(wire) if wire else None
+        self.unsealed = []
         self.emit("hello", device=device, firmware=body.get(m.H_FIRMWARE), stored_upto=seq)
         return [[m.ACK, self.last_seq]]
 
+    def _early_alert(self, wire):
+        """An alert sent ahead of the backlog (uplink ALERT message): its signature proves
+        it, the chain check comes when it arrives in order with the rest. Stored as 'early'
+        (forwarded from there), answered with ALERT_ACK; a bad one is stored as rejected."""
+        it = verify.parse_item(0, wire, self.key, bytes.fromhex(self.device))
+        seq = it.seq or 0
+        rec = it.record or {}
+        row = {
+            "device": self.device,
+            "cose": bytes(wire),
+            "received": self.now_iso(),
+            "status": "early",
+            "seq": it.seq,
+            "type": it.type,
+            "t": rec.get(records.K_TIME),
+            "t_ms": rec.get(records.K_TIME_MS),
+            "lat_e7": rec.get(records.K_LAT),
+            "lon_e7": rec.get(records.K_LON),
+            "acc_cm": rec.get(records.K_ACC),
+            "alert": rec.get(records.K_ALERT),
+            "zone": rec.get(records.K_ZONE),
+            "hash": it.digest,
+        }
+        if not it.seal or it.type != records.ALERT:
+            why = "early alert: %s" % (it.problem[1] if it.problem else "not an alert record")
+            row.update(status="rejected", reason=why)
+            self.store.add_records([row])
+            self.emit("alert_rejected", device=self.device, seq=seq, reason=why)
+            return [[m.NACK, seq, why]]
+        if seq > self.last_seq and not self.store.has_record(self.device, seq, "early"):
+            self.store.add_records([row])  # committed before ALERT_ACK
+            self.emit(
+                "alert_early",
+                alert=row["alert"],
+                zone=row["zone"],
+                device=self.device,
+                seq=seq,
+                event_t=row["t"],
+                lat=row["lat_e7"],
+                lon=row["lon_e7"],
+            )
+        return [[m.ALERT_ACK, seq]]
+
     def _records(self, items):
-        rows, replies, alerts = [], [], []
-        for rec in items:
-            if not isinstance(rec, bytes):
-                continue
-            row, status = self._check(rec)
-            if status == "duplicate":
-                continue
-            if status == "gap":
-                break  # the tag resends from our ACK
-            rows.append(row)
-            if row["status"] == "rejected":
-                replies.append([m.NACK, row.get("seq") or 0, row["reason"]])
+        wires = [bytes(x) for x in items if isinstance(x, (bytes, bytearray))]
+        wires.sort(key=lambda w: verify.peek_seq(w) or 1 << 62)  # arrival order is no evidence
+        stream = self.unsealed + wires
+        anchor = (self.last_seq, self.last_hash) if self.last_hash is not None else None
+        report = verify.verify(
+            stream,
+            self.key,
+            first_seq=None if anchor else 1,
+            anchor=anchor,
+            held=self._held_digest,
+            check_order=False,
+        )
+        # Valid rows stay one unbroken chain: nothing after a gap or an altered record is
+        # stored (the tag resends from our ACK), and a fix is stored only together with the
+        # signed record that proves it; until then it waits in this session. Records that are
+        # not the tag's are refused (stored as rejected, NACKed) wherever they are.
+        block = min([g.before for g in report.gaps], default=len(stream))
+        for v in report.verdicts:
+            if v.index >= block:
                 break
-            if row["type"] == records.ALERT:
-                alerts.append(row)
+            if v.kind not in (
+                verify.VALID,
+                verify.UNSEALED,
+                verify.UNVERIFIABLE,
+                verify.DUPLICATE,
+                verify.SPLICED,
+            ):
+                block = v.index
+        seals = {
+            v.seq
+            for v in report.verdicts
+            if v.index < block and v.kind == verify.VALID and v.sealed_by == v.seq
+        }
+        rows, replies, proven, waiting = [], [], [], []
+        for v in report.verdicts:
+            if v.kind in (verify.MODIFIED, verify.SPLICED):
+                row = self._row(v, stream[v.index], "rejected")
+                rows.append(row)
+                if not replies:
+                    replies.append([m.NACK, v.seq or 0, row["reason"]])
+            elif v.index >= block or v.kind == verify.DUPLICATE:
+                continue
+            elif v.kind == verify.VALID and v.sealed_by in seals:
+                rows.append(self._row(v, stream[v.index], "valid"))
+                proven.append(v)
+            else:  # its proof is still on the way (or a record before it is)
+                waiting.append(stream[v.index])
+        if len(waiting) > MAX_UNSEALED:
+            replies.append([m.NACK, 0, "too many records without a checkpoint"])
+            waiting = []
+        self.unsealed = waiting
         if rows:
             self.store.add_records(rows)  # committed before the ACK below goes out
-            valid = sum(1 for r in rows if r["status"] == "valid")
+            for v in proven:  # the newest proven record anchors the next batch
+                if v.seq > self.last_seq:
+                    self.last_seq, self.last_hash = v.seq, v.digest
             self.emit(
                 "records_stored",
                 device=self.device,
-                valid=valid,
-                rejected=len(rows) - valid,
+                valid=len(proven),
+                rejected=len(rows) - len(proven),
                 upto=self.last_seq,
             )
-        for a in alerts:
-            self.emit(
-                "alert",
-                alert=a["alert"],
-                zone=a["zone"],
-                device=self.device,
-                seq=a["seq"],
-                event_t=a["t"],
-                lat=a["lat_e7"],
-                lon=a["lon_e7"],
-            )
+        for v in proven:
+            if v.type == records.ALERT:
+                rec = v.record
+                self.emit(
+                    "alert",
+                    alert=rec.get(records.K_ALERT),
+                    zone=rec.get(records.K_ZONE),
+                    device=self.device,
+                    seq=v.seq,
+                    event_t=rec.get(records.K_TIME),
+                    lat=rec.get(records.K_LAT),
+                    lon=rec.get(records.K_LON),
+                )
         return replies + [[m.ACK, self.last_seq]]
 
-    def _check(self, rec):
-        """(row, status) with status 'valid', 'rejected', 'duplicate' or 'gap'."""
-        row = {"device": self.device, "cose": rec, "received": self.now_iso(), "status": "rejected"}
-        try:
-            payload = host_cose.verify_sign1(rec, self.key)
-        except host_cose.VerificationError as e:
-            row["reason"] = "signature: %s" % e
-            return row, "rejected"
-        try:
-            body = cbor2.loads(payload)
-        except Exception:  # cbor2 raises several types on malformed input
-            body = None
-        seq = body.get(records.K_SEQ) if isinstance(body, dict) else None
-        prev = body.get(records.K_PREV) if isinstance(body, dict) else None
-        if not (_is_int(seq) and isinstance(prev, bytes)):
-            row["reason"] = "payload is not a record"
-            return row, "rejected"
-        row.update(
-            seq=seq,
-            type=body.get(records.K_TYPE),
-            t=body.get(records.K_TIME),
-            t_ms=body.get(records.K_TIME_MS),
-            lat_e7=body.get(records.K_LAT),
-            lon_e7=body.get(records.K_LON),
-            acc_cm=body.get(records.K_ACC),
-            alert=body.get(records.K_ALERT),
-            zone=body.get(records.K_ZONE),
-        )
-        if seq <= self.last_seq:
-            return row, "duplicate"
-        if seq > self.last_seq + 1:
-            return row, "gap"
-        if prev != self.last_hash:
-            row["reason"] = "hash chain broken at seq %d" % seq
-            return row, "rejected"
-        row["status"] = "valid"
-        self.last_seq, self.last_hash = seq, hashlib.sha256(payload).digest()
-        return row, "valid"
+    def _held_digest(self, seq):
+        wire = self.store.valid_wire(self.device, seq)
+        return verify.digest_of(wire) if wire is not None else None
+
+    def _row(self, v, wire, status):
+        """The store row for a wire item and its verdict (host/verify.py)."""
+        rec = v.record or {}
+        return {
+            "device": self.device,
+            "cose": wire,
+            "received": self.now_iso(),
+            "status": status,
+            "reason": None if status != "rejected" else "%s: %s" % (v.kind, v.reason),
+            "seq": v.seq,
+            "type": v.type,
+            "t": rec.get(records.K_TIME),
+            "t_ms": rec.get(records.K_TIME_MS),
+            "lat_e7": rec.get(records.K_LAT),
+            "lon_e7": rec.get(records.K_LON),
+            "acc_cm": rec.get(records.K_ACC),
+            "alert": rec.get(records.K_ALERT),
+            "zone": rec.get(records.K_ZONE),
+            "hash": v.digest,
+            "sealed_by": v.sealed_by,
+        }

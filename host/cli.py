@@ -16,7 +16,15 @@ VERSION = "0.1.0"
 # name -> module; the order is the order in --help
 COMMANDS = {
     "sim": "emtag.host.cli_sim",
+    "bridge": "emtag.host.cli_bridge",
     "nmea": "emtag.host.cli_nmea",
+    "verify": "emtag.host.cli_verify",
+    "export": "emtag.host.cli_export",
+    "fit": "emtag.host.cli_fit",
+    "keys": "emtag.host.cli_keys",
+    "flash": "emtag.host.cli_flash",
+    "zones": "emtag.host.cli_zones",
+    "bench": "emtag.host.cli_bench",
 }
 
 

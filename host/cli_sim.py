@@ -1,7 +1,12 @@
 """Run a scenario: the unmodified firmware on the simulated tag, its uploads verified and
 stored by the bridge. Writes DIR/events.jsonl (every event, simulated time) and
 DIR/store.sqlite (the bridge's store), prints a timeline and a summary, and checks the
-scenario's [[expect]] entries (exit status 1 when one fails)."""
+scenario's [[expect]] entries (exit status 1 when one fails).
+
+With --serve, the simulated tag runs until Ctrl-C in (scaled) real time with its USB serial
+console on a pty or a TCP port (printed at start), for `emtag fit --port` and any other
+serial client; the scenario defaults to examples/fitting-bench.toml (a factory-fresh tag).
+"""
 
 import os
 import sys
@@ -12,7 +17,11 @@ HELP = "run a simulated tag through a scenario, end to end"
 
 
 def add_arguments(p):
-    p.add_argument("scenario", help="scenario file (TOML), e.g. examples/exclusion-breach.toml")
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        help="scenario file (TOML), e.g. examples/exclusion-breach.toml",
+    )
     p.add_argument("--out", metavar="DIR", help="output directory (default: out/<scenario name>)")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument(
@@ -23,11 +32,29 @@ def add_arguments(p):
     )
     p.add_argument("--heapsize", default=None, help="MicroPython heap (default: the tag's 192k)")
     p.add_argument("--quiet", action="store_true", help="no timeline, only the summary")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="run until Ctrl-C with the tag's USB console on --port (fitting, emtag fit)",
+    )
+    p.add_argument(
+        "--port",
+        default="pty",
+        help="with --serve: pty (default; prints its path), socket://127.0.0.1:PORT or "
+        "tcp:PORT (0: any free port)",
+    )
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="with --serve: virtual seconds per real second"
+    )
 
 
 def run(args):
     from emtag.simulator import runner, scenario, simulate
 
+    if args.serve:
+        return _serve(args)
+    if not args.scenario:
+        raise CommandError("give a scenario file (or --serve for a tag on the fitting bench)")
     try:
         sc = scenario.load(args.scenario)
     except scenario.ScenarioError as e:
@@ -55,3 +82,30 @@ def run(args):
     for c in result["checks"]:
         print("%s  %s" % ("PASS" if c["ok"] else "FAIL", c["text"]))
     return 1 if failed else 0
+
+
+def _serve(args):
+    from emtag.simulator import runner, scenario, serve
+
+    interpreter = args.interpreter or runner.default_interpreter()
+    if interpreter == "micropython" and runner.unixport.binary() is None:
+        raise CommandError("MicroPython unix port not installed; use --interpreter cpython")
+
+    def announce(url):
+        print("emtag sim: tag console on %s (Ctrl-C to stop)" % url, flush=True)
+
+    try:
+        serve.serve(
+            args.scenario,
+            args.port,
+            args.out,
+            interpreter,
+            heapsize=args.heapsize,
+            speed=args.speed,
+            timeline=None if args.quiet else sys.stdout,
+            announce=announce,
+        )
+    except (scenario.ScenarioError, serve.ServeError, runner.FirmwareCrashed, OSError) as e:
+        raise CommandError(str(e)) from None
+    print("emtag sim: stopped")
+    return 0

@@ -35,6 +35,42 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX records_valid_seq ON records(device, seq) WHERE status = 'valid';
     CREATE INDEX records_device_time ON records(device, t);
     """,
+    # 2: evidence chain (protocol/records.cddl). `cose` now holds the wire item as received:
+    # a COSE_Sign1 for signed records (alerts, checkpoints), the plain record for fixes, which
+    # are 'valid' only once the signed record that seals them has arrived and verified.
+    """
+    ALTER TABLE records ADD COLUMN hash BLOB;          -- SHA-256 of the payload: next prev
+    ALTER TABLE records ADD COLUMN sealed_by INTEGER;  -- seq of the signed record proving it
+    """,
+    # 3: forwarding (host/forward.py). Every fix and alert that becomes valid, and every
+    # early alert (status 'early': sent ahead of the backlog, its signature checked, its
+    # chain not yet), gets one outbox row in the same transaction, by trigger; the forwarder
+    # publishes the backlog (alerts first, then in id order) and sets `forwarded` on the
+    # broker's PUBACK, so neither a broker outage nor a bridge restart loses anything.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,               -- 'fix' or 'alert': MQTT topic emtag/<device>/<kind>
+        record_id INTEGER NOT NULL,       -- records.id of the copy it is made from
+        forwarded TEXT                    -- bridge time of the PUBACK; NULL: not yet
+    );
+    CREATE UNIQUE INDEX outbox_once ON outbox(device, seq, kind);
+    CREATE INDEX outbox_backlog ON outbox(kind, id) WHERE forwarded IS NULL;
+    CREATE TRIGGER outbox_on_insert AFTER INSERT ON records
+    WHEN NEW.status IN ('valid', 'early') AND NEW.type IN (1, 2) AND NEW.seq IS NOT NULL
+    BEGIN
+        INSERT OR IGNORE INTO outbox(device, seq, kind, record_id) VALUES
+        (NEW.device, NEW.seq, CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, NEW.id);
+    END;
+    CREATE TRIGGER outbox_on_valid AFTER UPDATE OF status ON records
+    WHEN NEW.status = 'valid' AND OLD.status != 'valid' AND NEW.type IN (1, 2)
+    BEGIN
+        INSERT OR IGNORE INTO outbox(device, seq, kind, record_id) VALUES
+        (NEW.device, NEW.seq, CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, NEW.id);
+    END;
+    """,
 ]
 
 
@@ -93,6 +129,8 @@ class Store:
             "reason",
             "received",
             "cose",
+            "hash",
+            "sealed_by",
         )
         with self.db:
             self.db.executemany(
@@ -107,6 +145,48 @@ class Store:
             (device, status),
         )
         return cur.fetchall()
+
+    # the evidence chain (host/bridge.py, host/bundle.py)
+    def has_record(self, device, seq, status):
+        """Whether a record with this seq and status is stored (early alerts, host/bridge.py)."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM records WHERE device=? AND seq=? AND status=? LIMIT 1",
+                (device, seq, status),
+            ).fetchone()
+            is not None
+        )
+
+    def valid_wire(self, device, seq):
+        row = self.db.execute(
+            "SELECT cose FROM records WHERE device=? AND seq=? AND status='valid'", (device, seq)
+        ).fetchone()
+        return row[0] if row else None
+
+    def valid_span(self, device, t_from, t_to):
+        """(first seq, last seq) of the valid fixes, alerts and restarts with t_from <= t <=
+        t_to, and the seq of the signed record that seals the last of them; None if none."""
+        lo, hi = self.db.execute(
+            "SELECT MIN(seq), MAX(seq) FROM records WHERE device=? AND status='valid' "
+            "AND type IN (1, 2, 3) AND t BETWEEN ? AND ?",
+            (device, t_from, t_to),
+        ).fetchone()
+        if lo is None:
+            return None
+        (seal,) = self.db.execute(
+            "SELECT COALESCE(sealed_by, seq) FROM records WHERE device=? AND status='valid' "
+            "AND seq=?",
+            (device, hi),
+        ).fetchone()
+        return lo, hi, seal
+
+    def valid_rows(self, device, first_seq, last_seq):
+        """(seq, type, t, cose) of valid records first_seq..last_seq, in seq order."""
+        return self.db.execute(
+            "SELECT seq, type, t, cose FROM records WHERE device=? AND status='valid' "
+            "AND seq BETWEEN ? AND ? ORDER BY seq",
+            (device, first_seq, last_seq),
+        ).fetchall()
 
     def close(self):
         self.db.close()

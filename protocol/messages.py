@@ -1,6 +1,7 @@
 """Uplink messages carried in frames (protocol/frame.py): CBOR arrays [type, body...].
 
-Schema in protocol/emtag.cddl. Tag to host: HELLO, RECORDS. Host to tag: ACK, NACK, TIME.
+Schema in protocol/uplink.cddl. Tag to host: HELLO, RECORDS, ALERT, COMMAND_REPLY. Host to
+tag: ACK, NACK, TIME, ALERT_ACK, COMMAND.
 """
 
 HELLO = (
@@ -10,6 +11,10 @@ RECORDS = 2  # [2, [record (COSE_Sign1 bytes), ...]]
 ACK = 3  # [3, seq]: every record up to and including seq is stored
 NACK = 4  # [4, seq, reason]: record seq was refused (stored as rejected on the host)
 TIME = 5  # [5, unix ms]: host time for the tag's clock
+ALERT = 6  # [6, record]: an alert sent ahead of the backlog (it also comes in order later)
+ALERT_ACK = 7  # [7, seq]: the early alert seq is stored
+COMMAND = 8  # [8, request]: a signed command (protocol/console.cddl request) for the tag
+COMMAND_REPLY = 9  # [9, reply]: the tag's answer (console.cddl reply; empty: not supported)
 
 H_DEVICE = 0
 H_PUBKEY = 1

@@ -1,22 +1,39 @@
-"""Evidence records: what the tag logs, signs and uploads (schema: protocol/emtag.cddl).
+"""Evidence records: what the tag logs, signs and uploads (schema: protocol/records.cddl).
 
-A record is a CBOR map with small integer keys. Every record carries the tag's sequence
-number and the SHA-256 of the previous record's payload, so a verifier can detect
-deletion, reordering, duplication and splicing. The payload is wrapped in an ES256
-COSE_Sign1 made on the tag.
+A record is a CBOR map with small integer keys, in core deterministic encoding. Every
+record carries the tag's sequence number and `prev`, the SHA-256 of the previous record's
+encoded payload (for seq 1: genesis(device id)), so a verifier can detect deletion,
+reordering, duplication and splicing. On the wire (and in the tag's log):
+
+- a fix record is its plain CBOR encoding (unsigned);
+- alert, restart and checkpoint records are an ES256 COSE_Sign1 (tag 18, kid = device id)
+  whose payload is that encoding.
+
+A signed record proves itself and, through `prev`, every record before it. A checkpoint is
+a signed record with no other news: it seals the records since the last signed one.
+firmware/evidence.py decides when; host/verify.py checks.
 """
+
+import hashlib
+
+from emtag.protocol import cbor
 
 # record types
 FIX = 1
 ALERT = 2
 RESTART = 3
+CHECKPOINT = 4
+
+TYPE_NAMES = {FIX: "fix", ALERT: "alert", RESTART: "restart", CHECKPOINT: "checkpoint"}
+# Types the tag always signs; a fix may be signed too (older firmware signed every record).
+SIGNED_TYPES = (ALERT, RESTART, CHECKPOINT)
 
 # keys common to every record
 K_TYPE = 0
-K_SEQ = 1
-K_TIME = 2  # UTC, seconds since 1970
+K_SEQ = 1  # 1, 2, 3, ... per tag, never reused
+K_TIME = 2  # UTC, seconds since 1970 (fix, alert: GNSS time; checkpoint: the tag's clock)
 K_TIME_MS = 3
-K_PREV = 4  # SHA-256 of the previous record's payload (32 zero bytes before the first)
+K_PREV = 4  # SHA-256 of the previous record's payload; genesis(device id) before seq 1
 # fix fields (all scaled integers, see firmware/nmea.py)
 K_LAT = 10  # degrees x 1e7
 K_LON = 11
@@ -32,8 +49,20 @@ K_ALERT = 20  # alert kind, one of ALERTS
 K_ZONE = 21  # zone id (text) where a zone is involved
 # restart fields
 K_REASON = 30
+# checkpoint fields: it seals records K_FIRST..K_LAST (K_LAST = its own seq - 1) whose
+# chain head is its K_PREV
+K_DEVICE = 40  # the tag's device id (8 bytes), inside the signed payload
+K_FIRST = 41
+K_LAST = 42
 
-GENESIS = bytes(32)
+GENESIS_LABEL = "emtag genesis v1"
+
+
+def genesis(device_id):
+    """`prev` of a tag's first record: SHA-256 of the CBOR array ["emtag genesis v1", device
+    id]. Bound to the device, so another tag's chain can never continue this one's."""
+    return hashlib.sha256(cbor.dumps([GENESIS_LABEL, bytes(device_id)])).digest()
+
 
 # One vocabulary for events, protocol and store.
 ALERTS = (
@@ -102,4 +131,15 @@ def alert_record(seq, prev, kind, t, t_ms, fix=None, zone=None):
 def restart_record(seq, prev, t, t_ms, reason):
     rec = _base(RESTART, seq, t, t_ms, prev)
     rec[K_REASON] = reason
+    return rec
+
+
+def checkpoint_record(seq, prev, t, t_ms, device_id, first):
+    """Seals records first..seq-1; prev is the chain head (the hash of record seq-1)."""
+    if not 1 <= first < seq:
+        raise ValueError("a checkpoint seals at least one earlier record")
+    rec = _base(CHECKPOINT, seq, t, t_ms, prev)
+    rec[K_DEVICE] = device_id
+    rec[K_FIRST] = first
+    rec[K_LAST] = seq - 1
     return rec

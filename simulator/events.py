@@ -4,6 +4,7 @@ import datetime
 import json
 
 QUIET = {"fix", "records_stored", "uplink_ack", "gnss_epoch"}  # in the file, not the timeline
+QUIET |= {"truth", "battery", "led"}  # hardware samples (simulator/hardware.py)
 
 
 def iso(ms):

@@ -1,8 +1,12 @@
 """Routes: where the wearer truly is at each moment of a scenario.
 
 A route is a GeoJSON LineString (a Feature or FeatureCollection holding one). Properties:
-`speed_mps` (walking pace by default) and optional `dwell_s`, a list of
-[vertex index, seconds] pairs: the wearer stops at that vertex for that long.
+`speed_mps` (walking pace by default; a number, or a list with one speed per leg) and
+optional `dwell_s`, a list of [vertex index, seconds] pairs: the wearer stops at that
+vertex for that long; optional `environments`, a list of [vertex index, environment]
+pairs: from that vertex on, the GNSS environment (open_sky, suburban, urban_canyon,
+indoor) is this one. A GPX track (.gpx) works too (simulator/gpx.py): speeds and dwells
+come from its timestamps.
 """
 
 import json
@@ -17,22 +21,30 @@ class RouteError(ValueError):
 
 
 class Route:
-    def __init__(self, coords, speed_mps=WALKING_MPS, dwell=None):
+    def __init__(self, coords, speed_mps=WALKING_MPS, dwell=None, environments=None):
         if len(coords) < 2:
             raise RouteError("a route needs at least two points")
-        if not speed_mps > 0:
-            raise RouteError("speed_mps must be positive")
+        speeds = speed_mps if isinstance(speed_mps, list) else [speed_mps] * (len(coords) - 1)
+        if len(speeds) != len(coords) - 1 or not all(v > 0 for v in speeds):
+            raise RouteError("speed_mps must be positive (one number, or one per leg)")
         self.legs = []  # (t0, t1, lat0, lon0, lat1, lon1)
+        self.vertex_t = []  # when the wearer reaches each vertex, s from the start
+        self.environments = list(environments or [])  # [(vertex index, environment)]
         dwell = dict(dwell or {})
         t = 0.0
         for i in range(len(coords) - 1):
             (lon0, lat0), (lon1, lat1) = coords[i][:2], coords[i + 1][:2]
+            self.vertex_t.append(t)
             if dwell.get(i):
                 self.legs.append((t, t + dwell[i], lat0, lon0, lat0, lon0))
                 t += dwell[i]
             d = geo.distance_m(lat0, lon0, lat1, lon1)
-            self.legs.append((t, t + d / speed_mps, lat0, lon0, lat1, lon1))
-            t += d / speed_mps
+            self.legs.append((t, t + d / speeds[i], lat0, lon0, lat1, lon1))
+            t += d / speeds[i]
+        self.vertex_t.append(t)
+        for v, _ in self.environments:
+            if not 0 <= v < len(coords):
+                raise RouteError("environments: vertex %d is not on the route" % v)
         last = len(coords) - 1
         if dwell.get(last):
             lon1, lat1 = coords[last][:2]
@@ -55,6 +67,10 @@ class Route:
 
 
 def load(path):
+    if path.lower().endswith(".gpx"):
+        from emtag.simulator import gpx
+
+        return gpx.load(path)
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -76,4 +92,11 @@ def load(path):
         if not (isinstance(item, list) and len(item) == 2):
             raise RouteError("%s: dwell_s items are [vertex index, seconds]" % path)
         dwell[int(item[0])] = float(item[1])
-    return Route(geom["coordinates"], float(props.get("speed_mps", WALKING_MPS)), dwell)
+    speed = props.get("speed_mps", WALKING_MPS)
+    speed = [float(v) for v in speed] if isinstance(speed, list) else float(speed)
+    envs = []
+    for item in props.get("environments", []):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)):
+            raise RouteError("%s: environments items are [vertex index, environment]" % path)
+        envs.append((int(item[0]), item[1]))
+    return Route(geom["coordinates"], speed, dwell, envs)

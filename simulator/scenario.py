@@ -9,19 +9,31 @@ route = "routes/x.geojson"        # GeoJSON LineString (see simulator/route.py)
 zones = "zones/x.geojson"         # provisioned onto the tag before first boot
 [gnss]
 environment = "suburban"          # open_sky, suburban, urban_canyon, indoor
+rate_s = 1                        # seconds between epochs (a duty-cycled receiver: 60)
 [link]
 latency_ms = 80
+[[link.outage]]                   # optional, repeatable: no bytes cross the link either way
+start_s = 3600                    # from (seconds after start)...
+end_s = 608400                    # ...until
 [[expect]]                        # optional: makes the scenario a test
 alert = "exclusion_breach"
 zone = "victim-home"
 within_s = 60                     # after the true track enters the zone
+# after = "strap_cut"             # ...or after this sim event (simulator/timeline.py)
+# stamped_within_s = 5            # the alert's own time, after the reference
+# count = 0                       # must not happen
+[[expect]]
+metric = "days_per_charge"        # or gnss_on_share, battery_pct: a run figure
+min = 3.0                         # and/or max
+
+GNSS receiver profile, power, RTC, motion and the [[event]] timeline: simulator/timeline.py.
 """
 
 import datetime
 import os
 import tomllib
 
-from emtag.simulator import gnss
+from emtag.simulator import gnss, timeline
 
 
 class ScenarioError(ValueError):
@@ -43,7 +55,16 @@ class Scenario:
             g = data.get("gnss", {})
             self.environment = g.get("environment", "suburban")
             self.link_latency_ms = int(data.get("link", {}).get("latency_ms", 80))
+            self.gnss_rate_ms = int(float(g.get("rate_s", 1)) * 1000)
+            self.link_outages = [  # (from, to) ms after start: the link is down
+                (int(float(o["start_s"]) * 1000), int(float(o["end_s"]) * 1000))
+                for o in data.get("link", {}).get("outage", [])
+            ]
             self.expect = list(data.get("expect", []))
+            # hardware settings and the timeline of events (simulator/timeline.py)
+            self.hardware = timeline.Hardware(data, self.start_ms, self.duration_s)
+        except timeline.TimelineError as e:
+            raise ScenarioError("%s: %s" % (path, e)) from None
         except KeyError as e:
             raise ScenarioError("%s: missing required key %s" % (path, e)) from None
         except (TypeError, ValueError) as e:
@@ -52,11 +73,16 @@ class Scenario:
             raise ScenarioError("%s: board must be 'sim'" % path)
         if not 0 < self.duration_s <= 30 * 86400:
             raise ScenarioError("%s: duration_s must be between 0 and 30 days" % path)
+        if not 1000 <= self.gnss_rate_ms <= 3600000:
+            raise ScenarioError("%s: gnss rate_s must be between 1 and 3600" % path)
+        for a, b in self.link_outages:
+            if not 0 <= a < b:
+                raise ScenarioError("%s: a link outage needs 0 <= start_s < end_s" % path)
         if self.environment not in gnss.ENVIRONMENTS:
             raise ScenarioError("%s: unknown gnss environment %r" % (path, self.environment))
         for e in self.expect:
-            if "alert" not in e:
-                raise ScenarioError("%s: every [[expect]] needs an alert" % path)
+            if "alert" not in e and "metric" not in e:
+                raise ScenarioError("%s: every [[expect]] needs an alert or a metric" % path)
 
 
 def _parse_time(text):

@@ -2,8 +2,8 @@
 
 import datetime
 
-from emtag.host import cose as host_cose
-from emtag.simulator import runner
+from emtag.host import verify
+from emtag.simulator import hwsummary, report, runner
 from emtag.simulator.world import World
 
 
@@ -14,6 +14,8 @@ def simulate(sc, out_dir, interpreter=None, heapsize=None, timeline=None):
         wall = runner.run(world, interpreter, **kw)
         world.events.add(world.now, "sim", "end")  # no wall time here: runs must be byte-identical
         result = _results(world, sc, wall, interpreter or runner.default_interpreter())
+        result["checks"] += hwsummary.metric_checks(sc, result)  # [[expect]] metric = ...
+        result["report"] = report.write(world, result, out_dir)  # report.html
     finally:
         world.close()
     return result
@@ -32,13 +34,11 @@ def _results(world, sc, wall, interpreter):
     device = boot.get("device")
     verified = failed = 0
     if device:
-        key = host_cose.load_public_key(world.store.device(device))
-        for row in world.store.records(device):
-            try:
-                host_cose.verify_sign1(row[-1], key)
-                verified += 1
-            except host_cose.VerificationError:
-                failed += 1
+        # every stored valid record, re-checked from scratch as one evidence stream
+        stored = [row[-1] for row in world.store.records(device)]
+        report = verify.verify(stored, world.store.device(device), first_seq=1)
+        verified = report.counts[verify.VALID]
+        failed = len(stored) - verified + sum(g.last - g.first + 1 for g in report.gaps)
     rejected = len(world.store.records(device, "rejected")) if device else 0
     return {
         "scenario": sc.name,
@@ -55,12 +55,15 @@ def _results(world, sc, wall, interpreter):
         "heap_peak": shutdown.get("heap_peak"),
         "heap_live_peak": shutdown.get("heap_live_peak"),
         "checks": _checks(sc, evs, stored_alerts),
+        "hardware": world.hw.summary(),  # GNSS, power, battery, flash (simulator/hardware.py)
     }
 
 
 def _checks(sc, evs, stored_alerts):
     checks = []
     for exp in sc.expect:
+        if "metric" in exp:
+            continue  # a run figure: simulator/hwsummary.py
         kind, zone = exp["alert"], exp.get("zone")
         hits = [
             a for a in stored_alerts if a["alert"] == kind and (zone is None or a["zone"] == zone)
@@ -72,19 +75,34 @@ def _checks(sc, evs, stored_alerts):
         if not hits:
             checks.append({"ok": False, "text": "%s reached the store: none did" % what})
             continue
-        enter = next((e for e in evs if e["type"] == "truth_enter" and e.get("zone") == zone), None)
+        ref = exp.get("after", "truth_enter")  # or a timeline event, e.g. strap_cut
+        enter = next(
+            (e for e in evs if e["type"] == ref and (ref != "truth_enter" or e.get("zone") == zone)),
+            None,
+        )
         within = exp.get("within_s")
         if within is None or enter is None:
             checks.append({"ok": within is None, "text": "%s reached the store" % what})
             continue
+        hits = [a for a in hits if _t(a) >= _t(enter)] or hits
         latency = _t(hits[0]) - _t(enter)
+        since = "the wearer entered" if ref == "truth_enter" else ref
         checks.append(
             {
                 "ok": 0 <= latency <= within,
-                "text": "%s stored %.1f s after the wearer entered (limit %s s)"
-                % (what, latency, within),
+                "text": "%s stored %.1f s after %s (limit %s s)" % (what, latency, since, within),
             }
         )
+        stamped = exp.get("stamped_within_s")
+        if stamped is not None and hits[0].get("event_t") is not None:
+            lag = hits[0]["event_t"] - int(_t(enter))
+            checks.append(
+                {
+                    "ok": -1 <= lag <= stamped,
+                    "text": "%s time-stamped %d s after %s (limit %s s)"
+                    % (what, lag, since, stamped),
+                }
+            )
     return checks
 
 
@@ -110,6 +128,7 @@ def summary_table(r):
         ),
         ("alerts raised on the tag", ", ".join(a["alert"] for a in r["tag_alerts"]) or "none"),
         ("alerts in the store", ", ".join(a["alert"] for a in r["stored_alerts"]) or "none"),
+        *hwsummary.rows(r),
         ("MicroPython heap high-water", _heap(r)),
         (
             "simulated / wall time",

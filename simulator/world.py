@@ -14,7 +14,7 @@ from emtag.firmware.boards import simwire as w
 from emtag.host import bridge as host_bridge
 from emtag.host import store as host_store
 from emtag.host import zonefile
-from emtag.simulator import geo, gnss, littlefs_host, route
+from emtag.simulator import hardware, littlefs_host, route
 from emtag.simulator.events import EventLog, iso
 from emtag.simulator.flash import Flash
 
@@ -34,10 +34,8 @@ class World:
         self._qseq = 0
         self.rx = []  # (channel, bytes) waiting for the tag's next wake
         self.route = route.load(scenario.route)
-        self.receiver = gnss.Receiver(self.rng, scenario.environment)
-        self.gnss_on = False
         self.zones = zonefile.load(scenario.zones) if scenario.zones else []
-        self.inside = {z["id"]: False for z in self.zones}
+        self.inside = {z.id: False for z in self.zones}
         self.flash = Flash(FLASH_BLOCK, FLASH_BLOCKS)
         files = {"zones.cbor": zonefile.compile_table(self.zones)} if self.zones else {}
         littlefs_host.format_and_provision(self.flash, files)
@@ -50,6 +48,10 @@ class World:
         self.store = host_store.Store(store_path)
         self.bridge = host_bridge.Session(self.store, self._bridge_event, lambda: iso(self.now))
         self.serial = "SIM%05d" % scenario.seed
+        self.strap_closed = True  # the strap; other sensors: self.hw (simulator/hardware.py)
+        self.console_out = []  # what the tag wrote to its USB console, when no port is attached
+        self.console_port = None  # simulator/serve.py: a pty or TCP socket (write(bytes))
+        self.pacer = None  # simulator/serve.py: ties virtual time to the wall clock
         self.events.add(
             self.now,
             "sim",
@@ -58,6 +60,11 @@ class World:
             seed=scenario.seed,
             duration_s=scenario.duration_s,
         )
+        for a, b in scenario.link_outages:
+            self.at(scenario.start_ms + a, self._link_event, "link_down")
+            self.at(scenario.start_ms + b, self._link_event, "link_up")
+        # GNSS module, UART, battery and power, sensors, RTC, the timeline (hardware.py)
+        self.hw = hardware.Hardware(self)
 
     # world events
     def at(self, t, fn, *args):
@@ -67,31 +74,34 @@ class World:
     def _bridge_event(self, kind, **fields):
         self.events.add(self.now, "bridge", kind, **fields)
 
-    def _gnss_epoch(self, epoch_ms):
-        if not self.gnss_on:
-            return
-        t = (epoch_ms - self.sc.start_ms) / 1000.0
-        lat, lon, speed, course = self.route.at(t)
-        self._truth(lat, lon)
-        self.rx.append((w.GNSS, self.receiver.epoch(epoch_ms / 1000.0, lat, lon, speed, course)))
-        self.at(epoch_ms + 1000 + EPOCH_DELAY_MS, self._gnss_epoch, epoch_ms + 1000)
-
     def _truth(self, lat, lon):
         """Ground truth for expectations: when the wearer really enters or leaves a zone."""
         for z in self.zones:
-            inside = geo.distance_m(lat, lon, z["lat"], z["lon"]) < z["radius_m"]
-            if inside != self.inside[z["id"]]:
-                self.inside[z["id"]] = inside
+            inside = z.contains(lat, lon)
+            if inside != self.inside[z.id]:
+                self.inside[z.id] = inside
                 self.events.add(
-                    self.now, "sim", "truth_enter" if inside else "truth_leave", zone=z["id"]
+                    self.now, "sim", "truth_enter" if inside else "truth_leave", zone=z.id
                 )
 
+    def link_up(self):
+        """False during a scenario's [[link.outage]]: bytes either way are lost."""
+        t = self.now - self.sc.start_ms
+        return not any(a <= t < b for a, b in self.sc.link_outages)
+
+    def _link_event(self, kind):
+        self.events.add(self.now, "sim", kind)
+
     def _to_bridge(self, data):
+        if not self.link_up():
+            return
         reply = self.bridge.receive(data)
         if reply:
             self.at(self.now + self.sc.link_latency_ms, self._to_tag, w.LINK, reply)
 
     def _to_tag(self, channel, data):
+        if channel == w.LINK and not self.link_up():
+            return
         self.rx.append((channel, data))
 
     # the board's requests
@@ -110,9 +120,11 @@ class World:
             return b""
         if op == w.RANDOM:
             return self.tag_rng.randbytes(w.u32(body, 0))
+        if op == w.SENSE:
+            return w.pack_u32(self._sense(body[0]))
         if op == w.INFO:
             return (
-                w.pack_u64(self.now)
+                w.pack_u64(self.hw.tag_ms(self.now))
                 + w.pack_u32(FLASH_BLOCK)
                 + w.pack_u32(FLASH_BLOCKS)
                 + self.serial.encode()
@@ -130,23 +142,45 @@ class World:
                 self.events.add(self.now, "sim", "bad_tag_event", raw=data[:200].decode("latin-1"))
             else:
                 self.events.add(self.now, "tag", kind, **ev)
+                self.hw.tag_event(kind)  # records and signatures cost MCU time
+        elif channel == w.CONSOLE:
+            if self.console_port is not None:
+                self.console_port.write(data)
+            else:
+                self.console_out.append(data)
+        elif channel == w.VIBRATE:
+            self.events.add(self.now, "sim", "vibrate", ms=w.u32(data, 0))
         elif channel == w.GNSS_POWER:
-            on = data == b"\x01"
-            if on and not self.gnss_on:
-                first = (self.now // 1000 + 1) * 1000
-                self.at(first + EPOCH_DELAY_MS, self._gnss_epoch, first)
-            self.gnss_on = on
+            # the GNSS module's epochs, TTFF and power: simulator/hardware.py, receiver.py
+            self.hw.gnss_power(data == b"\x01")
+        self.hw.wrote(channel, data)  # power for uplink bytes, vibration, LED
         return b""
 
+    def _sense(self, sensor):
+        return self.hw.sense(sensor)  # strap (self.strap_closed), battery, case, motion...
+
+    def console_in(self, data):
+        """Bytes typed into the tag's USB console (reach it at its next wake)."""
+        self.at(self.now, self._to_tag, w.CONSOLE, bytes(data))
+
     def _sleep(self, deadline):
+        self.hw.on_wake()  # what that wake cost in power; brown-out ends the run
+        deadline = self.hw.true_ms(deadline)  # the tag's clock drifts (simulator/sensors.py)
+        pace = self.pacer
         while not self.rx and self.queue and self.queue[0][0] <= min(deadline, self.end):
+            if pace is not None and pace.wait(self, self.queue[0][0]):
+                break  # console input came first
             t, _, fn, args = heapq.heappop(self.queue)
             self.now = max(self.now, t)
             fn(*args)
         if not self.rx:
-            self.now = max(self.now, min(deadline, self.end))
+            target = min(deadline, self.end)
+            if pace is not None:
+                pace.wait(self, target)
+            if not self.rx:
+                self.now = max(self.now, target)
         flags = w.FLAG_STOP if self.now >= self.end and not self.rx else 0
-        out = bytearray(w.pack_u64(self.now))
+        out = bytearray(w.pack_u64(self.hw.tag_ms(self.now)))
         out.append(flags)
         for ch, data in self.rx:
             out.append(ch)

@@ -25,8 +25,9 @@ def make_tag(seed=1):
     return SoftwareSigner.generate(rng.randbytes)
 
 
-def signed_records(signer, n, start_prev=records.GENESIS, first_seq=1):
-    out, prev = [], start_prev
+def signed_records(signer, n, start_prev=None, first_seq=1):
+    """Every record signed (as alerts are; fixes travel unsigned: tests/test_evidence_bridge.py)."""
+    out, prev = [], start_prev or records.genesis(signer.key_id())
     for seq in range(first_seq, first_seq + n):
         payload = cbor2.dumps(records.fix_record(seq, prev, FakeFix(seq)), canonical=True)
         out.append(cose.sign1(signer, payload, kid=signer.key_id()))
@@ -92,7 +93,7 @@ def test_bad_signature_is_stored_as_rejected(session):
     bad = bytearray(recs[1])
     bad[-3] ^= 0x10
     out = replies(session.receive(batch([recs[0], bytes(bad)])))
-    assert out[0][0] == m.NACK and out[0][1] == 0 and "signature" in out[0][2]
+    assert out[0][0] == m.NACK and out[0][1] == 2 and "signature" in out[0][2]
     assert out[-1] == [m.ACK, 1]
     rejected = session.store.records(tag.key_id().hex(), "rejected")
     assert len(rejected) == 1 and rejected[0][-1] == bytes(bad)

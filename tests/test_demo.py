@@ -1,5 +1,6 @@
 """End to end: the demo scenario on both interpreters, checked from its outputs alone."""
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -68,21 +69,54 @@ def test_breach_alert_reaches_the_store(demo_run):
     assert all(c["ok"] for c in result["checks"]), result["checks"]
 
 
+def verify_chain(rows, public_key, device_id):
+    """Independent check of the evidence chain (protocol/records.cddl) with cbor2 and
+    cryptography: signed records verify, every record's prev is the SHA-256 of the previous
+    payload from the device's genesis, and a signed record follows every unsigned one.
+    Returns [(seq, record, seq of the signed record that proves it)]."""
+    prev = hashlib.sha256(cbor2.dumps(["emtag genesis v1", device_id])).digest()
+    proven, waiting = [], []
+    for seq, wire in rows:
+        signed = wire[0] == 0xD2  # CBOR tag 18: COSE_Sign1
+        payload = cbor2.loads(wire).value[2] if signed else wire
+        rec = verify_cose_sign1(wire, public_key) if signed else cbor2.loads(payload)
+        assert signed or rec[0] == 1  # only fixes travel unsigned
+        assert rec[1] == seq
+        assert rec[4] == prev, "hash chain broken at seq %d" % seq
+        prev = hashlib.sha256(payload).digest()
+        waiting.append((seq, rec))
+        if signed:
+            proven += [(s, r, seq) for s, r in waiting]
+            waiting = []
+    assert not waiting, "stored as valid, but no signed record follows seq %d" % waiting[0][0]
+    return proven
+
+
 def test_every_stored_record_verifies_against_the_tags_key(demo_run):
     _, out, _ = demo_run
     db = sqlite3.connect(os.path.join(out, "store.sqlite"))
     ((device, pub),) = db.execute("SELECT device, public_key FROM devices").fetchall()
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pub)
     rows = db.execute("SELECT seq, cose FROM records WHERE status='valid' ORDER BY seq").fetchall()
-    fixes = 0
-    for seq, cose in rows:
-        payload = verify_cose_sign1(cose, key)
-        assert payload[1] == seq
-        fixes += payload[0] == 1
+    # a fix verifies when the chain from it leads to a record signed by the tag's key
+    proven = verify_chain(rows, key, bytes.fromhex(device))
+    fixes = sum(1 for _, rec, _ in proven if rec[0] == 1)
     assert fixes >= 15  # a fix a minute, faster near the zone, over 18 minutes
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # complete and in order
-    # a flipped byte in the signature must fail: the check above can fail
-    bad = bytearray(rows[0][1])
+    # the tag uploads only sealed ranges: nothing waits on the host for its proof, nothing
+    # was refused, and any other copy (an alert sent early) also arrived in the chain
+    assert db.execute("SELECT COUNT(*) FROM records WHERE status = 'rejected'").fetchone() == (0,)
+    others = db.execute("SELECT seq FROM records WHERE status != 'valid'").fetchall()
+    assert {s for (s,) in others} <= {r[0] for r in rows}
+    # the checks above can fail: a flipped byte in a fix breaks the chain after it, and one
+    # in a signature fails it
+    fix_at = next(i for i, (_, w) in enumerate(rows) if w[0] != 0xD2)
+    bad = list(rows)
+    bad[fix_at] = (rows[fix_at][0], rows[fix_at][1][:-1] + bytes([rows[fix_at][1][-1] ^ 1]))
+    with pytest.raises(AssertionError, match="hash chain broken"):
+        verify_chain(bad, key, bytes.fromhex(device))
+    signed_at = next(i for i, (_, w) in enumerate(rows) if w[0] == 0xD2)
+    bad = bytearray(rows[signed_at][1])
     bad[-5] ^= 1
     with pytest.raises(InvalidSignature):
         verify_cose_sign1(bytes(bad), key)

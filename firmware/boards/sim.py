@@ -84,6 +84,26 @@ class HeapWatch:
         return self._t.call(op, body)
 
 
+class _FlashView:
+    """A block device seen as the simulator's Flash, for littlefs_host (CPython only)."""
+
+    def __init__(self, bdev):
+        self.bdev = bdev
+        self.block_size = bdev.block_size
+        self.block_count = bdev.block_count
+
+    def read(self, block, offset, n):
+        buf = bytearray(n)
+        self.bdev.readblocks(block, buf, offset)
+        return bytes(buf)
+
+    def program(self, block, offset, data):
+        self.bdev.writeblocks(block, data, offset)
+
+    def erase(self, block):
+        self.bdev.ioctl(6, block)
+
+
 class Board:
     name = "sim"
 
@@ -98,7 +118,7 @@ class Board:
         self._now = w.u64(info, 0)
         self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
         self.serial = bytes(info[16:]).decode()
-        self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: []}
+        self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: [], w.CONSOLE: []}
         self.stopped = False
 
     def heap_peak(self):
@@ -144,6 +164,76 @@ class Board:
 
     def link_write(self, data):
         self._t.call(w.WRITE, bytes([w.LINK]) + data)
+
+    # the wearer's vibration motor (zone approach, low battery)
+    def vibrate(self, ms):
+        self._t.call(w.WRITE, bytes([w.VIBRATE]) + w.pack_u32(ms))
+
+    # USB serial console (fitting); on this board it has no REPL behind it
+    def console_read(self):
+        return self._take(w.CONSOLE)
+
+    def console_write(self, data):
+        self._t.call(w.WRITE, bytes([w.CONSOLE]) + data)
+
+    # sensors, read on demand
+    def _sense(self, sensor):
+        v = w.u32(self._t.call(w.SENSE, bytes([sensor])), 0)
+        return None if v == w.NO_VALUE else v
+
+    def strap_closed(self):
+        v = self._sense(w.STRAP)
+        return None if v is None else v == 1
+
+    def battery_mv(self):
+        return self._sense(w.BATTERY_MV)
+
+    def battery_pct(self):
+        """Fuel gauge: state of charge in %, or None."""
+        return self._sense(w.BATTERY_PCT)
+
+    def case_closed(self):
+        v = self._sense(w.CASE)
+        return None if v is None else v == 1
+
+    def charger_present(self):
+        v = self._sense(w.CHARGER)
+        return None if v is None else v == 1
+
+    def charge_full(self):
+        v = self._sense(w.CHARGE_FULL)
+        return None if v is None else v == 1
+
+    def motion(self):
+        """Accelerometer: moved since the last call (a latched flag)."""
+        v = self._sense(w.MOTION)
+        return None if v is None else v == 1
+
+    def link_rssi(self):
+        """Cellular signal in dBm, or None without service."""
+        v = self._sense(w.RSSI)
+        return None if v is None else -v
+
+    def sensor_events(self):
+        """Interrupt pins that fired since the last call: bytes of simwire sensor ids."""
+        return self._take(w.SENSOR)
+
+    def led(self, on):
+        self._t.call(w.WRITE, bytes([w.LED, 1 if on else 0]))
+
+    def wipe_flash(self):
+        """Decommission: erase every block, then a fresh filesystem (as from the factory)."""
+        bd = self.bdev
+        for block in range(bd.block_count):
+            bd.ioctl(6, block)
+        if self._fs_factory is None:
+            import vfs
+
+            vfs.VfsLfs2.mkfs(bd)  # type: ignore[arg-type]
+        else:
+            from emtag.simulator import littlefs_host
+
+            littlefs_host.format_and_provision(_FlashView(bd), {})
 
     # storage and entropy
     def mount(self):

@@ -12,13 +12,28 @@ PROG_BLOCK = 4  # body: block (4) + offset (4) + data. reply: empty
 ERASE_BLOCK = 5  # body: block (4). reply: empty
 RANDOM = 6  # body: n (4). reply: n bytes from the scenario's seeded generator
 INFO = 7  # body: empty. reply: now (8) + block size (4) + block count (4) + serial (rest)
+SENSE = 8  # body: sensor (1). reply: value (4 LE), NO_VALUE when the sim has none
 
 # channels for WRITE and for the chunks in a SLEEP reply: chunk = channel (1) + len (4) + data
 GNSS = 1  # UART to and from the GNSS module
 LINK = 2  # serial uplink to the host bridge
 EVENT = 3  # tag -> sim: one JSON event object for events.jsonl
 GNSS_POWER = 4  # tag -> sim: b"\x01" on, b"\x00" off
-SENSOR = 5  # sim -> tag: sensor change (strap, case, charger), see the sim board
+SENSOR = 5  # sim -> tag: interrupt pins; data: the sensor ids below that fired
+VIBRATE = 6  # tag -> sim: run the vibration motor for n ms (4 LE)
+CONSOLE = 7  # both ways: the USB serial console (fitting, protocol/console.cddl)
+LED = 8  # tag -> sim: b"\x01" on, b"\x00" off
+
+# sensors for SENSE
+STRAP = 1  # 1: strap circuit closed, 0: open (also an interrupt, SENSOR)
+BATTERY_MV = 2  # battery voltage, mV
+CASE = 3  # 1: case switch closed, 0: case opened (also an interrupt)
+BATTERY_PCT = 4  # fuel gauge: state of charge, %
+CHARGER = 5  # 1: charger plugged in (also an interrupt)
+MOTION = 6  # accelerometer: 1 if it moved since the last read (interrupt: motion began)
+RSSI = 7  # cellular signal, -dBm (85 = -85 dBm); NO_VALUE: no service
+CHARGE_FULL = 8  # 1: the charger finished (full)
+NO_VALUE = 0xFFFFFFFF
 
 FLAG_STOP = 1  # the scenario is over: the firmware should shut down
 

@@ -1,6 +1,8 @@
 from ramfs import new_fs
 
-from emtag.firmware.recordlog import SEGMENT_RECORDS, RecordLog
+from emtag.firmware import recordlog
+from emtag.firmware.recordlog import RecordLog
+from emtag.protocol import cbor, records
 
 # the RAM flash lives on the test heap, not the firmware's: give it room
 MICROPYTHON_HEAPSIZE = "1M"
@@ -10,12 +12,16 @@ def _rec(i):
     return b"record-%d-" % i + bytes([i % 256]) * (i % 50)
 
 
+def _fill(log, upto, make=_rec):
+    for i in range(log.last_seq + 1, upto + 1):
+        log.append(i, make(i))
+
+
 def test_append_read_and_reopen():
     fs, remount = new_fs()
     log = RecordLog(fs)
     assert log.last_seq == 0 and log.acked == 0 and log.last_record is None
-    for i in range(1, 11):
-        log.append(i, _rec(i))
+    _fill(log, 10)
     got = log.read_from(4, 3)
     assert got == [(4, _rec(4)), (5, _rec(5)), (6, _rec(6))]
     again = RecordLog(remount())
@@ -36,30 +42,180 @@ def test_sequence_must_continue():
         raise AssertionError("accepted seq %d after 1" % bad)
 
 
+def test_segments_roll_over_and_reads_cross_them():
+    fs, remount = new_fs()
+    log = RecordLog(fs, segment_bytes=300)
+    _fill(log, 60)
+    assert len(log.segments) > 5
+    assert all(size <= 300 for size in log.sizes)
+    assert log.used == sum(log.sizes)
+    # sequential reads (the uplink's pattern, served from a cursor) and random ones agree
+    seq, got = 1, []
+    while True:
+        batch = log.read_from(seq, 7)
+        if not batch:
+            break
+        got.extend(batch)
+        seq = batch[-1][0] + 1
+    assert got == [(i, _rec(i)) for i in range(1, 61)]
+    for start in (60, 33, 1, 17, 59):
+        assert log.read_from(start, 3) == [(i, _rec(i)) for i in range(start, min(start + 3, 61))]
+    assert log.read_from(61, 3) == []
+    assert RecordLog(remount(), segment_bytes=300).read_from(1, 100) == got
+
+
 def test_ack_persists_and_reclaims_segments():
     fs, remount = new_fs(block_count=512)
-    log = RecordLog(fs)
-    n = SEGMENT_RECORDS * 2 + 10
-    for i in range(1, n + 1):
-        log.append(i, b"x%d" % i)
-    assert len(log.segments) == 3
-    log.ack(SEGMENT_RECORDS + 5)
-    assert log.segments[0] == SEGMENT_RECORDS + 1  # the first segment was reclaimed
-    again = RecordLog(remount())
-    assert again.acked == SEGMENT_RECORDS + 5
-    assert again.pending() == n - (SEGMENT_RECORDS + 5)
-    assert again.read_from(again.acked + 1, 1) == [
-        (SEGMENT_RECORDS + 6, b"x%d" % (SEGMENT_RECORDS + 6))
-    ]
+    log = RecordLog(fs, segment_bytes=400)
+    n = 80
+    _fill(log, n, lambda i: b"x%d" % i)
+    before = len(log.segments)
+    used = log.used
+    log.ack(50)
+    assert log.segments[0] <= 51 and len(log.segments) < before  # acknowledged data reclaimed
+    assert log.used < used
+    again = RecordLog(remount(), segment_bytes=400)
+    assert again.acked == 50
+    assert again.pending() == n - 50
+    assert again.read_from(again.acked + 1, 1) == [(51, b"x51")]
+    # acknowledging everything keeps the newest segment: its last record continues the chain
+    again.ack(1000)
+    assert again.acked == n and len(again.segments) == 1
+    third = RecordLog(remount(), segment_bytes=400)
+    assert third.last_seq == n and third.last_record == b"x%d" % n and third.pending() == 0
+    third.append(n + 1, b"next")
+    assert third.read_from(n + 1, 5) == [(n + 1, b"next")]
 
 
-def test_torn_tail_is_ignored():
+def test_torn_tail_is_dropped_and_logging_continues_readably():
     fs, remount = new_fs()
     log = RecordLog(fs)
-    for i in range(1, 4):
-        log.append(i, _rec(i))
+    _fill(log, 3)
     with fs.open(log._path(log.segments[-1]), "ab") as f:
         f.write(b"\x04\x00\x00\x00\x20\x00torn")  # a header promising more than is there
     again = RecordLog(remount())
     assert again.last_seq == 3
     assert again.read_from(1, 10) == [(i, _rec(i)) for i in range(1, 4)]
+    # entries appended after recovery must not hide behind the old torn bytes
+    _fill(again, 6)
+    assert RecordLog(remount()).read_from(1, 10) == [(i, _rec(i)) for i in range(1, 7)]
+
+
+def test_corrupt_entry_is_never_returned():
+    fs, remount = new_fs()
+    log = RecordLog(fs)
+    _fill(log, 5)
+    path = log._path(log.segments[-1])
+    with fs.open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[len(data) - 6] ^= 0x01  # a bit flip inside record 5
+    with fs.open(path, "wb") as f:
+        f.write(data)
+    again = RecordLog(remount())
+    assert again.read_from(1, 10) == [(i, _rec(i)) for i in range(1, 5)]
+    assert again.last_seq == 4
+
+
+def test_empty_newest_segment_left_by_a_power_cut_is_removed():
+    fs, remount = new_fs()
+    log = RecordLog(fs, segment_bytes=200)
+    _fill(log, 10)
+    with fs.open(log._path(11), "wb"):
+        pass  # created, never written
+    again = RecordLog(remount(), segment_bytes=200)
+    assert again.last_seq == 10 and again.last_record == _rec(10)
+    assert 11 not in again.segments
+    _fill(again, 12)
+    assert RecordLog(remount()).read_from(9, 10) == [(i, _rec(i)) for i in (9, 10, 11, 12)]
+
+
+def test_interrupted_reclaim_and_lost_ack_file_recover():
+    fs, remount = new_fs()
+    log = RecordLog(fs, segment_bytes=200)
+    _fill(log, 40)
+    # the ack was written but the power went before the segments were deleted
+    b = (30).to_bytes(4, "little")
+    with fs.open("log/acked", "wb") as f:
+        f.write(b + recordlog._crc(b).to_bytes(4, "little"))
+    again = RecordLog(remount(), segment_bytes=200)
+    assert again.acked == 30
+    assert again.segments[0] <= 31 and again.segments[1] > 31
+    # a damaged ack file: what is gone had been acknowledged, so acked follows the segments
+    with fs.open("log/acked", "wb") as f:
+        f.write(b"\x01\x02")
+    third = RecordLog(remount(), segment_bytes=200)
+    assert third.acked == third.segments[0] - 1
+    assert third.read_from(31, 100)[-1] == (40, _rec(40))
+
+
+def test_thinning_policy_keeps_alerts_and_raises_full():
+    fs, remount = new_fs()
+    budget = 8000
+    log = RecordLog(fs, max_bytes=budget, segment_bytes=500)
+    fix = bytes(90)  # 100-byte entries
+    logged = offered = 0
+    while log.used < budget:
+        offered += 1
+        if log.admit_routine():
+            logged += 1
+            log.append(log.last_seq + 1, fix)
+        if log.used < budget * 7 // 8:
+            assert not log.full
+        if offered > 2000:
+            break
+    # everything under 7/8, one in THIN_KEEP in the band, nothing past 15/16
+    assert log.full
+    assert log.used < budget * 15 // 16 + 100
+    assert offered > 1000 and log.thinned == offered - logged
+    assert not log.admit_routine()
+    # alerts and checkpoints are never refused, even past the budget
+    for _ in range(15):
+        log.append(log.last_seq + 1, b"alert" * 20)
+    assert log.used > budget
+    assert log.read_from(log.last_seq, 1)[0][1] == b"alert" * 20
+    # acknowledged data is reclaimed, and storage_full clears under 3/4 of the budget
+    log.ack(log.last_seq - 20)
+    assert log.used < budget * 3 // 4 and not log.full
+    assert log.admit_routine()
+    # the state survives a reboot
+    again = RecordLog(remount(), max_bytes=budget, segment_bytes=500)
+    assert again.used == log.used and not again.full
+
+
+def test_thinning_band_admits_one_routine_fix_in_thin_keep():
+    fs, _ = new_fs()
+    log = RecordLog(fs, max_bytes=100000, segment_bytes=4000)
+    log.sizes, log.segments = [log.thin_at], [1]  # pretend: in the thinning band
+    got = [log.admit_routine() for _ in range(recordlog.THIN_KEEP * 3)]
+    assert got.count(True) == 3 and got[0]
+    log.sizes = [log.stop_at]
+    assert not log.admit_routine()
+
+
+def _worst_fix_entry(seq):
+    """Bytes a signed fix record takes in the log (every optional field present)."""
+
+    class Fix:
+        t, t_ms, lat, lon, acc_cm, fix = 1900000000, 999, -899999999, -1799999999, 65535, 3
+        sats, hdop, speed_mmps, course_cdeg, alt_cm = 24, 9999, 99999, 35999, 999999
+
+    payload = cbor.dumps(records.fix_record(seq, bytes(32), Fix()))
+    signed = cbor.dumps(cbor.Tag(18, [b"\xa1\x01\x26", {4: bytes(8)}, payload, bytes(64)]))
+    return len(signed) + 10  # seq, length, CRC
+
+
+def test_default_budget_holds_thirty_days_of_fixes_a_minute():
+    per_entry = _worst_fix_entry(50000)
+    month = 30 * 24 * 60
+    # all 30 days fit before thinning begins
+    assert month * per_entry <= recordlog.DEFAULT_MAX_BYTES * 7 // 8, per_entry
+
+
+def test_budget_is_capped_by_the_filesystem():
+    fs, _ = new_fs()
+    log = RecordLog(fs)
+    if hasattr(fs, "statvfs"):
+        st = fs.statvfs("/")
+        assert log.max_bytes <= st[0] * st[2] * 3 // 4
+    else:
+        assert log.max_bytes == recordlog.DEFAULT_MAX_BYTES

@@ -1,0 +1,159 @@
+"""The tag's console on its USB serial port: bytes in, reply frames out (protocol/console.cddl).
+
+    con = Console(fs, load)                 # load() -> commands.Commands, imported on demand
+    for out in con.poll(port_bytes, now):   # every main-loop pass; port_bytes may be None
+        port.write(out)
+
+Framing is the uplink's (protocol/frame.py: COBS, 0x00 delimiter, version, CRC32), so a
+0x03 (Ctrl-C) byte inside a frame is just data. On real boards the port is shared with the
+MicroPython REPL; the board turns the keyboard interrupt off while the firmware runs
+(micropython.kbd_intr(-1), boards/esp32.py), and this module decides when the REPL may have
+the port:
+
+  REPL escape: 0x03 as the second byte after a delimiter (or after boot). In a frame that
+  byte is always the version byte 0x01, so no frame can contain the escape, while
+  `\\r\\x03` (what mpremote and pyboard.py send first) and `\\x03\\x03` both are one (send
+  a 0x00 first if the line may hold half a frame). Unlocked for development
+  (unprovisioned, or `devmode` on) the console calls enter_repl() (boards raise
+  KeyboardInterrupt there); locked, it logs `console_repl_refused` and carries on.
+
+Memory. This module is all that stays resident: the command layer (commands.py, config.py,
+about 25 KB of bytecode on the unix port) and the 4 KB frame buffer are loaded with the first
+byte of a session and dropped after IDLE_MS without input, so a tag that is not being fitted
+pays nothing for them. A heap too full to load them gets an `internal` error reply.
+Pure logic: no machine, no time, no I/O beyond reading one small file at boot.
+"""
+
+import sys
+
+from emtag.protocol import cbor, frame
+
+TRUST_PATH = "trust.cbor"  # commands.TRUST_PATH: [1, anchor, dev]
+STATE_PATH = "state.cbor"  # commands.STATE_PATH: {"armed": bool}
+IDLE_MS = 120000
+_LAZY = ("emtag.firmware.commands", "emtag.firmware.config")
+
+
+def read_small(fs, path):
+    """A small CBOR file: the item, None if there is no file, ValueError if it is damaged."""
+    try:
+        f = fs.open(path, "rb")
+    except OSError:
+        return None
+    try:
+        data = f.read(257)
+    finally:
+        f.close()
+    return cbor.loads(data, max_depth=2, max_items=8, max_len=256)
+
+
+def read_dev(fs):
+    """Unlocked for development? True only with no trust record (factory state) or with
+    the record's dev flag set; a damaged record locks."""
+    try:
+        obj = read_small(fs, TRUST_PATH)
+    except ValueError:
+        return False
+    return obj is None or (isinstance(obj, list) and len(obj) == 3 and obj[2] is True)
+
+
+def read_armed(fs):
+    """Tamper armed at fitting (`arm`; commands.STATE_PATH)?"""
+    try:
+        obj = read_small(fs, STATE_PATH)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("armed") is True
+
+
+class Console:
+    def __init__(self, fs, load, enter_repl=None, event=None):
+        self.fs = fs
+        self._load = load
+        self._enter_repl = enter_repl
+        self._event = event
+        self.dev = read_dev(fs)
+        self.cmds = None  # the command layer, while a session is active
+        self.deframer = None
+        self._pos = 0  # bytes since the last delimiter (as if one came just before boot)
+        self.last_ms = 0
+
+    def poll(self, data, now):
+        """Reply frames for the bytes read from the port this pass (None: nothing came)."""
+        if data:
+            self.last_ms = now
+            return self.feed(data)
+        if self.deframer is not None and now - self.last_ms >= IDLE_MS:
+            self.unload()
+        return ()
+
+    def feed(self, data):
+        if data.find(b"\x03") >= 0:
+            self._escape_scan(data)
+        else:
+            i = data.rfind(b"\x00")
+            self._pos = len(data) - i - 1 if i >= 0 else self._pos + len(data)
+        if self.deframer is None:
+            self.deframer = frame.Deframer(frame.MAX_FRAME)
+        out = []
+        for raw in self.deframer.feed(data):
+            cmds = self.cmds
+            if cmds is None:
+                try:
+                    cmds = self.cmds = self._load()
+                except MemoryError:
+                    self.unload()
+                    out.append(frame.encode(b"\x84\x00\x01\x68internal\x63oom"))
+                    continue
+            if cmds.device.halted:
+                break  # wiped: nothing more runs on this boot
+            out.append(cmds.reply(raw))
+            self.dev = cmds.dev
+        return out
+
+    def unload(self):
+        """Drop the command layer and the frame buffer until the next session."""
+        self.cmds = None
+        self.deframer = None
+        pkg = sys.modules.get("emtag.firmware")
+        for name in _LAZY:
+            if name in sys.modules:
+                del sys.modules[name]
+            if pkg is not None and hasattr(pkg, name[15:]):
+                delattr(pkg, name[15:])
+
+    def _escape_scan(self, data):
+        pos = self._pos
+        escape = False
+        for b in data:
+            if b == 0:
+                pos = 0
+                continue
+            if b == 3 and pos == 1:
+                escape = True
+            pos += 1
+        self._pos = pos
+        if not escape:
+            return
+        if self.dev:
+            self._log("console_repl")
+            if self._enter_repl is not None:
+                self._enter_repl()
+        else:
+            self._log("console_repl_refused", reason="tag is locked")
+
+    def _log(self, kind, **fields):
+        if self._event is not None:
+            self._event(kind, **fields)
+
+
+def attach(tag):
+    """The console for a booted Tag (firmware/tag.py)."""
+
+    def load():
+        from emtag.firmware import commands
+
+        return commands.Commands(tag.fs, tag.signer, commands.TagDevice(tag))
+
+    tag.armed = read_armed(tag.fs)
+    return Console(tag.fs, load, getattr(tag.board, "enter_repl", None), tag.event)

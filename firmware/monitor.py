@@ -1,0 +1,158 @@
+"""The tag's sensors and GNSS power, between the board and firmware/health.py.
+
+    mon = Monitor(tag)          # at boot, after the log: reads settings, switches GNSS on
+    mon.poll(now)               # every main-loop pass: sensors, duty cycle, alerts
+    mon.epoch(fix)              # every GNSS epoch (before the zone engine sees it)
+    mon.fix_logged(now, fix)    # a fix record was made: the receiver may sleep
+    d = mon.deadline(d)         # the earliest time it needs a pass
+
+Sensors are read when the board reports an interrupt (strap, case, charger, motion:
+`board.sensor_events()`), when a debounce ends, and every SENSE_MS (battery). A board
+without a sensor returns None for it (or lacks the method) and that alert never fires.
+Alerts become signed alert records at once (protocol/records.py), sent ahead of any
+backlog, with the time their condition began (the board clock plus the GNSS UTC offset).
+Settings come from config.cbor (firmware/config.py), and again after `config_set`.
+"""
+
+import sys
+
+from emtag.firmware import health
+from emtag.protocol import records
+
+SENSE_MS = 60000
+LOW_BATTERY_VIBRATE_MS = 600  # the wearer feels battery_low: time to charge
+
+
+def _read(board, name):
+    fn = getattr(board, name, None)
+    return fn() if fn is not None else None
+
+
+def load_settings(fs):
+    """The settings in config.cbor as a dict ({} when none or damaged); config.py is loaded
+    for this and dropped again, as the console does, so it costs no resident heap."""
+    name = "emtag.firmware.config"
+    try:
+        from emtag.firmware import config
+
+        try:
+            return dict(config.Config.load(fs).values)
+        except config.ConfigError:
+            return {}
+    finally:
+        if name in sys.modules:
+            del sys.modules[name]
+        pkg = sys.modules.get("emtag.firmware")
+        if pkg is not None and hasattr(pkg, "config"):
+            delattr(pkg, "config")
+
+
+class Monitor:
+    def __init__(self, tag):
+        self.tag = tag
+        self.board = b = tag.board
+        self.health = health.Health()
+        self.duty = health.Duty()
+        self._cfg = None
+        self._apply(load_settings(tag.fs))
+        self.next_sense = 0
+        self.moved = True  # motion since the last fix record (unknown at boot: assume so)
+        self.led = None
+        now = b.now_ms()
+        self._gnss(True, now)
+
+    def _apply(self, values):
+        self.health.configure(values)
+        self.duty.always_on = bool(values.get("gnss_always_on", 0))
+
+    def _gnss(self, on, now):
+        self.board.gnss_power(on)
+        self.duty.power(on, now)
+        self.health.gnss_power(now, on)
+
+    def _hold(self):
+        """The receiver stays on: near a zone, or a signal alert is being decided."""
+        return self.tag.zone_engine.near or self.health.signal_pending()
+
+    def poll(self, now):
+        t = self.tag
+        cfg = getattr(t, "config", None)  # set by the console's config_set
+        if cfg is not None and cfg is not self._cfg:
+            self._cfg = cfg
+            self._apply(getattr(cfg, "values", cfg))
+        b = self.board
+        h = self.health
+        fired = _read(b, "sensor_events")
+        due = h.deadline
+        if fired or now >= self.next_sense or (due is not None and now >= due):
+            self._sense(now)
+        d = self.duty
+        if d.on:
+            if d.search_over(now, self._hold()):
+                self._gnss(False, now)
+        elif d.always_on or (d.next_on is not None and now >= d.next_on):
+            interval = t.zone_engine.interval_ms()
+            if d.always_on or d.wake(now, self._moved(), t.last_fix_ms, interval):
+                self._gnss(True, now)
+        for kind, when in h.take():
+            self._alert(kind, when)
+
+    def _moved(self):
+        if _read(self.board, "motion"):
+            self.moved = True
+        return self.moved
+
+    def _sense(self, now):
+        b = self.board
+        t = self.tag
+        h = self.health
+        self.next_sense = now + SENSE_MS
+        charger = _read(b, "charger_present")
+        h.switches(
+            now,
+            _read(b, "strap_closed"),
+            _read(b, "case_closed"),
+            charger,
+            getattr(t, "armed", True),
+        )
+        h.battery(now, _read(b, "battery_pct"), charger)
+        if _read(b, "motion"):
+            self.moved = True
+            self.duty.motion(now, t.last_fix_ms, t.zone_engine.interval_ms())
+        led = bool(charger) and not _read(b, "charge_full")
+        if led != self.led and hasattr(b, "led"):
+            self.led = led
+            b.led(led)
+
+    def epoch(self, fix):
+        now = self.board.now_ms()
+        fixed = bool(fix.fix) and fix.fix >= 2 and fix.lat is not None
+        best = max(fix.cn0_max) if fix.cn0_mask else None
+        self.health.epoch(now, fixed, best, self._rssi)
+
+    def _rssi(self):
+        return _read(self.board, "link_rssi")
+
+    def fix_logged(self, now, fix):
+        t = self.tag
+        _read(self.board, "motion")  # clear the latch: motion counts from this fix on
+        self.moved = False
+        if self.duty.after_fix(now, t.next_fix_due, self._hold(), fix.speed_mmps):
+            self._gnss(False, now)
+
+    def deadline(self, d):
+        for x in (self.next_sense, self.health.deadline, self.duty.deadline()):
+            if x is not None and x < d:
+                d = x
+        return d
+
+    def _alert(self, kind, when):
+        t = self.tag
+        utc = when if t.utc_offset_ms is None else when + t.utc_offset_ms
+        t._append(records.alert_record(t._seq(), t.prev_hash, kind, utc // 1000, utc % 1000))
+        up = getattr(t.uplink, "send_first", None)
+        if up is not None:
+            up(t.log.last_seq, t.log.last_record)  # ahead of any backlog
+        t.event("alert", alert=kind, event_t=utc // 1000)
+        if kind == "battery_low" or kind == "battery_critical":
+            t._vibrate(LOW_BATTERY_VIBRATE_MS)

@@ -1,0 +1,299 @@
+"""Evidence bundles: one file that anyone can check with `emtag verify`, without the store.
+
+A bundle is a zip archive (so it opens anywhere and its summary reads without emtag) of:
+
+    SUMMARY.txt     what the bundle holds and the verification result at export, one line
+                    per record, and how to check it independently
+    manifest.json   format, device id, public key, the declared seq range of records.cbor,
+                    the requested time window, SHA-256 and count of records.cbor, exporter
+    records.cbor    the tag's wire items for seqs first..last, concatenated (a CBOR sequence,
+                    RFC 8742; protocol/records.cddl): fixes as plain records, alerts,
+                    restarts and checkpoints as ES256 COSE_Sign1
+    public_key.pem  the tag's P-256 public key (SubjectPublicKeyInfo)
+
+records.cbor runs from the first record of the time window to the signed record that seals
+its last one, so every record in the window carries its proof. The declared range lets a
+verifier tell a record deleted at either end from one never exported. Nothing in the bundle
+needs trusting but the public key, which must be checked against the tag's fitting record:
+the summary and manifest are conveniences, and `emtag verify` recomputes everything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+
+from emtag.host import cose as host_cose
+from emtag.host import verify
+from emtag.protocol import records as R
+
+FORMAT = "emtag-evidence-bundle/1"
+MEMBERS = ("SUMMARY.txt", "manifest.json", "records.cbor", "public_key.pem")
+MAX_MEMBER = 512 * 1024 * 1024  # a year of fixes a minute is about 45 MB
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class BundleError(ValueError):
+    """Not a readable evidence bundle."""
+
+
+@dataclass
+class Bundle:
+    manifest: dict
+    items: list[bytes]
+    records_bytes: bytes
+    public_key_pem: bytes
+    summary: str
+
+
+def iso(t: int | None, t_ms: int | None = None) -> str:
+    if t is None:
+        return "-"
+    d = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    s = d.strftime("%Y-%m-%dT%H:%M:%S")
+    return s + (".%03dZ" % t_ms if t_ms is not None else "Z")
+
+
+def key_fingerprint(sec1: bytes) -> str:
+    """SHA-256 of the 65-byte SEC1 public key, hex: what to compare with the fitting record."""
+    return hashlib.sha256(sec1).hexdigest()
+
+
+# ------------------------------------------------------------------------------ lines
+
+
+def verdict_line(v: verify.Verdict) -> str:
+    """One human-readable line for a record's verdict."""
+    rec = v.record or {}
+    seq = "seq %-6s" % (v.seq if v.seq is not None else "?")
+    when = iso(rec.get(R.K_TIME), rec.get(R.K_TIME_MS)) if rec else "-"
+    detail = []
+    if v.type == R.ALERT:
+        detail.append(str(rec.get(R.K_ALERT)) + (" %s" % rec[R.K_ZONE] if R.K_ZONE in rec else ""))
+    if rec.get(R.K_LAT) is not None and rec.get(R.K_LON) is not None:
+        pos = "%.7f %.7f" % (rec[R.K_LAT] / 1e7, rec[R.K_LON] / 1e7)
+        if rec.get(R.K_ACC) is not None:
+            pos += " ±%.1f m" % (rec[R.K_ACC] / 100)
+        detail.append(pos)
+    if v.type == R.CHECKPOINT:
+        detail.append("seals seq %s..%s" % (rec.get(R.K_FIRST), rec.get(R.K_LAST)))
+    return "#%-5d %s %-24s %-10s %-34s  %s: %s" % (
+        v.index,
+        seq,
+        when,
+        v.type_name,
+        ", ".join(detail),
+        v.kind,
+        v.reason,
+    )
+
+
+def gap_line(g: verify.Gap) -> str:
+    return "%-6s %s (before #%d)" % ("-", g.reason, g.before)
+
+
+def report_lines(report: verify.Report) -> list[str]:
+    """Verdict and gap lines in stream order."""
+    lines = []
+    gaps = sorted(report.gaps, key=lambda g: g.before)
+    gi = 0
+    for v in report.verdicts:
+        while gi < len(gaps) and gaps[gi].before <= v.index:
+            lines.append(gap_line(gaps[gi]))
+            gi += 1
+        lines.append(verdict_line(v))
+    lines += [gap_line(g) for g in gaps[gi:]]
+    return lines
+
+
+def verdict_json(v: verify.Verdict) -> dict:
+    rec = v.record or {}
+    return {
+        "index": v.index,
+        "seq": v.seq,
+        "type": v.type_name if v.type is not None else None,
+        "time": iso(rec.get(R.K_TIME), rec.get(R.K_TIME_MS)) if rec else None,
+        "verdict": v.kind,
+        "reason": v.reason,
+        "sealed_by": v.sealed_by,
+        "digest": v.digest.hex() if v.digest else None,
+        "fields": verify.decode_record_fields(rec) if rec else None,
+    }
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def build(
+    store, device: str, t_from: int, t_to: int, now: datetime.datetime
+) -> tuple[bytes, verify.Report]:
+    """The bundle (zip bytes) for a device's valid records with t_from <= t <= t_to, and
+    the verification report written into its summary. Raises BundleError if there are none."""
+    sec1 = store.device(device)
+    if sec1 is None:
+        raise BundleError("no device %s in the store" % device)
+    span = store.valid_span(device, t_from, t_to)
+    if span is None:
+        raise BundleError(
+            "no valid records of %s between %s and %s" % (device, iso(t_from), iso(t_to))
+        )
+    first, last_in_window, last = span
+    rows = store.valid_rows(device, first, last)
+    items = [bytes(r[3]) for r in rows]
+    data = b"".join(items)
+    report = verify.verify(items, sec1, first_seq=first, last_seq=last)
+    key = host_cose.load_public_key(sec1)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    manifest = {
+        "format": FORMAT,
+        "device": device,
+        "public_key": sec1.hex(),
+        "public_key_sha256": key_fingerprint(sec1),
+        "first_seq": first,
+        "last_seq": last,
+        "window": {
+            "from": iso(t_from),
+            "to": iso(t_to),
+            "first_seq": first,
+            "last_seq": last_in_window,
+        },
+        "records": {
+            "file": "records.cbor",
+            "count": len(items),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+        "exported_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "exported_by": "emtag " + _version(),
+        "rejected_in_window": store.db.execute(
+            "SELECT COUNT(*) FROM records WHERE device=? AND status='rejected' "
+            "AND t BETWEEN ? AND ?",
+            (device, t_from, t_to),
+        ).fetchone()[0],
+    }
+    summary = summary_text(manifest, report)
+    buf = io.BytesIO()
+    stamp = now.timetuple()[:6]
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in (
+            ("SUMMARY.txt", summary.encode()),
+            ("manifest.json", (json.dumps(manifest, indent=2) + "\n").encode()),
+            ("records.cbor", data),
+            ("public_key.pem", pem),
+        ):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            z.writestr(info, body)
+    return buf.getvalue(), report
+
+
+def _version() -> str:
+    from emtag.host.cli import VERSION
+
+    return VERSION
+
+
+def summary_text(manifest: dict, report: verify.Report) -> str:
+    counts: dict[str, int] = {}
+    for v in report.verdicts:
+        counts[v.type_name] = counts.get(v.type_name, 0) + 1
+    plural = {"fix": "fixes", "alert": "alerts", "restart": "restarts", "checkpoint": "checkpoints"}
+    what = ", ".join(
+        "%d %s" % (n, k if n == 1 else plural.get(k, k + "s")) for k, n in sorted(counts.items())
+    )
+    w = manifest["window"]
+    verdict = (
+        "PASS: every record is valid and none is missing"
+        if report.ok
+        else "FAIL: " + report.summary()
+    )
+    lines = [
+        "emtag evidence bundle (%s)" % manifest["format"],
+        "",
+        "Device             %s" % manifest["device"],
+        "Public key         SHA-256 %s (public_key.pem)" % manifest["public_key_sha256"],
+        "Time window        %s .. %s (UTC)" % (w["from"], w["to"]),
+        "Records            seq %d..%d: %s" % (manifest["first_seq"], manifest["last_seq"], what),
+        "                   (the window holds seq %d..%d; later ones, up to the signed record"
+        % (w["first_seq"], w["last_seq"]),
+        "                   that seals them, are included as their proof)",
+        "Rejected records   %d in the window were refused by the bridge and are not included"
+        % manifest["rejected_in_window"],
+        "Exported           %s by %s" % (manifest["exported_at"], manifest["exported_by"]),
+        "Verification       %s" % verdict,
+        "",
+        "How the records are proven",
+        "  Each record names its sequence number and the SHA-256 of the record before it (the",
+        "  first record of the tag names a value derived from the tag's device id). Alerts and",
+        "  checkpoints are signed on the tag (ES256, COSE_Sign1) with a key made on the tag that",
+        "  never leaves it. A signature covers its record, hence the hash of the record before,",
+        "  hence that record, and so back along the chain: a fix is proven by the next signed",
+        "  record after it ('proven by' below). Changing, removing, reordering or inserting any",
+        "  record breaks this, and `emtag verify` says which record and how.",
+        "",
+        "Check it yourself",
+        "  emtag verify --key KEY THIS-FILE.zip",
+        "  with KEY the tag's public key from its fitting record (PEM, DER or COSE_Key); its",
+        "  SHA-256 must be the fingerprint above. records.cbor is a plain CBOR sequence of",
+        "  COSE_Sign1 messages and records (schema: protocol/records.cddl) for other tools.",
+        "",
+        "Records",
+    ]
+    lines += ["  " + line for line in report_lines(report)]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def is_bundle(data: bytes) -> bool:
+    return data[:4] == ZIP_MAGIC
+
+
+def read(data: bytes) -> Bundle:
+    """Parse a bundle's bytes. BundleError if it is not one (nothing is verified here)."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as e:
+        raise BundleError("not a zip archive: %s" % e) from None
+    with z:
+        names = [i.filename for i in z.infolist()]
+        if sorted(names) != sorted(MEMBERS):
+            raise BundleError(
+                "bundle must hold exactly %s, found %s" % (", ".join(MEMBERS), ", ".join(names))
+            )
+        for info in z.infolist():
+            if info.file_size > MAX_MEMBER:
+                raise BundleError("%s is too large" % info.filename)
+        try:
+            body = {name: z.read(name) for name in MEMBERS}
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise BundleError("damaged archive: %s" % e) from None
+    try:
+        manifest = json.loads(body["manifest.json"])
+    except ValueError as e:
+        raise BundleError("manifest.json: %s" % e) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError("manifest.json: not a %s manifest" % FORMAT)
+    for k in ("first_seq", "last_seq"):
+        if not (isinstance(manifest.get(k), int) and manifest[k] >= 1):
+            raise BundleError("manifest.json: bad %s" % k)
+    try:
+        items = verify.split_stream(body["records.cbor"])
+    except ValueError as e:
+        raise BundleError("records.cbor: %s" % e) from None
+    return Bundle(
+        manifest,
+        items,
+        body["records.cbor"],
+        body["public_key.pem"],
+        body["SUMMARY.txt"].decode("utf-8", "replace"),
+    )

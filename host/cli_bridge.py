@@ -1,0 +1,115 @@
+"""Receive what tags upload: verify every record, store it in SQLite, acknowledge it only
+after the commit, and forward fixes and alerts to MQTT.
+
+PORT is anything pyserial opens: a device (/dev/ttyACM0, COM3), a pty, socket://HOST:PORT,
+loop://, rfc2217://. --listen accepts many tags (simulated ones) over TCP at once; give
+--port, --listen or both. The store (SQLite, WAL) is created and migrated as needed; see
+the README for its schema. With --mqtt, fixes go to emtag/<device>/fix and alerts to
+emtag/<device>/alert (QoS 1, JSON); while the broker is away they wait in the store's
+outbox and go out when it returns. Each event is printed as one line: time, type, fields.
+Stop with Ctrl-C or SIGTERM; SIGKILL loses nothing either (the store commits before
+acknowledging, and tags resend what was not acknowledged)."""
+
+import signal
+import sys
+import threading
+
+from emtag.host.cli import CommandError
+
+HELP = "verify, store and forward what tags upload (serial port or TCP)"
+
+
+def add_arguments(p):
+    p.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="serial port or pyserial URL (repeat for several)",
+    )
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="tcp://HOST:PORT",
+        help="accept tags over TCP, one session per connection (port 0: any free port)",
+    )
+    p.add_argument("--store", default="store.sqlite", help="SQLite store (default: %(default)s)")
+    p.add_argument("--mqtt", metavar="mqtt://HOST:PORT", help="forward fixes and alerts here")
+    p.add_argument("--baud", type=int, default=115200, help="serial speed (default: %(default)s)")
+    p.add_argument(
+        "--known-only",
+        action="store_true",
+        help="refuse tags not already in the store (default: register a new tag's key on "
+        "first contact)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only errors and alerts")
+
+
+LOUD = {
+    "alert",
+    "alert_early",
+    "alert_rejected",
+    "hello_rejected",
+    "port_lost",
+    "mqtt_disconnected",
+    "mqtt_refused",
+    "listening",
+}
+
+
+def printer(quiet, out=None):
+    lock = threading.Lock()
+
+    def emit(kind, **fields):
+        if quiet and kind not in LOUD and "rejected" not in kind:
+            return
+        from emtag.host.serial_bridge import now_iso
+
+        rest = " ".join("%s=%s" % (k, fields[k]) for k in sorted(fields))
+        line = "%s  %-16s %s" % (now_iso(), kind, rest)
+        with lock:
+            print(line, file=out or sys.stdout, flush=True)
+
+    return emit
+
+
+def run(args):
+    from emtag.host import forward
+    from emtag.host.serial_bridge import Bridge, PortError
+
+    if not args.port and not args.listen:
+        raise CommandError("give --port PORT (a serial port or pyserial URL) or --listen")
+    emit = printer(args.quiet)
+    fwd = None
+    if args.mqtt:
+        try:
+            forward.parse_url(args.mqtt)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    try:
+        br = Bridge(args.store, emit, register=not args.known_only, baudrate=args.baud)
+    except Exception as e:  # sqlite3 errors: not a database, schema too new, unwritable
+        raise CommandError("store %s: %s" % (args.store, e)) from None
+    try:
+        for url in args.listen:
+            br.listen(url)
+        for url in args.port:
+            br.add_port(url)
+    except PortError as e:
+        br.stop()
+        br.run()  # closes what was opened
+        raise CommandError(str(e)) from None
+    if args.mqtt:
+        fwd = forward.Forwarder(args.store, args.mqtt, emit)
+        br.on_commit = fwd.wake
+        fwd.start()
+    signal.signal(signal.SIGTERM, lambda *a: br.stop())
+    try:
+        br.run()
+    except KeyboardInterrupt:
+        br.stop()
+    finally:
+        if fwd is not None:
+            fwd.stop()
+    return 0

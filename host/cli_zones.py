@@ -1,0 +1,100 @@
+"""Zone files for the tag. `emtag zones compile ZONES.geojson -o zones.cbor` checks a
+GeoJSON (RFC 7946) FeatureCollection of exclusion and inclusion zones (circles, polygons
+and multipolygons with holes; weekly schedules in local time; POSIX TZ rules) and writes
+the compact zone table the tag loads (protocol/zones.cddl). Errors name the zone; rings
+wound against RFC 7946 are rewound with a warning (an error with --strict).
+`emtag zones show zones.cbor` prints what a compiled table holds, as the tag reads it."""
+
+import sys
+
+from emtag.host.errors import CommandError
+
+HELP = "check and compile GeoJSON zones into the tag's zone table"
+
+DAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="zones_command", metavar="ACTION", required=True)
+    c = sub.add_parser("compile", help="check GeoJSON zones and write the zone table (CBOR)")
+    c.add_argument("geojson", help="zones file (GeoJSON FeatureCollection)")
+    c.add_argument("-o", "--output", required=True, metavar="ZONES.cbor", help="table to write")
+    c.add_argument("--strict", action="store_true", help="wrong ring winding is an error")
+    c.set_defaults(_action=_compile)
+    s = sub.add_parser("show", help="print the zones in a compiled table")
+    s.add_argument("table", help="zone table (CBOR), e.g. zones.cbor")
+    s.set_defaults(_action=_show)
+
+
+def run(args):
+    return args._action(args)
+
+
+def _compile(args):
+    from emtag.host import zonefile
+
+    try:
+        zs = zonefile.load(args.geojson, strict=args.strict)
+        data = zonefile.compile_table(zs)
+    except zonefile.ZoneFileError as e:
+        raise CommandError(str(e)) from None
+    for w in zs.warnings:
+        print("warning: %s" % w, file=sys.stderr)
+    try:
+        with open(args.output, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise CommandError("cannot write %s: %s" % (args.output, e.strerror)) from None
+    vertices = sum(z.vertices for z in zs)
+    print(
+        "%s: %d zone%s, %d vertices, %d bytes -> %s"
+        % (args.geojson, len(zs), "" if len(zs) == 1 else "s", vertices, len(data), args.output)
+    )
+    for z in zs:
+        print("  " + _describe(z.id, z.kind, z.curfew, z.shape[0], z.vertices, z.windows, z.tz))
+    return 0
+
+
+def _show(args):
+    from emtag.firmware import zones as fw
+    from emtag.firmware import zonetable
+
+    try:
+        with open(args.table, "rb") as f:
+            zones, settings = zonetable.load_table(f)
+    except OSError as e:
+        raise CommandError("cannot read %s: %s" % (args.table, e.strerror)) from None
+    except ValueError as e:
+        raise CommandError("%s: not a zone table the tag accepts: %s" % (args.table, e)) from None
+    changed = {k: v for k, v in settings.items() if v != zonetable.SETTINGS[k][0]}
+    print("%s: %d zones; settings: %s" % (args.table, len(zones), changed or "defaults"))
+    for z in zones:
+        kind = "exclusion" if z.kind == fw.EXCLUSION else "inclusion"
+        shape = "circle" if z.shape == fw.CIRCLE else "polygons"
+        windows = [[z.windows[i], z.windows[i + 1]] for i in range(0, len(z.windows or ()), 2)]
+        tz = z.rule.text if z.rule else None
+        n = len(z.xs) if z.xs is not None else 0
+        print("  " + _describe(z.id, kind, bool(windows) and kind == "inclusion", shape, n,
+                               windows, tz))
+    return 0
+
+
+def _describe(zid, kind, curfew, shape, vertices, windows, tz):
+    what = "curfew" if curfew else kind
+    geom = "circle" if shape == "circle" else "%d-vertex polygons" % vertices
+    text = "%s: %s, %s" % (zid, what, geom)
+    if windows:
+        text += ", in force %s (%s)" % ("; ".join(_window(s, n) for s, n in windows), tz)
+    return text
+
+
+def _window(start, minutes):
+    end = (start + minutes) % 10080
+    return "%s %02d:%02d-%s %02d:%02d" % (
+        DAY[start // 1440],
+        start % 1440 // 60,
+        start % 60,
+        DAY[end // 1440],
+        end % 1440 // 60,
+        end % 60,
+    )

@@ -1,0 +1,95 @@
+"""The hardware part of a run's summary table, and [[expect]] checks on run figures.
+
+[[expect]]
+metric = "days_per_charge"    # see METRICS
+min = 3.0                     # and/or max
+"""
+
+METRICS = {
+    "days_per_charge": "days per charge",
+    "gnss_on_share": "share of time the GNSS was on",
+    "battery_pct": "battery at the end, %",
+    "avg_ma": "average discharge current, mA",
+    "uart_dropped": "GNSS bytes dropped by the UART",
+    "flash_erases_max": "most erases of one flash block",
+}
+
+
+def metric_checks(sc, result):
+    hw = result.get("hardware") or {}
+    out = []
+    for exp in sc.expect:
+        name = exp.get("metric")
+        if name is None:
+            continue
+        v = hw.get(name)
+        lo, hi = exp.get("min"), exp.get("max")
+        what = METRICS.get(name, name)
+        if v is None:
+            out.append({"ok": False, "text": "%s: not measured in this run" % what})
+            continue
+        ok = (lo is None or v >= lo) and (hi is None or v <= hi)
+        bounds = " and ".join(
+            s
+            for s in (
+                ">= %s" % lo if lo is not None else "",
+                "<= %s" % hi if hi is not None else "",
+            )
+            if s
+        )
+        out.append({"ok": ok, "text": "%s %.3g (want %s)" % (what, v, bounds or "any")})
+    return out
+
+
+def _starts(hw):
+    s = hw["gnss_starts"]
+    parts = ["%d %s" % (s[k], k) for k in ("cold", "warm", "hot") if s.get(k)]
+    ttff = hw.get("ttff_median_s")
+    return "%s%s" % (", ".join(parts) or "none", ", median TTFF %.1f s" % ttff if ttff else "")
+
+
+def rows(r):
+    hw = r.get("hardware")
+    if not hw:
+        return []
+    dpc = hw.get("days_per_charge")
+    out = [
+        (
+            "GNSS",
+            "on %.1f%% of the time; starts: %s" % (100 * hw["gnss_on_share"], _starts(hw)),
+        ),
+        (
+            "battery",
+            "%.1f%% at the end%s; %.2f mA average%s"
+            % (
+                hw["battery_pct"],
+                " (went flat)" if hw["battery_empty"] else "",
+                hw["avg_ma"],
+                ", %.1f days per charge" % dpc if dpc else "",
+            ),
+        ),
+        (
+            "energy by part",
+            ", ".join(
+                "%s %.2f mAh" % (k, v)
+                for k, v in sorted(hw["breakdown_mah"].items(), key=lambda kv: -kv[1])
+                if v >= 0.005
+            ),
+        ),
+        (
+            "flash wear",
+            "%d block erases, at most %d on one block"
+            % (hw["flash_erases_total"], hw["flash_erases_max"]),
+        ),
+    ]
+    if hw["uart_dropped"] or hw["uart_errors"]:
+        out.append(
+            (
+                "GNSS UART",
+                "%d bytes dropped (port too slow), %d lost or corrupted"
+                % (hw["uart_dropped"], hw["uart_errors"]),
+            )
+        )
+    if r.get("report"):
+        out.append(("report", r["report"]))
+    return out

@@ -1,0 +1,220 @@
+"""`emtag sim --serve`: a simulated tag whose USB serial console is a real pty or TCP port.
+
+    emtag sim --serve                          # console on a new pty: prints its /dev/pts/N
+    emtag sim --serve --port socket://127.0.0.1:7000   # or on TCP (port 0: any free one)
+
+The firmware runs unmodified (MicroPython unix port or CPython, as for `emtag sim`) in
+virtual time tied to the wall clock (`--speed` times real time), until Ctrl-C. Bytes from the
+port reach the tag at the virtual time they arrive; what the tag writes to its console goes
+straight back. Any serial client works: `emtag fit --port ...`, pyserial, mpremote (which
+the locked tag ignores), picocom.
+
+The pty is put in raw mode, so every byte (0x00, 0x03, ...) passes unchanged. Output the
+client does not read is dropped once the pty's buffer is full, as a USB CDC port with no
+host would.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import socket
+import time
+import tty
+from urllib.parse import urlparse
+
+from emtag.firmware.boards import simwire as w
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
+POLL_S = 0.25  # longest select() between checks (Ctrl-C, re-anchoring)
+MAX_LAG_MS = 2000  # virtual time further behind the wall clock than this: catch up at once
+
+
+class ServeError(ValueError):
+    pass
+
+
+class PtyPort:
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no line discipline: bytes pass as they are
+        tty.setraw(self.master)
+        os.set_blocking(self.master, False)
+        self.url = os.ttyname(self.slave)
+
+    def fds(self):
+        return [self.master]
+
+    def read(self, ready):
+        try:
+            return os.read(self.master, 4096)
+        except BlockingIOError:
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:  # nobody has the slave open: no input
+                return b""
+            raise
+
+    def write(self, data):
+        try:
+            os.write(self.master, data)
+        except BlockingIOError:
+            pass  # nobody reading: dropped, like USB CDC without a host
+
+    def close(self):
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class SocketPort:
+    """One client at a time on a TCP port (pyserial's socket:// URL)."""
+
+    def __init__(self, host, port):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.listener.bind((host, port))
+        except OSError as e:
+            raise ServeError("cannot listen on %s:%d: %s" % (host, port, e.strerror)) from None
+        self.listener.listen(1)
+        self.client = None
+        host, port = self.listener.getsockname()[:2]
+        self.url = "socket://%s:%d" % (host, port)
+
+    def fds(self):
+        return [self.client if self.client is not None else self.listener]
+
+    def read(self, ready):
+        if self.client is None:
+            self.client, _ = self.listener.accept()
+            self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return b""
+        try:
+            data = self.client.recv(4096)
+        except OSError:
+            data = b""
+        if not data:  # the client went away: wait for the next one
+            self.client.close()
+            self.client = None
+        return data
+
+    def write(self, data):
+        if self.client is not None:
+            try:
+                self.client.sendall(data)
+            except OSError:
+                pass
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+        self.listener.close()
+
+
+def open_port(spec):
+    """'pty', 'socket://HOST:PORT' (PORT 0: any free port) or 'tcp:PORT' (127.0.0.1)."""
+    if spec in (None, "", "pty"):
+        return PtyPort()
+    if spec.startswith("tcp:"):
+        spec = "socket://127.0.0.1:" + spec[4:]
+    u = urlparse(spec)
+    if u.scheme != "socket" or not u.hostname or u.port is None:
+        raise ServeError("port must be pty, socket://HOST:PORT or tcp:PORT, not %r" % spec)
+    return SocketPort(u.hostname, u.port)
+
+
+class Pacer:
+    """Ties the world's virtual clock to the wall clock and feeds it the console's input.
+
+    World._sleep calls wait(world, t) before it moves virtual time to t: it returns False at
+    the wall-clock moment t is due, or True as soon as console bytes arrive (queued for the
+    tag at the virtual time they came in). Ctrl-C ends the scenario: the tag shuts down."""
+
+    def __init__(self, port, speed=1.0):
+        if not speed > 0:
+            raise ServeError("speed must be positive")
+        self.port = port
+        self.speed = speed
+        self.stopping = False
+        self._v0 = None
+        self._w0 = 0.0
+
+    def _virtual(self):
+        return self._v0 + (time.monotonic() - self._w0) * 1000.0 * self.speed
+
+    def wait(self, world, t):
+        if self.stopping:
+            return False
+        if self._v0 is None or self._virtual() - world.now > MAX_LAG_MS:
+            self._v0, self._w0 = world.now, time.monotonic()  # (re)anchor: no burst after a lag
+        try:
+            while True:
+                now_v = self._virtual()
+                if now_v >= t:
+                    return False
+                timeout = min((t - now_v) / 1000.0 / self.speed, POLL_S)
+                ready, _, _ = select.select(self.port.fds(), [], [], timeout)
+                if ready:
+                    data = self.port.read(ready)
+                    if data:
+                        world.now = max(world.now, min(int(now_v), t))
+                        world.rx.append((w.CONSOLE, data))
+                        return True
+        except KeyboardInterrupt:
+            self.stopping = True
+            world.end = world.now  # the tag's next wake says stop; it shuts down cleanly
+            return False
+
+
+def serve(
+    scenario_path=None,
+    port_spec="pty",
+    out_dir=None,
+    interpreter=None,
+    heapsize=None,
+    speed=1.0,
+    timeline=None,
+    announce=print,
+):
+    """Run until Ctrl-C (or SIGTERM); returns the World's events."""
+    from emtag.simulator import runner, scenario
+    from emtag.simulator.world import World
+
+    sc = scenario.load(scenario_path or BENCH)
+    out_dir = out_dir or os.path.join("out", "serve")
+    port = open_port(port_spec)
+    pacer = Pacer(port, speed)
+    world = World(sc, out_dir, timeline)
+    world.end = float("inf")  # until interrupted
+    world.console_port = port
+    world.pacer = pacer
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C stops the run even where the shell started us with SIGINT ignored (background)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        announce(port.url)
+        kw = {"heapsize": heapsize} if heapsize else {}
+        try:
+            runner.run(world, interpreter, **kw)
+        except KeyboardInterrupt:
+            pass  # interrupted outside the pacer: the firmware stops with the pipes
+        except runner.FirmwareCrashed:
+            if not pacer.stopping:
+                raise
+        world.events.add(world.now, "sim", "end")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
+        port.close()
+        world.close()
+    return world.events.events

@@ -1,0 +1,167 @@
+"""A scenario's hardware settings and its timeline of events (parsed from the TOML).
+
+    [gnss]                         receiver: simulator/receiver.py
+    environment = "suburban"       open_sky, suburban, urban_canyon, indoor
+    profile = "ublox-m8"           ublox-m8, ublox-m10, gps-only; the keys below override it
+    constellations = ["GP", "GL"]  talkers: GP GL GA GB
+    sentences = ["RMC", "GGA", "GSA", "GSV", "GST"]
+    nmea = "4.10"                  2.3, 4.10, 4.11
+    rate_hz = 1                    1..10
+    baud = 38400
+    ttff_s = {cold = 26, warm = 25, hot = 1}
+    start = "cold"                 the module's backup domain at first power-on: cold/warm/hot
+    loss = 0.0                     GNSS UART: per-byte loss and bit-flip probabilities
+    corrupt = 0.0
+
+    [power]                        simulator/power.py and battery.py
+    profile = "esp32s3-m8-nrf9160"
+    battery_mah = 1200
+    charge_pct = 100               state of charge at the start
+    charger_ma = 600
+    always_on_gnss = false         firmware setting: GNSS on at 1 Hz all the time (baseline)
+
+    [rtc]                          drift_ppm = 20, offset_ms = 0
+    [motion]                       fidget_per_hour = 4 (movements while the wearer is still)
+
+    [[event]]                      the timeline; `at` (ISO 8601) or `at_s` (from the start)
+    at_s = 600
+    type = "strap_cut"             see EVENTS
+    duration_s = 1800              foil, jam, charge, environment: how long (default: to the end)
+    repeat_s = 86400               optional: again every repeat_s ...
+    count = 7                      ... this many times in all
+
+Event types and their settings (EVENTS): strap_cut, strap_restore, case_open, case_close,
+foil (attenuation_db, default 30), jam (rise_db: noise-floor rise, default 25), charge
+(charger_ma), environment (environment), gnss_reset (the module loses its backup domain:
+the next start is cold).
+"""
+
+import datetime
+
+from emtag.simulator import power, receiver
+
+EVENTS = {
+    "strap_cut": (),
+    "strap_restore": (),
+    "case_open": (),
+    "case_close": (),
+    "foil": ("attenuation_db",),
+    "jam": ("rise_db",),
+    "charge": ("charger_ma",),
+    "environment": ("environment",),
+    "gnss_reset": (),
+}
+WINDOWED = ("foil", "jam", "charge", "environment")
+COMMON = ("at", "at_s", "type", "duration_s", "repeat_s", "count", "note")
+
+
+class TimelineError(ValueError):
+    pass
+
+
+class Event:
+    def __init__(self, t_ms, kind, duration_ms, params):
+        self.t_ms = t_ms
+        self.kind = kind
+        self.duration_ms = duration_ms
+        self.params = params
+
+    def __repr__(self):
+        return "Event(%d, %r, %r, %r)" % (self.t_ms, self.kind, self.duration_ms, self.params)
+
+
+class Hardware:
+    """The hardware part of a scenario (what simulator/hardware.py builds from)."""
+
+    def __init__(self, data, start_ms, duration_s):
+        g = dict(data.get("gnss", {}))
+        g.pop("environment", None)
+        base = g.pop("profile", "ublox-m8")
+        self.gnss_start = g.pop("start", "cold")
+        if self.gnss_start not in ("cold", "warm", "hot"):
+            raise TimelineError("gnss.start must be cold, warm or hot")
+        self.uart_loss = float(g.pop("loss", 0.0))
+        self.uart_corrupt = float(g.pop("corrupt", 0.0))
+        if not (0 <= self.uart_loss < 1 and 0 <= self.uart_corrupt < 1):
+            raise TimelineError("gnss.loss and gnss.corrupt are probabilities per byte")
+        try:
+            self.gnss = receiver.profile(base, **g)
+        except receiver.ProfileError as e:
+            raise TimelineError("gnss: %s" % e) from None
+        p = dict(data.get("power", {}))
+        pname = p.pop("profile", "esp32s3-m8-nrf9160")
+        self.charge_pct = float(p.pop("charge_pct", 100))
+        self.always_on_gnss = bool(p.pop("always_on_gnss", False))
+        if not 0 <= self.charge_pct <= 100:
+            raise TimelineError("power.charge_pct must be 0..100")
+        try:
+            self.power = power.profile(pname, **p)
+        except ValueError as e:
+            raise TimelineError("power: %s" % e) from None
+        r = data.get("rtc", {})
+        self.drift_ppm = float(r.get("drift_ppm", 0.0))
+        self.rtc_offset_ms = int(r.get("offset_ms", 0))
+        if not -500 <= self.drift_ppm <= 500:
+            raise TimelineError("rtc.drift_ppm must be within +-500")
+        self.fidget_per_hour = float(data.get("motion", {}).get("fidget_per_hour", 4.0))
+        end_ms = start_ms + int(duration_s * 1000)
+        self.events = parse_events(data.get("event", []), start_ms, end_ms)
+
+
+def _time(item, start_ms):
+    if "at" in item:
+        try:
+            dt = datetime.datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise TimelineError("event at=%r is not ISO 8601" % item["at"]) from None
+        if dt.tzinfo is None:
+            raise TimelineError("event at=%r needs a time zone (Z for UTC)" % item["at"])
+        return int(dt.timestamp() * 1000)
+    if "at_s" in item:
+        return start_ms + int(float(item["at_s"]) * 1000)
+    raise TimelineError("every [[event]] needs at (ISO 8601) or at_s (seconds from start)")
+
+
+def parse_events(items, start_ms, end_ms):
+    out = []
+    for item in items:
+        kind = item.get("type")
+        if kind not in EVENTS:
+            raise TimelineError("event type %r: one of %s" % (kind, ", ".join(sorted(EVENTS))))
+        extra = set(item) - set(COMMON) - set(EVENTS[kind])
+        if extra:
+            raise TimelineError("event %s: unknown keys %s" % (kind, ", ".join(sorted(extra))))
+        t = _time(item, start_ms)
+        dur = item.get("duration_s")
+        if dur is not None and kind not in WINDOWED:
+            raise TimelineError("event %s takes no duration_s" % kind)
+        dur_ms = int(float(dur) * 1000) if dur is not None else None
+        if dur_ms is not None and dur_ms <= 0:
+            raise TimelineError("event %s: duration_s must be positive" % kind)
+        params = {k: item[k] for k in EVENTS[kind] if k in item}
+        if kind == "environment":
+            env = params.get("environment")
+            if env not in receiver.ENVIRONMENTS:
+                raise TimelineError(
+                    "environment event needs environment = one of %s"
+                    % ", ".join(receiver.ENVIRONMENTS)
+                )
+        repeat = item.get("repeat_s")
+        count = int(item.get("count", 1 if repeat is None else 0))
+        if repeat is not None:
+            repeat_ms = int(float(repeat) * 1000)
+            if repeat_ms <= 0 or (dur_ms is not None and dur_ms >= repeat_ms):
+                raise TimelineError("event %s: repeat_s must exceed duration_s" % kind)
+            if count <= 0:
+                count = max(1, (end_ms - t) // repeat_ms + 1)
+        else:
+            repeat_ms = 0
+            count = 1
+        for i in range(count):
+            ti = t + i * repeat_ms
+            if ti < start_ms:
+                raise TimelineError("event %s at %d is before the start" % (kind, ti))
+            if ti <= end_ms:
+                out.append(Event(ti, kind, dur_ms, params))
+    out.sort(key=lambda e: e.t_ms)
+    return out

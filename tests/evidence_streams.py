@@ -1,0 +1,63 @@
+"""Real evidence streams for host-side tests, made by the firmware's own evidence module and
+SoftwareSigner: fixes, alerts and checkpoints exactly as a tag logs and uploads them."""
+
+import random
+
+from emtag.firmware import evidence
+from emtag.firmware.signer import SoftwareSigner
+from emtag.protocol import records
+
+T0 = 1772442000  # 2026-03-02T09:00:00Z
+
+
+class FakeFix:
+    def __init__(self, i, rng=None):
+        rng = rng or random.Random(i)
+        self.t, self.t_ms = T0 + 15 * i, rng.randrange(1000)
+        self.lat = 534631000 + rng.randrange(-5000, 5000)
+        self.lon = -22913000 + rng.randrange(-5000, 5000)
+        self.acc_cm, self.fix, self.sats = rng.randrange(200, 3000), 3, rng.randrange(4, 14)
+        self.hdop = rng.randrange(60, 400)
+        self.speed_mmps = rng.randrange(0, 2000)
+        self.course_cdeg = rng.randrange(36000)
+        self.alt_cm = rng.randrange(-1000, 30000)
+
+
+_signers = {}
+
+
+def signer(seed):
+    if seed not in _signers:
+        _signers[seed] = SoftwareSigner.generate(random.Random(seed).randbytes)
+    return _signers[seed]
+
+
+def make_stream(tag_seed=1, n_fixes=30, every=8, alerts=(), seal_end=True, seed=0, max_ms=None):
+    """Wire items of one tag: n_fixes fixes, a checkpoint whenever `every` records are
+    unsealed, an alert after the fixes numbered in `alerts`, and (seal_end) a final checkpoint
+    as the tag makes before an upload. Returns (signer, [wire, ...])."""
+    sg = signer(tag_seed)
+    chain = evidence.Chain(sg, max_records=every, max_ms=max_ms or evidence.CHECKPOINT_MS)
+    out = []
+    rng = random.Random(seed)
+
+    def store(seq, wire):
+        assert seq == len(out) + 1
+        out.append(wire)
+
+    now = 0
+    for i in range(n_fixes):
+        now += 15000
+        fix = FakeFix(i, rng)
+        chain.add(records.fix_record(chain.next_seq(), chain.head, fix), now, store)
+        if i in alerts:
+            kind = records.ALERTS[i % len(records.ALERTS)]
+            rec = records.alert_record(
+                chain.next_seq(), chain.head, kind, fix.t, fix.t_ms, fix, "zone-%d" % i
+            )
+            chain.add(rec, now, store)
+        if chain.seal_due(now):
+            chain.checkpoint(now, T0 + now // 1000, now % 1000, store)
+    if seal_end:
+        chain.checkpoint(now, T0 + now // 1000, now % 1000, store)
+    return sg, out

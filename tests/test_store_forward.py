@@ -1,0 +1,303 @@
+"""No loss between the tag and the monitoring centre: a week without a link, a bridge killed
+with SIGKILL mid-batch, an MQTT broker that goes away and comes back."""
+
+import json
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+from bridgeproc import BridgeProc
+from sftag import SocketLink, Tag, free_port
+
+from emtag.host import forward
+from emtag.host.serial_bridge import Bridge
+from emtag.protocol import cbor
+from emtag.protocol import messages as m
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def store_rows(db_path, device):
+    db = sqlite3.connect(db_path)
+    try:
+        return db.execute(
+            "SELECT seq, status, type FROM records WHERE device=? ORDER BY id", (device,)
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def assert_once_in_order(db_path, tag):
+    rows = store_rows(db_path, tag.device)
+    valid = [seq for seq, status, _ in rows if status == "valid"]
+    assert sorted(valid) == list(range(1, tag.last_seq + 1)), "lost or duplicated"
+    assert valid == sorted(valid), "stored out of order"
+    assert [r for r in rows if r[1] not in ("valid", "early")] == []
+    early = [seq for seq, status, _ in rows if status == "early"]
+    assert len(early) == len(set(early)) and set(early) <= set(tag.alerts)
+
+
+# --- a week without a link ---------------------------------------------------------------
+
+
+def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
+    from emtag.simulator import scenario, simulate
+
+    sc = scenario.load(os.path.join(REPO, "examples", "link-outage-7d.toml"))
+    t0 = time.monotonic()
+    result = simulate.simulate(sc, str(tmp_path), "cpython")
+    wall = time.monotonic() - t0
+    evs = [json.loads(line) for line in open(tmp_path / "events.jsonl")]
+    device = result["device"]
+    logged = [e["seq"] for e in evs if e["source"] == "tag" and e["type"] == "fix"]
+    down = next(e["t"] for e in evs if e["type"] == "link_down")
+    up = next(e["t"] for e in evs if e["type"] == "link_up")
+    during = [e for e in evs if e["source"] == "tag" and e["type"] == "fix" and down < e["t"] < up]
+    assert len(during) >= 7 * 24 * 60 - 5  # a week of fixes a minute, none thinned
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    rows = db.execute(
+        "SELECT seq, type FROM records WHERE device=? AND status='valid' ORDER BY id", (device,)
+    ).fetchall()
+    seqs = [r[0] for r in rows]
+    assert seqs == list(range(1, len(seqs) + 1))  # once each, in order, no gap
+    assert set(logged) <= set(seqs)  # every fix the tag logged reached the store
+    assert db.execute("SELECT COUNT(*) FROM records WHERE status != 'valid'").fetchone()[0] == 0
+    shutdown = next(e for e in evs if e["source"] == "tag" and e["type"] == "shutdown")
+    assert shutdown["acked"] == seqs[-1] >= max(logged)
+    assert result["stored_failed"] == 0
+    assert wall < 60, "the week took %.0f s" % wall
+
+
+# --- SIGKILL mid-batch ---------------------------------------------------------------------
+
+
+def test_a_bridge_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
+    rng = random.Random(5)
+    tag = Tag(seed=7)
+    tag.add(700, alert_every=150)
+    db = str(tmp_path / "s.sqlite")
+    port = free_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(1)
+    srv.settimeout(20)
+    kills = []
+    try:
+        for round_ in range(4):
+            br = BridgeProc("--port", "socket://127.0.0.1:%d" % port, "--store", db, "--quiet")
+            conn, _ = srv.accept()
+            link = SocketLink(conn)
+            if round_ < 3:
+                target = tag.log.acked + rng.randint(60, 200)
+
+                def mid_batch(out, target=target):
+                    sent = [cbor.loads(x)[0] for x in out]
+                    return tag.log.acked >= target and m.RECORDS in sent
+
+                assert tag.pump(link, lambda: False, timeout=30, on_sent=mid_batch)
+                time.sleep(rng.random() * 0.004)  # somewhere inside verify, commit, ACK
+                br.kill()
+                kills.append(tag.log.acked)
+            else:
+                assert tag.pump(link, lambda: tag.log.acked == tag.last_seq, timeout=60)
+                assert br.stop() == 0
+            conn.close()
+    finally:
+        srv.close()
+    assert len(kills) == 3 and kills[-1] < tag.last_seq
+    assert_once_in_order(db, tag)
+
+
+# --- MQTT --------------------------------------------------------------------------------
+
+
+def mosquitto_binary():
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+    )
+
+
+class Mosquitto:
+    """A real broker on a free loopback port, with persistence (sessions survive restarts)."""
+
+    def __init__(self, tmp_path):
+        exe = mosquitto_binary()
+        if exe is None:
+            pytest.skip(
+                "mosquitto is not installed (tools/setup.sh installs it: apt-get install mosquitto)"
+            )
+        self.exe = exe
+        self.port = free_port()
+        self.dir = tmp_path / "mosquitto"
+        self.dir.mkdir(exist_ok=True)
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(
+            "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            "persistence_location %s/\nlog_dest stdout\n" % (self.port, self.dir)
+        )
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.dir / "log.txt", "a")
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf), "-v"], stdout=self.log, stderr=subprocess.STDOUT
+        )
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("mosquitto did not start: %s" % (self.dir / "log.txt").read_text())
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # saves its persistence file
+            self.proc.wait(10)
+            self.log.close()
+        self.proc = None
+
+    @property
+    def url(self):
+        return "mqtt://127.0.0.1:%d" % self.port
+
+
+class Subscriber:
+    """An MQTT client with a persistent session subscribed to emtag/# at QoS 1."""
+
+    def __init__(self, broker):
+        import paho.mqtt.client as mqtt
+
+        self.got = []
+        self.subscribed = threading.Event()
+        self.c = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id="monitoring-centre",
+            clean_session=False,
+        )
+        self.c.reconnect_delay_set(0.1, 0.5)
+        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe("emtag/#", qos=1)
+        self.c.on_subscribe = lambda *a: self.subscribed.set()
+        self.c.on_message = lambda c, u, msg: self.got.append((msg.topic, json.loads(msg.payload)))
+        self.c.connect("127.0.0.1", broker.port)
+        self.c.loop_start()
+        assert self.subscribed.wait(10)
+
+    def wait(self, n, timeout=30):
+        end = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < end:
+            time.sleep(0.05)
+        return len(self.got) >= n
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+class InProcessBridge:
+    """Bridge (TCP listener) and forwarder in threads of this process."""
+
+    def __init__(self, db, mqtt_url, events):
+        def emit(kind, **f):
+            events.append((kind, f))
+
+        self.br = Bridge(db, emit)
+        self.br.listen("tcp://127.0.0.1:0")
+        self.port = self.br.addresses[0][1]
+        self.fwd = forward.Forwarder(db, mqtt_url, emit, reconnect_max_s=0.5)
+        self.br.on_commit = self.fwd.wake
+        self.fwd.start()
+        self.t = threading.Thread(target=self.br.run, daemon=True)
+        self.t.start()
+
+    def upload(self, tag):
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            assert tag.pump(SocketLink(s), lambda: tag.log.acked == tag.last_seq)
+
+    def stop(self):
+        self.br.stop()
+        self.t.join(10)
+        self.fwd.stop()
+
+
+def received(sub, tag):
+    fixes = [p["seq"] for t, p in sub.got if t == "emtag/%s/fix" % tag.device]
+    alerts = [p["seq"] for t, p in sub.got if t == "emtag/%s/alert" % tag.device]
+    return fixes, alerts
+
+
+def expected(tag):
+    fixes = [s for s, w in tag.log.read_from(1, 10**6) if w[0] != 0xD2]  # plain: fixes
+    return fixes, sorted(tag.alerts)
+
+
+def test_fixes_and_alerts_are_forwarded_once_at_qos1(tmp_path):
+    broker = Mosquitto(tmp_path).start()
+    sub = Subscriber(broker)
+    events = []
+    tag = Tag(seed=8)
+    tag.add(90, alert_every=40)
+    b = InProcessBridge(str(tmp_path / "s.sqlite"), broker.url, events)
+    try:
+        b.upload(tag)
+        want_fixes, want_alerts = expected(tag)
+        assert sub.wait(len(want_fixes) + len(want_alerts))
+        time.sleep(0.3)  # nothing more must come
+        fixes, alerts = received(sub, tag)
+        assert sorted(fixes) == want_fixes and len(fixes) == len(set(fixes))
+        assert sorted(alerts) == want_alerts and len(alerts) == len(set(alerts))
+        alert = next(p for t, p in sub.got if t.endswith("/alert"))
+        assert alert["alert"] == "strap_tamper" and alert["device"] == tag.device
+        assert alert["proof"] in ("signature", "chain") and alert["record"]
+        fix = next(p for t, p in sub.got if t.endswith("/fix"))
+        assert fix["proof"] == "chain"
+        assert abs(fix["lat"] - fix["lat_e7"] / 1e7) < 1e-9 and fix["t"].endswith("Z")
+        db = sqlite3.connect(tmp_path / "s.sqlite")
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0] == 0
+    finally:
+        b.stop()
+        sub.close()
+        broker.stop()
+
+
+def test_with_the_broker_down_the_bridge_stores_and_later_forwards_the_backlog(tmp_path):
+    broker = Mosquitto(tmp_path).start()
+    sub = Subscriber(broker)  # the monitoring centre's persistent session
+    broker.stop()
+    db = str(tmp_path / "s.sqlite")
+    events = []
+    tag = Tag(seed=9)
+    tag.add(60, alert_every=25)
+    first = InProcessBridge(db, broker.url, events)
+    try:
+        first.upload(tag)  # stored and acknowledged while the broker is away
+    finally:
+        first.stop()  # and the bridge restarts before the broker is back
+    conn = sqlite3.connect(db)
+    backlog = conn.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
+    want_fixes, want_alerts = expected(tag)
+    assert backlog == len(want_fixes) + len(want_alerts) and sub.got == []
+    second = InProcessBridge(db, broker.url, events)
+    try:
+        time.sleep(0.3)
+        broker.start()
+        assert sub.wait(backlog, timeout=30), (len(sub.got), backlog)
+        fixes, alerts = received(sub, tag)
+        assert sorted(fixes) == want_fixes and sorted(alerts) == want_alerts
+        assert len(fixes) == len(set(fixes)) and len(alerts) == len(set(alerts))
+        assert sub.got[0][0].endswith("/alert")  # alerts go first in a backlog
+        assert any(kind == "mqtt_connected" for kind, _ in events)
+    finally:
+        second.stop()
+        sub.close()
+        broker.stop()
+    n = conn.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
+    assert n == 0

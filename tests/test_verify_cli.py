@@ -1,0 +1,252 @@
+"""`emtag verify` and `emtag export`: key formats, one line per message, --json, exit status,
+and bundles checked without the store."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import cbor2
+import pytest
+from cryptography.hazmat.primitives import serialization
+from evidence_streams import make_stream
+
+from emtag.host import bridge, cli, store
+from emtag.host import cose as host_cose
+from emtag.protocol import frame
+from emtag.protocol import messages as m
+
+
+def emtag(*args):
+    """The real command line, in a subprocess: exit status and output as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-m", "emtag.host.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tag():
+    sg, items = make_stream(1, 20, 6, alerts=(4, 13))
+    return sg, items
+
+
+def write_keys(tmp_path, sg):
+    key = host_cose.load_public_key(sg.public_key())
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pub = sg.public_key()
+    cose_key = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: pub[1:33], -3: pub[33:]})
+    paths = {}
+    for name, data in (("pem", pem), ("der", der), ("cose", cose_key), ("sec1", pub)):
+        p = tmp_path / ("key." + name)
+        p.write_bytes(data)
+        paths[name] = str(p)
+    return paths
+
+
+def test_a_clean_stream_passes_with_every_key_format(tmp_path, tag, capsys):
+    sg, items = tag
+    f = tmp_path / "records.cbor"
+    f.write_bytes(b"".join(items))
+    for fmt, path in write_keys(tmp_path, sg).items():
+        code, out, _ = run(capsys, "verify", "--key", path, str(f))
+        lines = out.splitlines()
+        assert code == 0, (fmt, out)
+        assert len(lines) == len(items) + 1  # one line per message and a summary
+        assert all(" valid: " in line for line in lines[:-1])
+        assert "PASS" in lines[-1] and sg.key_id().hex() in lines[-1]
+
+
+def test_tampering_fails_and_names_the_record(tmp_path, tag, capsys):
+    sg, items = tag
+    keys = write_keys(tmp_path, sg)
+    bad = list(items)
+    del bad[7]  # a deleted record
+    flipped = bytearray(bad[2])
+    flipped[-1] ^= 4
+    bad[2] = bytes(flipped)  # and a modified one
+    f = tmp_path / "bad.cbor"
+    f.write_bytes(b"".join(bad))
+    code, out, _ = run(capsys, "verify", "--key", keys["pem"], str(f))
+    assert code == 1
+    assert "#2 " in out and "modified:" in out
+    assert "seq 8 missing" in out and "deleted" in out.splitlines()[-1]
+    assert "FAIL" in out.splitlines()[-1]
+    code, out, _ = run(capsys, "verify", "--json", "--key", keys["pem"], str(f))
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False
+    (res,) = doc["files"]
+    assert res["messages"][2]["verdict"] == "modified"
+    assert res["gaps"] == [{"first": 8, "last": 8, "before": 7, "verdict": "deleted"}]
+    assert res["counts"]["deleted"] == 1
+
+
+def test_another_tags_key_proves_nothing(tmp_path, tag, capsys):
+    _, items = tag
+    other, _ = make_stream(2, 1, 5)
+    f = tmp_path / "records.cbor"
+    f.write_bytes(b"".join(items))
+    code, out, _ = run(capsys, "verify", "--key", write_keys(tmp_path, other)["pem"], str(f))
+    assert code == 1 and " valid: " not in out
+
+
+def test_a_file_of_cose_sign1_messages_alone_verifies(tmp_path, tag, capsys):
+    """What a simple COSE tool would produce: only the signed records."""
+    sg, items = tag
+    signed = [w for w in items if w[0] == 0xD2]
+    f = tmp_path / "signed.cbor"
+    f.write_bytes(b"".join(signed))
+    code, out, _ = run(capsys, "verify", "--json", "--key", write_keys(tmp_path, sg)["pem"], str(f))
+    res = json.loads(out)["files"][0]
+    assert [x["verdict"] for x in res["messages"]] == ["valid"] * len(signed)
+    assert code == 1 and res["gaps"]  # the fixes between them are missing, and said so
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, tag):
+    sg, items = tag
+    f = tmp_path / "records.cbor"
+    f.write_bytes(b"".join(items))
+    junk = tmp_path / "junk.key"
+    junk.write_bytes(b"not a key")
+    for args, text in (
+        (("verify", str(f)), "--key is required"),
+        (("verify", "--key", str(junk), str(f)), "unrecognised public key format"),
+        (("verify", "--key", str(tmp_path / "none.pem"), str(f)), "cannot read"),
+        (("verify", "--key", write_keys(tmp_path, sg)["pem"], str(tmp_path / "no.cbor")),
+         "cannot read"),
+        (("export", "--store", str(tmp_path / "none.db"), "--device", "ab", "--from", "0",
+          "--to", "1", "-o", str(tmp_path / "x.zip")), "no store"),
+    ):  # fmt: skip
+        r = emtag(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert text in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def fill_store(path, sg, items):
+    st = store.Store(path)
+    s = bridge.Session(st, lambda *a, **k: None, lambda: "2026-03-02T10:00:00.000Z")
+    body = {m.H_DEVICE: sg.key_id(), m.H_PUBKEY: sg.public_key(), m.H_FIRMWARE: "t"}
+    s.receive(frame.encode(cbor2.dumps([m.HELLO, body])))
+    for i in range(0, len(items), 4):
+        s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 4]])))
+    st.close()
+
+
+def test_export_writes_a_bundle_that_verifies_without_the_store(tmp_path, tag, capsys):
+    sg, items = tag
+    db = str(tmp_path / "store.sqlite")
+    fill_store(db, sg, items)
+    out_zip = str(tmp_path / "evidence.zip")
+    # the window 09:01:00..09:02:00 (fixes every 15 s from 09:00:00): seq of fixes 4..8
+    window = ("--from", "2026-03-02T09:01:00Z", "--to", "2026-03-02T09:02:00")
+    code, out, _ = run(
+        capsys, "export", "--store", db, "--device", sg.key_id().hex()[:6], *window, "-o", out_zip
+    )
+    assert code == 0, out
+    assert "PASS" in out
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    with zipfile.ZipFile(out_zip) as z:
+        assert sorted(z.namelist()) == sorted(
+            ["SUMMARY.txt", "manifest.json", "records.cbor", "public_key.pem"]
+        )
+        manifest = json.loads(z.read("manifest.json"))
+        summary = z.read("SUMMARY.txt").decode()
+        records_cbor = z.read("records.cbor")
+    assert manifest["device"] == sg.key_id().hex()
+    assert manifest["public_key"] == sg.public_key().hex()
+    first, last = manifest["first_seq"], manifest["last_seq"]
+    assert items[first - 1 : last] == [bytes(x) for x in _split(records_cbor)]
+    assert items[last - 1][0] == 0xD2  # it ends with the signed record that seals the window
+    assert "PASS" in summary and sg.key_id().hex() in summary
+    assert len([ln for ln in summary.splitlines() if ln.startswith("  #")]) == last - first + 1
+    # checked with the bundle's own key (said so), with --key, and with a wrong key
+    code, out, _ = run(capsys, "verify", out_zip)
+    assert code == 0 and "key taken from the bundle" in out
+    keys = write_keys(tmp_path, sg)
+    code, out, _ = run(capsys, "verify", "--key", keys["cose"], out_zip)
+    assert code == 0 and "key taken from the bundle" not in out
+    other, _ = make_stream(2, 1, 5)
+    code, out, _ = run(
+        capsys, "verify", "--key", write_keys(tmp_path / "..", other)["pem"], out_zip
+    )
+    assert code == 1 and "not the --key given" in out
+
+
+def _split(data):
+    from emtag.host import verify
+
+    return verify.split_stream(data)
+
+
+def rewrite(zip_path, new_path, **members):
+    with zipfile.ZipFile(zip_path) as z:
+        body = {n: z.read(n) for n in z.namelist()}
+    body.update(members)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, b in body.items():
+            z.writestr(n, b)
+    with open(new_path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def test_a_tampered_bundle_fails(tmp_path, tag, capsys):
+    sg, items = tag
+    db = str(tmp_path / "store.sqlite")
+    fill_store(db, sg, items)
+    good = str(tmp_path / "good.zip")
+    code, _, _ = run(capsys, "export", "--store", db, "--device", sg.key_id().hex(),
+                     "--from", "0", "--to", "9999999999", "-o", good)  # fmt: skip
+    assert code == 0
+    with zipfile.ZipFile(good) as z:
+        recs = _split(z.read("records.cbor"))
+    key = write_keys(tmp_path, sg)["pem"]
+    cases = {
+        "deleted at the end": b"".join(recs[:-1]),  # the declared range catches it
+        "deleted at the start": b"".join(recs[1:]),
+        "reordered": b"".join([recs[1], recs[0], *recs[2:]]),
+        "duplicated": b"".join([*recs, recs[3]]),
+        "garbage appended": b"".join(recs) + b"\xff\x00",
+    }
+    for name, data in cases.items():
+        bad = str(tmp_path / "bad.zip")
+        rewrite(good, bad, **{"records.cbor": data})
+        code, out, _ = run(capsys, "verify", "--key", key, bad)
+        assert code == 1, (name, out)
+        assert "FAIL" in out.splitlines()[-1], name
+    rewrite(good, str(tmp_path / "extra.zip"), **{"notes.txt": b"x"})
+    code, out, _ = run(capsys, "verify", "--key", key, str(tmp_path / "extra.zip"))
+    assert code == 1 and "exactly" in out
+
+
+def test_export_refuses_what_it_cannot_do(tmp_path, tag):
+    sg, items = tag
+    db = str(tmp_path / "store.sqlite")
+    fill_store(db, sg, items)
+    out = str(tmp_path / "x.zip")
+    dev = sg.key_id().hex()
+    for args, text in (
+        (("--device", "ffff", "--from", "0", "--to", "1"), "device ffff: not in"),
+        (("--device", dev, "--from", "2020-01-01", "--to", "2020-01-02"), "no valid records"),
+        (("--device", dev, "--from", "yesterday", "--to", "1"), "--from"),
+        (("--device", dev, "--from", "10", "--to", "1"), "--to is before --from"),
+    ):
+        r = emtag("export", "--store", db, "-o", out, *args)
+        assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not os.path.exists(out)
