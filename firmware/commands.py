@@ -58,7 +58,7 @@ MAX_ZONES_BYTES = 65536
 MIN_UTC_MS = 1577836800000  # 2020-01-01
 MAX_UTC_MS = 4102444800000  # 2100-01-01
 MAX_LOG_EVENTS = 32
-MAX_LOG_BYTES = 3000  # logs reply, so it fits one frame
+MAX_LOG_BYTES = 1500  # of event text in a logs reply
 
 COMMANDS = (
     "provision",

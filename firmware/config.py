@@ -12,8 +12,9 @@ thresholds travel with the zone table (firmware/zones.py SETTINGS); these are th
 Pure logic: no machine, no time, no I/O beyond the filesystem object given.
 """
 
-from emtag.firmware import tz
 from emtag.protocol import cbor
+
+DEFAULT_TZ = "GMT0BST,M3.5.0/1,M10.5.0"  # tz.DEFAULT_RULE (tz.py loads only to check a rule)
 
 PATH = "config.cbor"
 MAX_FILE = 1024
@@ -23,13 +24,14 @@ FIELDS = {
     "fix_interval_s": (60, 10, 3600),  # a fix record this often when nothing is near
     "fast_fix_interval_s": (15, 5, 600),  # ...and this often near or in a zone
     "report_interval_s": (300, 10, 86400),  # upload routine records at least this often
-    "tz": (tz.DEFAULT_RULE, None, 64),  # POSIX TZ rule: local time for curfews and reports
+    "tz": (DEFAULT_TZ, None, 64),  # POSIX TZ rule: local time for curfews and reports
     "battery_low_pct": (20, 5, 50),  # battery_low alert
     "battery_critical_pct": (5, 1, 20),  # battery_critical alert
     "no_fix_alert_s": (900, 60, 86400),  # no_fix alert after this long without a fix
     "strap_debounce_ms": (200, 20, 5000),  # strap open this long before strap_tamper
     "shielding_cn0_dbhz": (20, 5, 45),  # C/N0 below this with no fix: shielding_suspected
     "gnss_always_on": (0, 0, 1),  # 1: GNSS at 1 Hz all the time, no duty cycling (health.py)
+    "rest_fix_interval_s": (60, 60, 3600),  # a wearer at rest: a fix this often (health.py)
 }
 
 
@@ -47,6 +49,10 @@ def check(name, value):
         if not isinstance(value, str):
             raise ConfigError("%s must be text" % name)
         if name == "tz":
+            if value == DEFAULT_TZ:
+                return value
+            from emtag.firmware import tz
+
             try:
                 tz.Rule(value)
             except tz.TZError as e:

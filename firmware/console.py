@@ -18,9 +18,10 @@ the port:
   KeyboardInterrupt there); locked, it logs `console_repl_refused` and carries on.
 
 Memory. This module is all that stays resident: the command layer (commands.py, config.py,
-about 25 KB of bytecode on the unix port) and the 4 KB frame buffer are loaded with the first
+about 25 KB of bytecode on the unix port) and the 2 KB frame buffer are loaded with the first
 byte of a session and dropped after IDLE_MS without input, so a tag that is not being fitted
-pays nothing for them. A heap too full to load them gets an `internal` error reply.
+pays nothing for them. With less than LOAD_FREE bytes of heap free they are not loaded
+and every request is answered `busy`.
 Pure logic: no machine, no time, no I/O beyond reading one small file at boot.
 """
 
@@ -31,7 +32,25 @@ from emtag.protocol import cbor, frame
 TRUST_PATH = "trust.cbor"  # commands.TRUST_PATH: [1, anchor, dev]
 STATE_PATH = "state.cbor"  # commands.STATE_PATH: {"armed": bool}
 IDLE_MS = 120000
+MAX_REQUEST = 2048  # bytes of request message: a 1 KiB zone chunk, its signature and a cert
+# Free heap (after a collection) needed to load the command layer: its ~28 KB, and enough
+# left over that the rest of the tag keeps running while it is loaded. With less, requests
+# are answered `busy` and nothing is loaded: a wearer filling the port cannot starve the
+# tag's own work of memory.
+LOAD_FREE = 50000
+_BUSY = b"\x84\x00\x01\x64busy\x78\x1fnot enough memory for a session"
 _LAZY = ("emtag.firmware.commands", "emtag.firmware.config")
+
+
+def _room():
+    """Is there heap enough to load the command layer? (Always, on CPython.)"""
+    import gc
+
+    free = getattr(gc, "mem_free", None)
+    if free is None:
+        return True
+    gc.collect()
+    return free() >= LOAD_FREE
 
 
 def read_small(fs, path):
@@ -77,6 +96,7 @@ class Console:
         self.deframer = None
         self._pos = 0  # bytes since the last delimiter (as if one came just before boot)
         self.last_ms = 0
+        self.busy = False
 
     def poll(self, data, now):
         """Reply frames for the bytes read from the port this pass (None: nothing came)."""
@@ -94,16 +114,23 @@ class Console:
             i = data.rfind(b"\x00")
             self._pos = len(data) - i - 1 if i >= 0 else self._pos + len(data)
         if self.deframer is None:
-            self.deframer = frame.Deframer(frame.MAX_FRAME)
+            self.deframer = frame.Deframer(MAX_REQUEST)
         out = []
         for raw in self.deframer.feed(data):
             cmds = self.cmds
             if cmds is None:
+                if not _room():
+                    if not self.busy:
+                        self.busy = True  # logged once per burst, not per frame
+                        self._log("console_busy", reason="not enough free memory")
+                    out.append(frame.encode(_BUSY))
+                    continue
+                self.busy = False
                 try:
                     cmds = self.cmds = self._load()
                 except MemoryError:
                     self.unload()
-                    out.append(frame.encode(b"\x84\x00\x01\x68internal\x63oom"))
+                    out.append(frame.encode(_BUSY))
                     continue
             if cmds.device.halted:
                 break  # wiped: nothing more runs on this boot

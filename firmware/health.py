@@ -25,10 +25,11 @@ Alerts (protocol/records.py ALERTS):
 Duty cycling (`Duty`): after a fix record the receiver may be switched off until LEAD_MS
 before the next one is due, unless the tag is near a zone (the zone engine wants dense
 fixes), moving faster than FAST_MMPS (a vehicle crosses a zone between two fixes), a
-signal alert is pending, or `gnss_always_on` is set (the 1 Hz baseline). Still since the
-last fix (accelerometer), fixes are skipped until REST_MS after it; motion resumes the
-schedule at once. A search without a fix is given up after ACQ_MS and retried RETRY_MS
-later.
+signal alert is pending, or `gnss_always_on` is set (the 1 Hz baseline). A wearer who has
+not moved (accelerometer) for STILL_FIXES fix records cannot be anywhere new: the receiver
+sleeps until the next fix even near a zone (the engine has had those fixes to decide), and
+with rest_fix_interval_s above the default 60 s fixes are spaced out to that, or until a
+zone's schedule changes; motion resumes the schedule at once. A search without a fix is given up after ACQ_MS and retried RETRY_MS later.
 
 Pure logic: no machine, no time, no I/O.
 """
@@ -42,12 +43,13 @@ GOOD_CN0 = 30  # a sky this strong sets the cellular baseline
 RSSI_DROP_DB = 15
 RSSI_WEAK_DBM = -105
 
-LEAD_MS = 6000
+LEAD_MS = 3000
 MIN_OFF_MS = 20000
 FAST_MMPS = 4000
 ACQ_MS = 90000
 RETRY_MS = 120000
-REST_MS = 600000
+REST_MS = 60000  # config rest_fix_interval_s: the norm, a fix a minute, at rest too
+STILL_FIXES = 3
 
 DEFAULTS = {  # the same as firmware/config.py FIELDS
     "battery_low_pct": 20,
@@ -56,6 +58,7 @@ DEFAULTS = {  # the same as firmware/config.py FIELDS
     "strap_debounce_ms": 200,
     "shielding_cn0_dbhz": 20,
     "gnss_always_on": 0,
+    "rest_fix_interval_s": 60,
 }
 
 
@@ -206,11 +209,13 @@ class Duty:
 
     def __init__(self, always_on=False):
         self.always_on = always_on
+        self.rest_ms = REST_MS
         self.on = False
         self.since = 0  # when it was switched on
         self.fixed = False  # a fix record since it was switched on
         self.next_on = None  # off: when to switch on again
         self.resting = False
+        self.still = 0  # fix records in a row with no motion before them
 
     def power(self, on, now):
         self.on = on
@@ -220,12 +225,19 @@ class Duty:
             self.next_on = None
             self.resting = False
 
-    def after_fix(self, now, due, hold, speed_mmps):
-        """A fix record was made; the next is due at `due`. Returns True to switch off."""
+    def after_fix(self, now, due, hold, speed_mmps, still):
+        """A fix record was made (`still`: no motion since the one before); the next is due
+        at `due`. Returns True to switch off."""
         self.fixed = True
-        if self.always_on or hold or (speed_mmps or 0) >= FAST_MMPS:
+        self.still = self.still + 1 if still else 0
+        if self.always_on or (speed_mmps or 0) >= FAST_MMPS:
             return False
-        if due - now < MIN_OFF_MS + LEAD_MS:
+        if self.still >= STILL_FIXES:
+            # not moving: the position cannot change until the accelerometer says so
+            self.resting = True
+            self.next_on = now + self.rest_ms - LEAD_MS
+            return True
+        if hold or due - now < MIN_OFF_MS + LEAD_MS:
             return False
         self.next_on = due - LEAD_MS
         return True
@@ -239,14 +251,15 @@ class Duty:
 
     def wake(self, now, moved, last_fix, interval):
         """Off and next_on has come: True to switch on, else the schedule moves on."""
-        if moved or last_fix is None or now - last_fix + LEAD_MS >= REST_MS:
+        if moved or last_fix is None or now - last_fix + LEAD_MS >= self.rest_ms:
             return True
-        self.resting = True  # still: nothing to see before REST_MS after the last fix
-        self.next_on = min(now + interval, last_fix + REST_MS - LEAD_MS)
+        self.resting = True  # still: nothing to see before rest_ms after the last fix
+        self.next_on = min(now + interval, last_fix + self.rest_ms - LEAD_MS)
         return False
 
     def motion(self, now, last_fix, interval):
         """The accelerometer saw motion begin: resting ends, the normal schedule resumes."""
+        self.still = 0
         if not self.on and self.resting:
             self.resting = False
             t = now if last_fix is None else max(now, last_fix + interval - LEAD_MS)

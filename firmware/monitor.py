@@ -16,10 +16,11 @@ Settings come from config.cbor (firmware/config.py), and again after `config_set
 
 import sys
 
-from emtag.firmware import health
+from emtag.firmware import health, tz
 from emtag.protocol import records
 
 SENSE_MS = 60000
+WEEK_MIN = 10080
 LOW_BATTERY_VIBRATE_MS = 600  # the wearer feels battery_low: time to charge
 
 
@@ -64,6 +65,7 @@ class Monitor:
     def _apply(self, values):
         self.health.configure(values)
         self.duty.always_on = bool(values.get("gnss_always_on", 0))
+        self.duty.rest_ms = values.get("rest_fix_interval_s", 60) * 1000
 
     def _gnss(self, on, now):
         self.board.gnss_power(on)
@@ -135,10 +137,33 @@ class Monitor:
 
     def fix_logged(self, now, fix):
         t = self.tag
-        _read(self.board, "motion")  # clear the latch: motion counts from this fix on
+        still = not (_read(self.board, "motion") or self.moved)  # reading clears the latch
         self.moved = False
-        if self.duty.after_fix(now, t.next_fix_due, self._hold(), fix.speed_mmps):
+        d = self.duty
+        if d.after_fix(now, t.next_fix_due, self._hold(), fix.speed_mmps, still):
             self._gnss(False, now)
+            b = self._boundary(now)
+            if b is not None and b - health.LEAD_MS < d.next_on:
+                d.next_on = max(now, b - health.LEAD_MS)
+
+    def _boundary(self, now):
+        """When the next zone schedule window opens or closes (board clock), or None."""
+        off = self.tag.utc_offset_ms
+        best = None
+        for z in self.tag.zone_engine.zones:
+            w = z.windows
+            if w is None or off is None:
+                continue
+            utc = (now + off) // 1000
+            mow = tz.minute_of_week(z.rule.local(utc))
+            for i in range(0, len(w), 2):
+                for edge in (w[i], w[i] + w[i + 1]):
+                    m = (edge - mow) % WEEK_MIN or WEEK_MIN
+                    if best is None or m < best:
+                        best = m
+        if best is None:
+            return None
+        return now + best * 60000 - ((now + off) % 60000)
 
     def deadline(self, d):
         for x in (self.next_sense, self.health.deadline, self.duty.deadline()):

@@ -71,10 +71,7 @@ def _isqrt(n):
         x = y
 
 
-try:
-    from math import isqrt  # CPython 3.8+
-except ImportError:  # MicroPython
-    isqrt = _isqrt
+isqrt = getattr(math, "isqrt", _isqrt)  # CPython's is in C; MicroPython has none
 
 
 class FixFilter:

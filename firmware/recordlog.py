@@ -86,8 +86,8 @@ class RecordLog:
             fs.mkdir(root)
         except OSError:
             pass  # exists
-        self.segments = []  # first seq of each segment, ascending
-        self.sizes = []  # bytes in each segment
+        self.segments: list = []  # first seq of each segment, ascending
+        self.sizes: list = []  # bytes in each segment
         self._list_segments()
         self.acked = self._read_acked()
         self.last_seq = 0
@@ -281,7 +281,7 @@ class RecordLog:
     # reading
     def read_from(self, seq, limit):
         """Up to `limit` (seq, record) pairs starting at `seq`, oldest first."""
-        out = []
+        out: list = []
         segs = self.segments
         if not segs or seq > self.last_seq:
             return out

@@ -165,7 +165,6 @@ class Tag:
                     self._seq(), self.prev_hash, kind, snap.t, snap.t_ms, snap, zone_id
                 )
             )
-            self.uplink.send_first(self.log.last_seq, self.log.last_record)  # ahead of backlog
             self.event(
                 "alert",
                 alert=kind,
@@ -215,7 +214,6 @@ class Tag:
                 self._seq(), self.prev_hash, "storage_full", utc // 1000, utc % 1000
             )
         )
-        self.uplink.send_first(self.log.last_seq, self.log.last_record)
         self.event("alert", alert="storage_full", zone=None, used=self.log.used)
 
     def _vibrate(self, ms):
@@ -237,6 +235,8 @@ class Tag:
         self.chain.add(rec, now, self.log.append)
         if rec[records.K_TYPE] == records.FIX:
             self.utc_offset_ms = rec[records.K_TIME] * 1000 + rec[records.K_TIME_MS] - now
+        elif rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
+            self.uplink.send_first(self.log.last_seq, self.log.last_record)
         if self.chain.seal_due(now):  # never more than evidence.CHECKPOINT_RECORDS unsealed
             self._checkpoint(now)
 

@@ -67,8 +67,8 @@ class Rule:
         from emtag.firmware.tzparse import parse  # the parser is needed only here
 
         self.text = text
-        self.std_name, self.std_east, self.dst_name, self.dst_east, self.start, self.end = (
-            parse(text)
+        self.std_name, self.std_east, self.dst_name, self.dst_east, self.start, self.end = parse(
+            text
         )
         self._year = None
         self._s = self._e = 0

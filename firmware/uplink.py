@@ -50,7 +50,11 @@ class Uplink:
         self.resends = 0  # timeouts that sent records again (for the tag's statistics)
 
     def send_first(self, seq, wire):
-        """An alert just logged (seq, its wire bytes): send it ahead of the backlog."""
+        """An alert just logged (seq, its wire bytes): send it ahead of the backlog. The tag
+        calls this for every alert it logs (firmware/tag.py _append); a repeat is ignored."""
+        for u in self.urgent:
+            if u[0] == seq:
+                return
         if len(self.urgent) >= URGENT_MAX:
             self.urgent.pop(0)  # still in the backlog, in order
         self.urgent.append([seq, wire])
@@ -69,7 +73,7 @@ class Uplink:
         acked = log.acked
         if self.urgent and now >= self.urgent_due:
             self.urgent = [u for u in self.urgent if u[0] > acked]
-            for seq, wire in self.urgent:
+            for _, wire in self.urgent:
                 out.append(cbor.dumps([m.ALERT, wire]))
             self.urgent_due = now + self.timeout
         if now >= self.deadline and self.sent_upto > acked:
@@ -84,7 +88,8 @@ class Uplink:
             batch = log.read_from(self.sent_upto + 1, n)
             if not batch:
                 break
-            recs, size = [], 0
+            recs: list = []
+            size = 0
             for seq, wire in batch:
                 if recs and size + len(wire) > BATCH_BYTES:
                     break

@@ -32,6 +32,8 @@ allocates nothing unless an alert is raised (tests/device/test_zones_cost.py che
 under micropython.heap_lock()).
 """
 
+from array import array
+
 from emtag.firmware.plausibility import FixFilter, isqrt
 
 EXCLUSION = 0
@@ -53,6 +55,7 @@ def minute_of_week(local_s):
     """Minutes since Monday 00:00 of local time local_s (1970-01-01 was a Thursday)."""
     days = local_s // 86400
     return ((days + 3) % 7) * 1440 + (local_s - days * 86400) // 60
+
 
 ALERT_NAMES = (
     # kind, scheduled -> (breach, clear)
@@ -100,8 +103,13 @@ class Zone:
         self.windows = windows  # array('H'): start minute of week, duration, ...
         self.shape = CIRCLE
         self.radius_dm = 0
-        self.xs = self.ys = None
-        self.ck = self.cb = None
+        # polygons: vertices in the plane (dm); per chunk of edges: first edge, end, vertex
+        # before the first (ck) and bounding box (cb); all set by zonetable
+        self.xs = self.ys = self.cb = array("i")
+        self.ck = array("H")
+        # the plane: origin (degrees x 1e7) and fixed-point factors; the bounding box
+        self.lat0 = self.lon0 = self.kx = self.ky = self.c1 = self.c2 = self.c3 = 0
+        self.lat_lo = self.lat_hi = self.lon_lo = self.lon_hi = self.klat = self.klon = 0
         self.px = self.py = 0
         self.reset()
 
@@ -285,6 +293,7 @@ class ZoneEngine:
         self.now_ms = None
         self.prev_ms = None
         self.prev_lat = self.prev_lon = 0
+        self.prev_speed = None
         self.prev_margin = 0
         self._scheduled = [z for z in zones if z.windows is not None]
         self.transit = Snap()
@@ -344,7 +353,9 @@ class ZoneEngine:
                     z.reset()
                     z.was_active = True
             ap = z.approach_dm
-            wide = ap if ap > self.near_dm else self.near_dm
+            # near: within near_m (or the approach buffer) outside an exclusion zone;
+            # within the buffer inside an inclusion zone (at home is not "near" a curfew)
+            wide = ap if ap > self.near_dm or z.kind == INCLUSION else self.near_dm
             if z.far(lat, lon, reach + wide):
                 s = alt = -(reach + wide) - 1
                 z.ref_ok = False
@@ -368,12 +379,13 @@ class ZoneEngine:
                         z.py -= jy
                         alt = z.measure()
             if gap and z.state != UNKNOWN:
-                self._sparse(z, fix, s, margin, reach + wide)
+                self._sparse(z, fix, s, margin, reach + wide, now - self.prev_ms)
             z.s = s
             if self._decide(z, fix, s, alt, margin, now):
                 near = True
         self.prev_ms = now
         self.prev_lat, self.prev_lon, self.prev_margin = lat, lon, margin
+        self.prev_speed = fix.speed_mmps
         self.near = near
         if near:
             self.near_until = now + self.fast_hold_ms
@@ -450,20 +462,37 @@ class ZoneEngine:
                 z.approach_n = 0
                 if depth > ap + margin + 500:  # 50 m past the buffer: warn again next time
                     z.approach_armed = True
-        wide = (ap if ap > self.near_dm else self.near_dm) + margin
+        wide = (ap if ap > self.near_dm or z.kind == INCLUSION else self.near_dm) + margin
         return z.breach or z.cand != UNKNOWN or side != z.state or -wide <= s <= wide
 
-    def _sparse(self, z, fix, s, margin, reach):
-        """Fixes far apart: did the straight track between them cross the zone?"""
+    def _sparse(self, z, fix, s, margin, reach, dt):
+        """Fixes far apart (a duty-cycled receiver, an outage): did the track between them
+        cross the zone? Only believed for a vehicle or a bicycle (Doppler speed of 2 m/s or
+        more at both fixes) going straight: the average speed between the fixes is at
+        least 70 % of the slower one, so there was no room for a detour round the zone."""
         s0 = z.s
-        if z.state == OUTSIDE and s0 <= -self.prev_margin and s <= -margin:
+        if z.kind == EXCLUSION and z.state == OUTSIDE:
             want = 1  # both sure outside: look for the deepest point inside
-        elif z.state == INSIDE and s0 >= self.prev_margin and s >= margin:
-            want = -1
+            if s0 > -self.prev_margin or s > -margin:
+                return
+        elif z.kind == INCLUSION and z.state == INSIDE:
+            want = -1  # both sure inside: look for the farthest point out
+            if s0 < self.prev_margin or s < margin:
+                return
         else:
             return
-        need = margin if margin > self.prev_margin else self.prev_margin
+        va, vb = self.prev_speed, fix.speed_mmps
+        if va is None or vb is None or va < 2000 or vb < 2000:
+            return
         lat0, lon0 = self.prev_lat, self.prev_lon
+        z.project(lat0, lon0)
+        x0, y0 = z.px, z.py
+        z.project(fix.lat, fix.lon)
+        dx, dy = z.px - x0, z.py - y0
+        d = isqrt(dx * dx + dy * dy)  # dm
+        if d * 100000 < (va if va < vb else vb) * dt * 7 // 10:
+            return
+        need = margin if margin > self.prev_margin else self.prev_margin
         dlat, dlon = fix.lat - lat0, fix.lon - lon0
         best = -(1 << 60)
         steps = 16
@@ -478,9 +507,8 @@ class ZoneEngine:
                 best = v
         if best >= need:
             snap = self.transit.take(fix)
-            if z.kind == EXCLUSION and want == 1 or z.kind == INCLUSION and want == -1:
-                self._emit(z, True, snap)
-                self._emit(z, False, snap)
+            self._emit(z, True, snap)
+            self._emit(z, False, snap)
 
     def stats(self):
         """Counters for the shutdown event: fixes set aside, by reason."""
@@ -532,7 +560,7 @@ def _unload():
     import sys
 
     if sys.implementation.name == "micropython":
-        _table = None
+        _table = None  # type: ignore[assignment]
         _drop("emtag.firmware", "zonetable")
         _drop("emtag.firmware", "tzparse")
 

@@ -40,7 +40,7 @@ SETTINGS = {
     "fast_hold_s": (60, 0, 3600),  # stay fast this long after the last reason to
     "near_m": (100, 0, 5000),  # near a zone: this close to its boundary (or approach_m)
     "gap_s": (5, 2, 3600),  # fixes further apart than this: check the track between
-    "max_gap_s": (900, 2, 86400),  # ...unless further apart than this (no track known)
+    "max_gap_s": (300, 2, 86400),  # ...unless further apart than this (no track known)
     "min_sats": (4, 0, 64),  # plausibility filter, see plausibility.py
     "max_hdop_x100": (500, 50, 9999),
     "max_acc_m": (1000, 10, 1000),
@@ -295,7 +295,9 @@ def load_table(src):
             rules = [tz.Rule(s) for s in tzs]
         except tz.TZError as e:
             raise ZoneTableError(str(e)) from None
-    out, seen, total = [], set(), 0
+    out: list = []
+    seen = set()
+    total = 0
     for _ in range(count):
         row = next(items, None)
         if row is None:
@@ -305,7 +307,7 @@ def load_table(src):
         if z.id in seen:
             raise ZoneTableError("duplicate zone id %r" % (z.id,))
         seen.add(z.id)
-        total += len(z.xs) if z.xs is not None else 0
+        total += len(z.xs)
         if total > MAX_VERTICES:
             raise ZoneTableError("more than %d vertices in the table" % MAX_VERTICES)
         out.append(z)

@@ -33,6 +33,12 @@ def add_arguments(p):
     p.add_argument("--heapsize", default=None, help="MicroPython heap (default: the tag's 192k)")
     p.add_argument("--quiet", action="store_true", help="no timeline, only the summary")
     p.add_argument(
+        "--mpy",
+        action="store_true",
+        help="MicroPython: run the firmware compiled to .mpy, as a board loads it (no "
+        "compiler in the heap), instead of from source",
+    )
+    p.add_argument(
         "--serve",
         action="store_true",
         help="run until Ctrl-C with the tag's USB console on --port (fitting, emtag fit)",
@@ -51,6 +57,15 @@ def add_arguments(p):
 def run(args):
     from emtag.simulator import runner, scenario, simulate
 
+    if args.mpy:
+        from emtag.tools import build
+
+        args.mpy = False
+        try:
+            with build.unixport_from_mpy():
+                return run(args)
+        except build.BuildError as e:
+            raise CommandError(str(e)) from None
     if args.serve:
         return _serve(args)
     if not args.scenario:

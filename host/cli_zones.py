@@ -73,9 +73,11 @@ def _show(args):
         shape = "circle" if z.shape == fw.CIRCLE else "polygons"
         windows = [[z.windows[i], z.windows[i + 1]] for i in range(0, len(z.windows or ()), 2)]
         tz = z.rule.text if z.rule else None
-        n = len(z.xs) if z.xs is not None else 0
-        print("  " + _describe(z.id, kind, bool(windows) and kind == "inclusion", shape, n,
-                               windows, tz))
+        n = len(z.xs)
+        print(
+            "  "
+            + _describe(z.id, kind, bool(windows) and kind == "inclusion", shape, n, windows, tz)
+        )
     return 0
 
 

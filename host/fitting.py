@@ -25,7 +25,7 @@ from emtag.protocol import cbor, frame
 
 REQ_INFO = 1
 REQ_SIGNED = 2
-ZONE_CHUNK = 2048  # bytes of zone table per zones_put: one frame with room to spare
+ZONE_CHUNK = 1024  # bytes of zone table per zones_put (the tag takes requests of 2 KiB)
 
 
 class ConsoleError(Exception):
@@ -74,7 +74,7 @@ class Connection:
         req = cbor.loads(message)
         rid = req[1] if isinstance(req, list) and len(req) > 1 else 0
         self.sent.append(message)
-        self.ser.write(frame.encode(message))
+        self.ser.write(b"\x00" + frame.encode(message))  # a delimiter first: resync after noise
         self.ser.flush()
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:

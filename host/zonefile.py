@@ -589,7 +589,9 @@ def compile_table(zoneset):
     try:
         fw_table.load_table(data)
     except fw_zones.ZoneTableError as e:
-        raise ZoneFileError("%s: the tag would refuse this table: %s" % (zoneset.source, e))
+        raise ZoneFileError(
+            "%s: the tag would refuse this table: %s" % (zoneset.source, e)
+        ) from None
     return data
 
 

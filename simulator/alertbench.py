@@ -261,8 +261,15 @@ class Day:
                 mag = rng.uniform(15, 100)
                 dur = rng.randint(5, 60)
                 d = h + rng.choice((-1, 1)) * math.pi / 2 if v > 0.5 else rng.uniform(0, 6.3)
-                exc = (mag, dur, rng.uniform(1, 4), rng.uniform(1, 4), d, rng.uniform(0, 0.5),
-                       rng.uniform(-0.5, 0.5))
+                exc = (
+                    mag,
+                    dur,
+                    rng.uniform(1, 4),
+                    rng.uniform(1, 4),
+                    d,
+                    rng.uniform(0, 0.5),
+                    rng.uniform(-0.5, 0.5),
+                )
                 exc_left = dur
             ox = oy = seen = dop = 0.0
             if exc_left > 0:
@@ -336,7 +343,7 @@ def run_emtag(day, settings=None):
 
 def run_naive(day):
     breaches, was_in = [], False
-    for t, inside in zip(day.t, day.naive_in):
+    for t, inside in zip(day.t, day.naive_in, strict=True):
         if inside is None:
             continue
         if inside and not was_in:
@@ -398,8 +405,9 @@ def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, pro
 
         with ProcessPoolExecutor(workers) as pool:
             parts = list(
-                pool.map(run_days, chunks, [seed] * workers, [settings] * workers,
-                         [vertices] * workers)
+                pool.map(
+                    run_days, chunks, [seed] * workers, [settings] * workers, [vertices] * workers
+                )
             )
     else:
         parts = [run_days(range(days), seed, settings, vertices)]
@@ -475,8 +483,11 @@ def report(s):
         ("false alerts per tag-day", "%.3f" % e["false_per_day"], "%.3f" % n["false_per_day"]),
         ("false alerts (all days)", str(e["false"]), str(n["false"])),
         ("repeat alerts per tag-day", "%.3f" % e["repeats_per_day"], "%.3f" % n["repeats_per_day"]),
-        ("missed breaches (>= 60 s inside)", "%d of %d" % (e["missed"], s["entries_60s"]),
-         "%d of %d" % (n["missed"], s["entries_60s"])),
+        (
+            "missed breaches (>= 60 s inside)",
+            "%d of %d" % (e["missed"], s["entries_60s"]),
+            "%d of %d" % (n["missed"], s["entries_60s"]),
+        ),
         ("detection latency median (s)", f(e["latency_median"]), f(n["latency_median"])),
         ("detection latency p95 (s)", f(e["latency_p95"]), f(n["latency_p95"])),
         ("detection latency max (s)", f(e["latency_max"]), f(n["latency_max"])),

@@ -81,9 +81,11 @@ class Battery:
             return i
         return float(charger_ma)
 
-    def step(self, dt_s, load_ma, charger_ma=0.0):
-        """Advance dt_s seconds with a constant load; a plugged charger supplies the load."""
-        if dt_s <= 0:
+    def step(self, dt_s, load_ma, charger_ma=0.0, burst_mas=0.0):
+        """Advance dt_s seconds with a constant load, plus short bursts of burst_mas (mA x s:
+        their charge counts, their peak is carried by the decoupling capacitors); a
+        plugged charger supplies the load."""
+        if dt_s <= 0 and not burst_mas:
             return
         if charger_ma > 0:
             i = self.charge_current(charger_ma)
@@ -93,7 +95,7 @@ class Battery:
             self.empty = False
             return
         self.full = self.cv = False
-        d = load_ma * dt_s / 3600.0
+        d = (load_ma * dt_s + burst_mas) / 3600.0
         self.drawn_mah += d
         self.soc = max(0.0, self.soc - d / self.capacity_mah)
         if self.soc <= 0.0 or self.terminal_mv(load_ma) < BROWNOUT_MV:

@@ -18,6 +18,20 @@ BATTERY_SAMPLE_MS = 15 * 60 * 1000
 TRUTH_SAMPLE_MS = 60 * 1000
 
 
+def provisioned(sc):
+    """Files a fitting would leave on the tag's flash for this scenario: config.cbor with
+    the settings it changes (firmware/config.py) and state.cbor when the tag is armed."""
+    from emtag.protocol import cbor
+
+    hw = sc.hardware
+    files = {}
+    if hw.config:
+        files["config.cbor"] = cbor.dumps(dict(hw.config))
+    if hw.armed:
+        files["state.cbor"] = cbor.dumps({"armed": True})
+    return files
+
+
 def _stream(seed, n):
     return random.Random(seed * 1000003 + n)
 

@@ -145,11 +145,7 @@ class PowerMeter:
                 left -= h
         else:
             burst = self.burst_mas
-            load = steady + (burst / dt if dt > 0 else 0.0)
-            if dt > 0:
-                b.step(dt, load)
-            elif burst:
-                b.step(1.0, burst)  # a burst at an instant: its charge, over one second
+            b.step(dt, steady, 0.0, burst)
             self.discharge_s += dt
             self.discharge_mas += steady * dt + burst
         self.burst_mas = 0.0

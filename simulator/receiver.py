@@ -47,6 +47,7 @@ ENVIRONMENTS = {
 }
 CORRELATION_S = 30.0
 SHADOW_TAU_S = 60.0
+SKY_STEP_MS = 5000
 KNOTS_PER_MPS = 1.0 / 0.514444
 
 TRACK_DBHZ = 12
@@ -163,6 +164,7 @@ class Satellite:
         "az0",
         "sweep",
         "shadow",
+        "base",
         "blocked",
         "el",
         "az",
@@ -179,6 +181,7 @@ class Satellite:
         self.az0 = rng.uniform(0, 360)
         self.sweep = rng.uniform(40, 160)
         self.shadow = 0.0
+        self.base = None  # C/N0 before shielding and jamming, dB-Hz
         self.blocked = rng.random()  # compared with the environment's blocked share
         self.el = self.az = 0.0
         self.cn0 = None
@@ -258,6 +261,7 @@ class Receiver:
         self.err_e = self.err_n = 0.0
         self.err_started = False
         self.true_error_m = self.reported_sd_m = None  # of the last epoch, for tests
+        self.sky_ms = self.sky_env = self.dop_key = self.dop = None
         self.exc = None  # (t0, ramp, hold, east, north, seen share)
         self.next_exc_ms = None
         self.last_ms = None
@@ -310,30 +314,49 @@ class Receiver:
         self.environment = env
 
     # the sky
-    def _sky(self, t_ms, dt):
+    def _sky(self, t_ms):
+        """Satellite positions and shadowing move slowly: they are updated every SKY_STEP_MS;
+        shielding, jamming and tracking are decided every epoch."""
         env = ENVIRONMENTS[self.environment]
         _, _, atten, shadow_sd, mask, blocked_share, _, _ = env
-        a = math.exp(-dt / SHADOW_TAU_S) if dt > 0 else 1.0
-        k = shadow_sd * math.sqrt(1 - a * a)
-        t_s = t_ms / 1000.0
-        gauss = self.rng.gauss
+        if self.sky_ms is None or t_ms - self.sky_ms >= SKY_STEP_MS or env is not self.sky_env:
+            dt = 0.0 if self.sky_ms is None else (t_ms - self.sky_ms) / 1000.0
+            self.sky_ms = t_ms
+            self.sky_env = env
+            self.dop_key = None
+            a = math.exp(-dt / SHADOW_TAU_S) if dt > 0 else 1.0
+            k = shadow_sd * math.sqrt(1 - a * a)
+            t_s = t_ms / 1000.0
+            gauss = self.rng.gauss
+            for s in self.sats:
+                s.place(t_s)
+                s.shadow = a * s.shadow + k * gauss(0, 1)
+                if s.el <= 0:
+                    s.base = None
+                    continue
+                c = 32.0 + 16.0 * math.sin(math.radians(s.el)) - atten + s.shadow
+                if s.el < 30 and s.blocked < blocked_share:
+                    c -= 20.0  # behind a building or a wall: only a weak reflection
+                s.base = c
         hot = self.start_kind == "hot" or self.state == "tracking"
         acq = ACQ_HOT_DBHZ if hot else ACQ_COLD_DBHZ
+        loss = self.shield_db + self.jam_db
         for s in self.sats:
-            s.place(t_s)
-            s.shadow = a * s.shadow + k * gauss(0, 1)
-            if s.el <= 0:
+            if s.base is None:
                 s.cn0 = None
                 s.tracked = False
                 continue
-            cn0 = 32.0 + 16.0 * math.sin(math.radians(s.el)) - atten + s.shadow
-            if s.el < 30 and s.blocked < blocked_share:
-                cn0 -= 20.0  # behind a building or a wall: only a weak reflection
-            cn0 -= self.shield_db + self.jam_db
-            need = TRACK_DBHZ if s.tracked else acq
-            s.tracked = cn0 >= need
+            cn0 = s.base - loss
+            s.tracked = cn0 >= (TRACK_DBHZ if s.tracked else acq)
             s.cn0 = cn0 if s.tracked else None
         return mask
+
+    def _dops(self, used):
+        key = tuple((s.talker, s.prn) for s in used)
+        if key != self.dop_key:
+            self.dop_key = key
+            self.dop = dops(used)
+        return self.dop
 
     # one epoch
     def epoch(self, t_ms, lat, lon, speed_mps, course_deg):
@@ -343,7 +366,7 @@ class Receiver:
         dt = 0.0 if self.last_ms is None else (t_ms - self.last_ms) / 1000.0
         self.last_ms = t_ms
         self.epochs += 1
-        mask = self._sky(t_ms, dt)
+        mask = self._sky(t_ms)
         used = [s for s in self.sats if s.tracked and s.cn0 >= NAV_DBHZ and s.el >= mask]
         strong = sum(1 for s in self.sats if s.tracked)
         if not self.time_known and strong:
@@ -366,7 +389,7 @@ class Receiver:
                     self.state = "acquiring"
                     self.start_kind = "hot"
                     self.ttff_left = self.p["ttff_s"]["hot"]
-        d = dops(used) if fix else None
+        d = self._dops(used) if fix else None
         if fix and d is None:
             d = (9.9, 9.9, 9.9) if len(used) == 3 else None
             fix = d is not None

@@ -55,7 +55,8 @@ class Scenario:
             g = data.get("gnss", {})
             self.environment = g.get("environment", "suburban")
             self.link_latency_ms = int(data.get("link", {}).get("latency_ms", 80))
-            self.gnss_rate_ms = int(float(g.get("rate_s", 1)) * 1000)
+            # popped: the receiver profile (timeline.py) knows rates of 1..10 Hz only
+            self.gnss_rate_ms = int(float(g.pop("rate_s", 1)) * 1000)
             self.link_outages = [  # (from, to) ms after start: the link is down
                 (int(float(o["start_s"]) * 1000), int(float(o["end_s"]) * 1000))
                 for o in data.get("link", {}).get("outage", [])

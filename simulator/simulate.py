@@ -77,7 +77,11 @@ def _checks(sc, evs, stored_alerts):
             continue
         ref = exp.get("after", "truth_enter")  # or a timeline event, e.g. strap_cut
         enter = next(
-            (e for e in evs if e["type"] == ref and (ref != "truth_enter" or e.get("zone") == zone)),
+            (
+                e
+                for e in evs
+                if e["type"] == ref and (ref != "truth_enter" or e.get("zone") == zone)
+            ),
             None,
         )
         within = exp.get("within_s")

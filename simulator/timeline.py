@@ -20,6 +20,10 @@
     charger_ma = 600
     always_on_gnss = false         firmware setting: GNSS on at 1 Hz all the time (baseline)
 
+    [tag]                          as fitted (provisioned on its flash before the first boot)
+    armed = true                   tamper alerts armed (firmware/commands.py `arm`)
+    config = {battery_low_pct = 25}   settings (firmware/config.py FIELDS)
+
     [rtc]                          drift_ppm = 20, offset_ms = 0
     [motion]                       fidget_per_hour = 4 (movements while the wearer is still)
 
@@ -98,6 +102,17 @@ class Hardware:
             self.power = power.profile(pname, **p)
         except ValueError as e:
             raise TimelineError("power: %s" % e) from None
+        t = data.get("tag", {})
+        self.armed = bool(t.get("armed", False))
+        self.config = dict(t.get("config", {}))
+        if self.always_on_gnss:
+            self.config["gnss_always_on"] = 1
+        try:
+            from emtag.firmware import config as fw_config
+
+            fw_config.Config(self.config)
+        except ValueError as e:
+            raise TimelineError("tag.config: %s" % e) from None
         r = data.get("rtc", {})
         self.drift_ppm = float(r.get("drift_ppm", 0.0))
         self.rtc_offset_ms = int(r.get("offset_ms", 0))

@@ -15,7 +15,7 @@ shifter); positions are drawn from geometric gaps, so clean lines cost nothing.
 
 import math
 
-CHUNK = 256
+CHUNK = 1024
 
 
 class Uart:

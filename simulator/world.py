@@ -38,6 +38,7 @@ class World:
         self.inside = {z.id: False for z in self.zones}
         self.flash = Flash(FLASH_BLOCK, FLASH_BLOCKS)
         files = {"zones.cbor": zonefile.compile_table(self.zones)} if self.zones else {}
+        files.update(hardware.provisioned(scenario))  # config.cbor, state.cbor, as fitted
         littlefs_host.format_and_provision(self.flash, files)
         os.makedirs(out_dir, exist_ok=True)
         self.events = EventLog(os.path.join(out_dir, "events.jsonl"), timeline)
@@ -46,6 +47,9 @@ class World:
             if os.path.exists(store_path + suffix):
                 os.remove(store_path + suffix)
         self.store = host_store.Store(store_path)
+        # WAL without an fsync per commit: a simulated bridge need not survive an OS crash,
+        # and long runs commit thousands of batches
+        self.store.db.execute("PRAGMA synchronous=NORMAL")
         self.bridge = host_bridge.Session(self.store, self._bridge_event, lambda: iso(self.now))
         self.serial = "SIM%05d" % scenario.seed
         self.strap_closed = True  # the strap; other sensors: self.hw (simulator/hardware.py)

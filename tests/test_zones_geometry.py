@@ -10,7 +10,7 @@ import math
 
 import pytest
 import shapely
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emtag.firmware import zonetable
@@ -154,8 +154,13 @@ def test_point_in_polygon_and_distance_agree_with_shapely(draw, bearing, reach, 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(-70, 70), st.floats(-179, 179), st.floats(5, 5000), st.floats(0, 2 * math.pi),
-       st.floats(0, 1))
+@given(
+    st.floats(-70, 70),
+    st.floats(-179, 179),
+    st.floats(5, 5000),
+    st.floats(0, 2 * math.pi),
+    st.floats(0, 1),
+)
 def test_circle_distance_agrees_with_geodesic(lat0, lon0, radius, bearing, reach):
     fc = {
         "type": "FeatureCollection",

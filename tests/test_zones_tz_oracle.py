@@ -40,7 +40,9 @@ ALL = footers()
 
 
 def offset(name, t):
-    return int(datetime.datetime.fromtimestamp(t, zoneinfo.ZoneInfo(name)).utcoffset().total_seconds())
+    return int(
+        datetime.datetime.fromtimestamp(t, zoneinfo.ZoneInfo(name)).utcoffset().total_seconds()
+    )
 
 
 @pytest.mark.skipif(not ALL, reason="no tz database in " + ROOT)

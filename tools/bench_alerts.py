@@ -38,8 +38,9 @@ def run(args):
     for item in args.setting:
         name, _, value = item.partition("=")
         if name not in zonetable.SETTINGS or not value.lstrip("-").isdigit():
-            raise CommandError("--setting %r: NAME=INTEGER, NAME one of %s"
-                               % (item, ", ".join(zonetable.SETTINGS)))
+            raise CommandError(
+                "--setting %r: NAME=INTEGER, NAME one of %s" % (item, ", ".join(zonetable.SETTINGS))
+            )
         settings[name] = int(value)
     summary = alertbench.benchmark(
         days=args.days, seed=args.seed, workers=args.workers, settings=settings or None

@@ -24,7 +24,6 @@ HELP = "zone engine: per-fix time and allocation on MicroPython (20 zones x 200 
 MP_SCRIPT = r"""
 import gc, sys, time, struct, micropython
 from array import array
-from emtag.protocol import cbor
 from emtag.firmware import zones
 
 class F:
@@ -44,9 +43,8 @@ def load(path):
 def run(table_path, fix_path, repeat):
     gc.collect()
     base = gc.mem_alloc()
-    table = cbor.loads(open(table_path, "rb").read())
-    eng = zones.ZoneEngine.from_table(table)
-    table = None
+    with open(table_path, "rb") as f:
+        eng = zones.ZoneEngine.from_table(f)
     gc.collect()
     ram = gc.mem_alloc() - base
     fixes = load(fix_path)
@@ -56,7 +54,8 @@ def run(table_path, fix_path, repeat):
     events = bytearray(n)
     for r in range(repeat):  # per fix, the fastest of the runs: the machine's own noise out
         if r:
-            eng = zones.ZoneEngine.from_table(cbor.loads(open(table_path, "rb").read()))
+            with open(table_path, "rb") as f:
+                eng = zones.ZoneEngine.from_table(f)
         gc.collect()
         gc.disable()
         for i in range(n):
@@ -73,7 +72,8 @@ def run(table_path, fix_path, repeat):
                 us[i] = dt
         gc.enable()
     # again, fresh engine, heap locked for every fix that raised no alert
-    eng = zones.ZoneEngine.from_table(cbor.loads(open(table_path, "rb").read()))
+    with open(table_path, "rb") as f:
+        eng = zones.ZoneEngine.from_table(f)
     locked = failed = 0
     for i in range(n):
         if events[i] or not i:  # the first fix sets up the filter (a cosine: a float)
@@ -176,8 +176,9 @@ def run_micropython(table, fixes):
                 f.write(data)
         with open(sp, "w") as f:
             f.write(MP_SCRIPT)
-        proc = unixport.run([sp, tp, fp, str(REPEAT)], heapsize="2M", capture_output=True, text=True,
-                            timeout=600)
+        proc = unixport.run(
+            [sp, tp, fp, str(REPEAT)], heapsize="2M", capture_output=True, text=True, timeout=600
+        )
     if proc.returncode != 0:
         raise RuntimeError("MicroPython run failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
     r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -187,8 +188,6 @@ def run_micropython(table, fixes):
 
 
 def run_cpython(table, fixes):
-    import cbor2
-
     from emtag.firmware import zones
 
     class F:
@@ -202,8 +201,8 @@ def run_cpython(table, fixes):
         f.sats, f.hdop, f.fix, f.course_cdeg, f.alt_cm = sats, hdop, fx, 0, 0
         objs.append(f)
     us, events = [1e9] * len(objs), [0] * len(objs)
-    for r in range(REPEAT):
-        eng = zones.ZoneEngine.from_table(cbor2.loads(table))
+    for _ in range(REPEAT):
+        eng = zones.ZoneEngine.from_table(table)
         for i, f in enumerate(objs):
             t0 = time.perf_counter()
             ne = eng.update(f)
@@ -223,8 +222,10 @@ def run(args):
     if unixport.binary() is None:
         raise CommandError("the MicroPython unix port is not installed")
     out = {}
-    for case, worst in (("drive through 20 zones", False), ("worst case: 20 zones on one spot",
-                                                            True)):
+    for case, worst in (
+        ("drive through 20 zones", False),
+        ("worst case: 20 zones on one spot", True),
+    ):
         table, fixes, _ = make_case(worst)
         out[case] = {
             "table_bytes": len(table),
@@ -238,15 +239,28 @@ def run(args):
     for case, r in out.items():
         mp, cp = r["micropython"], r["cpython"]
         print()
-        print("%s (%d fixes, %d alerts; table %d bytes, %d bytes of RAM on MicroPython)"
-              % (case, mp["fixes"], mp["alerts"], r["table_bytes"], mp["ram_bytes"]))
+        print(
+            "%s (%d fixes, %d alerts; table %d bytes, %d bytes of RAM on MicroPython)"
+            % (case, mp["fixes"], mp["alerts"], r["table_bytes"], mp["ram_bytes"])
+        )
         print("  %-22s %10s %10s" % ("", "MicroPython", "CPython"))
-        for key, label in (("mean_us", "mean (us)"), ("median_us", "median (us)"),
-                           ("p99_us", "p99 (us)"), ("max_us", "max (us)")):
+        for key, label in (
+            ("mean_us", "mean (us)"),
+            ("median_us", "median (us)"),
+            ("p99_us", "p99 (us)"),
+            ("max_us", "max (us)"),
+        ):
             print("  %-22s %10.0f %10.0f" % (label, mp[key], cp[key]))
         print("  MicroPython / CPython: %.1fx" % (mp["mean_us"] / max(cp["mean_us"], 1e-9)))
-        print("  allocation: %d bytes over %d fixes without alerts (%d with); heap_lock: %d "
-              "fixes ok, %d failed (the first fix, and fixes with alerts, run unlocked)"
-              % (mp["alloc_quiet_bytes"], mp["fixes"] - mp["alerts"], mp["alloc_total_bytes"],
-                 mp["heap_locked_ok"], mp["heap_locked_failed"]))
+        print(
+            "  allocation: %d bytes over %d fixes without alerts (%d with); heap_lock: %d "
+            "fixes ok, %d failed (the first fix, and fixes with alerts, run unlocked)"
+            % (
+                mp["alloc_quiet_bytes"],
+                mp["fixes"] - mp["alerts"],
+                mp["alloc_total_bytes"],
+                mp["heap_locked_ok"],
+                mp["heap_locked_failed"],
+            )
+        )
     return 0

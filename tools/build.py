@@ -22,6 +22,7 @@ need the board's code architecture (BOARDS[...]["arch"]).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -259,6 +261,22 @@ def read_image(path: str, blocks: int | None = None) -> dict:
             with fs.open(p, "rb") as f:
                 out[p] = f.read()
     return out
+
+
+@contextlib.contextmanager
+def unixport_from_mpy():
+    """Run the firmware on the unix port from .mpy files compiled now (as a board loads
+    them: no compiler, no source in RAM) instead of from source. Yields the Build."""
+    from emtag.tools import unixport
+
+    with tempfile.TemporaryDirectory(prefix="emtag-mpy-") as d:
+        b = build(d, "unix")
+        saved = unixport._stage
+        unixport._stage = os.path.join(d, "lib")  # MICROPYPATH for every run in the block
+        try:
+            yield b
+        finally:
+            unixport._stage = saved
 
 
 def main(argv=None):

@@ -366,15 +366,17 @@ def check(bench, parts, cuts):
         assert bench.device.repl == 0, "a locked tag gave up its console"
 
 
-def fuzz(examples, seed_value=None, provisioned=True, report=None):
-    """Run `examples` hypothesis examples against one bench; raises on the first failure."""
+def fuzz(examples, seed_value=None, provisioned=True, report=None, after_setup=None):
+    """Run `examples` hypothesis examples against one bench; raises on the first failure.
+    after_setup(bench) runs once the bench is ready (tests use it to plant a bug)."""
     bench = Bench(provisioned)
+    if after_setup is not None:
+        after_setup(bench)
 
     @settings(
         max_examples=examples,
         deadline=None,
         database=None,
-        derandomize=seed_value is None and examples <= 5000,
         suppress_health_check=list(HealthCheck),
     )
     @given(streams(bench.id))

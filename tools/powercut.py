@@ -8,9 +8,9 @@ the thinning bands, and a power cut at each of `per-run` block writes chosen her
 that write is left undone or half done (torn), the same bytes are mounted again by a fresh
 VfsLfs2 and RecordLog, and the log is checked against what it had reported durable: every
 such record present and intact, no corrupt record returned, acknowledgements never lost or
-invented, the hash chain continuing through a restart record, logging resuming. Most cut
-points are chosen per phase (evenly over all block writes, or aimed at appending, acknowledging, reclaiming or booting:
-mount, recovery and the restart record, see AIMS).
+invented, the hash chain continuing through a restart record, logging resuming. Cut
+points are chosen per phase: evenly over all block writes, or aimed at appending,
+acknowledging, reclaiming or booting (mount, recovery, the restart record); see AIMS.
 
 Prints one line per phase (where the cuts fell) and every failure; exit status 1 if any.
 tests/test_powercut.py runs a smaller sample in CI.
@@ -49,11 +49,12 @@ def plan(seed, run, cuts):
     points, torns = [], []
     for _ in range(cuts):
         x = rng.random()
-        for share, letter, top in AIMS:
-            if x < share:
+        aim = AIMS[-1]
+        for aim in AIMS:
+            if x < aim[0]:
                 break
-            x -= share
-        points.append("%s%d" % (letter, rng.randint(1, top)))
+            x -= aim[0]
+        points.append("%s%d" % (aim[1], rng.randint(1, aim[2])))
         torns.append(rng.randint(0, 1))
     return points, torns
 

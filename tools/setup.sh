@@ -16,6 +16,17 @@ if [ ! -x .venv/bin/python ]; then
         exit 1
     }
 fi
+# mosquitto: the real MQTT broker the bridge's forwarding tests run against
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing mosquitto (apt-get)" >&2
+        (apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null) ||
+            echo "setup: could not install mosquitto; the MQTT tests will be skipped" >&2
+    else
+        echo "setup: mosquitto not found; the MQTT tests will be skipped. Install it with:" \
+            "sudo apt-get install mosquitto (Debian/Ubuntu), brew install mosquitto (macOS)" >&2
+    fi
+fi
 stamp=.venv/.emtag-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing emtag and its test tools into .venv (first run takes a few minutes)" >&2

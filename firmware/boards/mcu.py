@@ -113,7 +113,8 @@ class McuBoard:
 
         s = utc_ms // 1000 - (0 if time.gmtime(0)[0] == 1970 else 946684800)
         t = time.gmtime(s)
-        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+        rtc = machine.RTC()
+        rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))  # type: ignore[attr-defined]
 
     # USB serial console
     def console_read(self):
@@ -194,4 +195,4 @@ def run(board):
             pass
         import machine
 
-        machine.reset()
+        machine.reset()  # type: ignore[attr-defined]

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined,call-arg,call-overload,abstract"
+# (type-checked against the unix port's stubs, whose `machine` lacks this port's API)
 """RP2040 / RP2350 tag board (Raspberry Pi Pico class): GNSS on UART0, strap, battery, motor.
 
     # main.py on the board (written by `emtag flash --board rp2`)

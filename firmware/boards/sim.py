@@ -231,7 +231,7 @@ class Board:
 
             vfs.VfsLfs2.mkfs(bd)  # type: ignore[arg-type]
         else:
-            from emtag.simulator import littlefs_host
+            from emtag.simulator import littlefs_host  # type: ignore[import-not-found]
 
             littlefs_host.format_and_provision(_FlashView(bd), {})
 

@@ -92,9 +92,19 @@ def test_julian_day_rules():
 
 
 def test_bad_rules_are_refused():
-    for bad in ("", "G0", "GMT", "GMT0BST,M3.5.0", "GMT0BST,M13.5.0,M10.5.0", "GMT0BST,M3.6.0,M10.5.0",
-                "GMT0BST,M3.5.7,M10.5.0", "GMT25", "<+1>-1", "GMT0BST,M3.5.0/1,M10.5.0x",
-                "GMT0BST,J0,J100"):
+    for bad in (
+        "",
+        "G0",
+        "GMT",
+        "GMT0BST,M3.5.0",
+        "GMT0BST,M13.5.0,M10.5.0",
+        "GMT0BST,M3.6.0,M10.5.0",
+        "GMT0BST,M3.5.7,M10.5.0",
+        "GMT25",
+        "<+1>-1",
+        "GMT0BST,M3.5.0/1,M10.5.0x",
+        "GMT0BST,J0,J100",
+    ):
         assert raises(tz.Rule, bad), bad
 
 

@@ -125,8 +125,10 @@ def test_alerts_go_first_and_stop_once_acknowledged():
     up.poll(0)
     log.add()
     up.send_first(log.last_seq, b"rec201")
+    up.send_first(log.last_seq, b"rec201")  # told twice: sent once
     out = [cbor.loads(x) for x in up.poll(10)]
     assert out[0] == [m.ALERT, b"rec201"]
+    assert [msg[0] for msg in out].count(m.ALERT) == 1
     assert up.next_deadline() <= 10 + uplink.TIMEOUT_MS
     # not acknowledged: sent again after the timeout
     again = [cbor.loads(x) for x in up.poll(10 + uplink.TIMEOUT_MS)]

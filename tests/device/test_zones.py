@@ -344,3 +344,18 @@ def test_table_checks():
     assert raises(zones.ZoneEngine.from_table, table([circle("a", 1)], tzs=["GMT"]))
     eng = zones.ZoneEngine([])
     assert eng.update(F(T0, 0, 0)) == 0 and eng.accepted
+
+
+def test_sparse_fixes_round_the_zone_are_not_a_crossing():
+    eng = engine([circle("home", 100)])
+    # driving at 15 m/s, a fix a minute: north of the zone, then south of it, but 900 m of
+    # road each minute while the straight line is 400 m: it went round, not through
+    fixes = [
+        F(T0, 200, 0, speed_mmps=15000),
+        F(T0 + 60, -200, 0, speed_mmps=15000),
+        F(T0 + 120, -200, 900, speed_mmps=15000),
+    ]
+    assert run(eng, fixes) == []
+    # the same two fixes walking: no inference for walkers (their fixes come near a zone)
+    eng = engine([circle("home", 100)])
+    assert run(eng, [F(T0, 200, 0, speed_mmps=1400), F(T0 + 290, -200, 0, speed_mmps=1400)]) == []
