@@ -59,6 +59,11 @@ MIN_UTC_MS = 1577836800000  # 2020-01-01
 MAX_UTC_MS = 4102444800000  # 2100-01-01
 MAX_LOG_EVENTS = 32
 MAX_LOG_BYTES = 1500  # of event text in a logs reply
+# After a signature that does not verify, the tag checks no signature for BACKOFF_MS,
+# doubling with each further failure up to MAX_BACKOFF_MS (a success resets it): a wearer
+# flooding the port with forgeries cannot keep the CPU busy with P-256 verifications.
+BACKOFF_MS = 1000
+MAX_BACKOFF_MS = 60000
 
 COMMANDS = (
     "provision",
@@ -222,6 +227,9 @@ class Commands:
         self._cert = None  # (cert, anchor, subject, device scope, commands): last verified
         self._staging = None  # [total, sha256, staged bytes] of a zone push in progress
         self._after = None  # run once the receipt is signed (decommission's wipe)
+        self.now = 0  # the board's clock (ms), set by the console before each request
+        self._backoff = 0
+        self._quiet_until = 0
         self._load()
         try:
             self.config = fw_config.Config.load(fs)
@@ -356,6 +364,11 @@ class Commands:
                 "counter %d is not above %d, the last accepted (replay or stale command)"
                 % (counter, self.counter),
             )
+        if self.now < self._quiet_until:
+            raise Reject(
+                "busy",
+                "bad signatures: none checked for another %d ms" % (self._quiet_until - self.now),
+            )
         if cert is None:
             key, allowed, who = anchor, None, "anchor"
         else:
@@ -364,7 +377,9 @@ class Commands:
         try:
             cose.verify1(key, command)
         except ValueError as e:
+            self._penalise()
             raise Reject("bad_signature", "command signature: %s" % e) from None
+        self._backoff = 0
         if allowed is not None:
             if name in ANCHOR_ONLY or name not in allowed:
                 raise Reject("forbidden", "the signing key is not allowed to run %s" % name)
@@ -386,6 +401,10 @@ class Commands:
         if after is not None:
             after()
         return receipt
+
+    def _penalise(self):
+        self._backoff = b = min(max(self._backoff * 2, BACKOFF_MS), MAX_BACKOFF_MS)
+        self._quiet_until = self.now + b
 
     def _delegate(self, cert, anchor):
         """(subject key, allowed commands) from a certificate the anchor signed."""
@@ -413,6 +432,7 @@ class Commands:
             try:
                 cose.verify1(anchor, cert)
             except ValueError as e:
+                self._penalise()
                 raise Reject("untrusted", "certificate not signed by the anchor: %s" % e) from None
             self._cert = (cert, anchor, subject, scope, allowed)
         if scope is not None and scope != self.device_id:

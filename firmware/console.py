@@ -134,6 +134,7 @@ class Console:
                     continue
             if cmds.device.halted:
                 break  # wiped: nothing more runs on this boot
+            cmds.now = self.last_ms
             out.append(cmds.reply(raw))
             self.dev = cmds.dev
         return out

@@ -15,12 +15,14 @@ Alerts (protocol/records.py ALERTS):
 - battery_low / battery_critical: the fuel gauge at or under battery_low_pct
   (battery_critical_pct) while not charging; again after charging or HYST_PCT above.
 - no_fix: the receiver on for SETTLE_MS and no fix for no_fix_alert_s; again after a fix.
-- shielding_suspected / jamming_suspected: the receiver on for SETTLE_MS, no fix, and the
-  strongest satellite under shielding_cn0_dbhz (or none tracked) for COLLAPSE_MS. Foil
+- shielding_suspected / jamming_suspected: the receiver on for SETTLE_MS and the strongest
+  satellite under shielding_cn0_dbhz (or none tracked) for COLLAPSE_MS, fix or not (a few
+  satellites still tracked at 15 dB-Hz can give a poor fix; outdoors the best is 40-48
+  dB-Hz, indoors 25-35). Foil
   around the tag attenuates the cellular signal too, a GNSS jammer (L1) does not: with the
   cellular signal gone or RSSI_DROP_DB under what it was with a good sky, shielding;
   with it as before, jamming; with no earlier reading, weaker than RSSI_WEAK_DBM is
-  shielding. Again after a good sky (a fix, or C/N0 back above the threshold + 5 dB).
+  shielding. Again after a good sky (C/N0 back above the threshold + 5 dB).
 
 Duty cycling (`Duty`): after a fix record the receiver may be switched off until LEAD_MS
 before the next one is due, unless the tag is near a zone (the zone engine wants dense
@@ -168,8 +170,8 @@ class Health:
             self.last_fix = now  # the no-fix clock starts with the first search
 
     def signal_pending(self):
-        """A C/N0 collapse is being watched: keep the receiver on."""
-        return self.collapse is not None
+        """A C/N0 collapse is being watched and not yet decided: keep the receiver on."""
+        return self.collapse is not None and self.sig_armed
 
     def epoch(self, now, fixed, cn0_best, rssi):
         if fixed:
@@ -182,9 +184,9 @@ class Health:
             self._raise("no_fix", now)
         if cn0_best is None:
             return  # the receiver sends no GSV: C/N0 unknown
-        if fixed or cn0_best >= self.shield_cn0:
+        if cn0_best >= self.shield_cn0:
             self.collapse = None
-            if fixed or cn0_best >= self.shield_cn0 + 5:
+            if cn0_best >= self.shield_cn0 + 5:
                 self.sig_armed = True
             if fixed and cn0_best >= GOOD_CN0 and self.rssi_base is None:
                 self.rssi_base = rssi()

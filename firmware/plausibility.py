@@ -2,7 +2,8 @@
 
     f = FixFilter()
     if f.accept(fix):      # False: set aside, counted by reason in f.counts
-        f.acc_cm           # accuracy radius to decide with: the fix's own, plus `jump`
+        f.acc_cm           # the fix's accuracy radius (from HDOP when it has none)
+        f.jump_x_cm, f.jump_y_cm   # the unexplained jump in force (east, north), or 0, 0
 
 Set aside (each counted): no valid position or time, 0/0 ("null island", a receiver's
 default), coordinates out of range, time not after the last accepted fix, fewer than
@@ -16,9 +17,11 @@ receiver's Doppler speed (measured from carrier frequency, not from positions) s
 honest, and the receiver's own accuracy estimate often does not grow to match. The filter
 compares each fix with accepted fixes 1, 2, 4 and 8 epochs back: displacement beyond the
 Doppler path length plus what correlated noise of the reported accuracy explains (`jump_z`
-standard deviations of a first-order Gauss-Markov error with time constant `tau_s`) is
-an unexplained jump. The largest recent jump is added to the accuracy radius, held for
-`jump_hold_ms`, then decays at `jump_decay_cmps`. A displaced fix thus stays uncertain
+standard deviations of a first-order Gauss-Markov error with time constant `tau_s`) is an
+unexplained jump. The latest one (a bigger one, or one pointing another way: the way back
+from an excursion, or a new excursion) is held for `jump_hold_ms`, then shrinks at
+`jump_decay_cmps`. The zone engine then asks whether the fix is sure both where it is and
+where it would be without the jump: a fix pulled 60 m toward a zone stays uncertain
 instead of looking like a wearer who walked 60 m in two seconds.
 
 Pure integer code per fix (the noise factor table is built once with floats); allocates
@@ -50,6 +53,7 @@ RING = 16
 LAGS = (1, 2, 4, 8)
 UERE_CM = 500  # accuracy from HDOP alone when the receiver gives none: 2 * HDOP * UERE
 SPEED_SLACK_CMPS = 50  # Doppler speed error allowed, cm/s
+UNKNOWN_SPEED_CMPS = 300
 JUMP_BASE_CM = 300
 MAX_SPEED_REJECTS = 5
 
@@ -110,7 +114,7 @@ class FixFilter:
         self._path = [0] * RING  # cumulative Doppler path length, cm
         self._n = 0  # fixes in the ring
         self._head = 0  # index of the newest
-        self._speed = 0  # cm/s of the newest, -1 when unknown
+        self._speed = 0  # cm/s of the newest
         self._acc = 0
         self._rejects = 0
         self._cos_lat = 0  # latitude band of the cached cosine
@@ -157,7 +161,9 @@ class FixFilter:
         speed = fix.speed_mmps
         if speed is not None and speed > self.max_speed_mmps:
             return self._reject(R_SPEED)
-        speed = -1 if speed is None else speed // 10
+        # no Doppler speed from the receiver: assume a brisk walk (a vehicle then looks
+        # jumpy, which only delays its decisions by a few seconds)
+        speed = UNKNOWN_SPEED_CMPS if speed is None else speed // 10
         if lat // 5000000 != self._cos_lat:  # half-degree bands: a new cosine, rarely
             self._cos_lat = lat // 5000000
             self._cos_q16 = int(65536 * math.cos(math.radians(lat / 1e7)))
@@ -178,7 +184,7 @@ class FixFilter:
         path = 0
         if n:
             v = self._speed if self._speed > speed else speed
-            path = self._path[head] + (v if v >= 0 else 0) * (now - self._t[head]) // 1000
+            path = self._path[head] + v * (now - self._t[head]) // 1000
             head = (head + 1) % RING
         else:
             head = 0
@@ -200,36 +206,35 @@ class FixFilter:
                 j -= self.jump_decay * age // 1000
                 if j < 0:
                     j = 0
-        if speed >= 0:
-            noise = self.noise
-            cq = self._cos_q16
-            best = bx = by = 0  # the biggest jump seen from this fix
-            for lag in LAGS:
-                if lag >= n:
-                    break
-                k = (head - lag) % RING
-                ds = (now - self._t[k]) // 1000
-                f = noise[ds] if ds < 64 else 1448
-                allow = path - self._path[k] + SPEED_SLACK_CMPS * ds + JUMP_BASE_CM
-                allow += self.jump_z * acc * f // (283 * 1024)
-                dy = (lat - self._lat[k]) * 11132 // 10000
-                dx = (lon - self._lon[k]) * cq // 65536 * 11132 // 10000
-                d2 = dx * dx + dy * dy
-                if d2 > allow * allow:  # rarely: only then the square root
-                    d = isqrt(d2)
-                    if d - allow > best:
-                        best = d - allow
-                        bx = dx * best // d
-                        by = dy * best // d
-            # it replaces the jump held when bigger, or when it points another way (the
-            # way back from an excursion, or a new one): the fix is judged against it
-            if best and (
-                best >= j or bx * self._jump_x + by * self._jump_y < best * self._jump_held // 2
-            ):
-                j = self._jump_held = best
-                self._jump_t = now
-                self._jump_x = bx
-                self._jump_y = by
+        noise = self.noise
+        cq = self._cos_q16
+        best = bx = by = 0  # the biggest jump seen from this fix
+        for lag in LAGS:
+            if lag >= n:
+                break
+            k = (head - lag) % RING
+            ds = (now - self._t[k]) // 1000
+            f = noise[ds] if ds < 64 else 1448
+            allow = path - self._path[k] + SPEED_SLACK_CMPS * ds + JUMP_BASE_CM
+            allow += self.jump_z * acc * f // (283 * 1024)
+            dy = (lat - self._lat[k]) * 11132 // 10000
+            dx = (lon - self._lon[k]) * cq // 65536 * 11132 // 10000
+            d2 = dx * dx + dy * dy
+            if d2 > allow * allow:  # rarely: only then the square root
+                d = isqrt(d2)
+                if d - allow > best:
+                    best = d - allow
+                    bx = dx * best // d
+                    by = dy * best // d
+        # it replaces the jump held when bigger, or when it points another way (the
+        # way back from an excursion, or a new one): the fix is judged against it
+        if best and (
+            best >= j or bx * self._jump_x + by * self._jump_y < best * self._jump_held // 2
+        ):
+            j = self._jump_held = best
+            self._jump_t = now
+            self._jump_x = bx
+            self._jump_y = by
         if j:
             held = self._jump_held
             self.jump_x_cm = self._jump_x * j // held

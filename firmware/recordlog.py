@@ -5,7 +5,8 @@ Layout, in the directory /log:
     <first seq, 8 hex digits>   segment files, each a run of entries
                                     seq (4 LE) | length (2 LE) | record | crc32 (4 LE)
                                 the CRC covers seq, length and record
-    acked                       highest seq the bridge has acknowledged: seq (4 LE) | crc32 (4 LE)
+    acked                       acknowledged by the bridge up to: seq (4 LE) | crc32 (4 LE);
+                                written when a segment can go, and every ACK_EVERY records
 
 Durability. `append` returns once the segment file is closed: littlefs commits on close,
 atomically, so a power cut leaves either the file as it was or with the new entry. The
@@ -44,6 +45,8 @@ MAX_RECORD = 2048
 # 7.8 MB, below the 7/8 thinning threshold of 10 MiB (tests/device/test_recordlog.py).
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 THIN_KEEP = 15
+ACK_EVERY = 64  # write the acknowledged mark at least this often (records)
+MARKS = 8  # read positions remembered (uplink window / batch, and then some)
 _HDR = 6
 _TAIL = 4
 
@@ -81,7 +84,9 @@ class RecordLog:
         self.thinned = 0  # routine fixes not logged since boot (admit_routine said no)
         self._skip = 0
         self.full = False
-        self._cursor = None  # (next seq, segment first seq, byte offset) of the last read
+        # (next seq, segment first seq, byte offset) where recent reads ended: the uplink
+        # reads on from there, or again from a batch boundary when it resends
+        self._marks: list = []
         try:
             fs.mkdir(root)
         except OSError:
@@ -97,6 +102,7 @@ class RecordLog:
             # a lost or damaged acked file: whatever was reclaimed had been acknowledged
             self.acked = max(self.acked, self.segments[0] - 1)
         self.last_seq = max(self.last_seq, self.acked)
+        self.acked_durable = self.acked  # what a reboot would find in /log/acked
         self._reclaim()
         self._update_full()
 
@@ -257,23 +263,29 @@ class RecordLog:
         self._update_full()
 
     def ack(self, seq):
-        """Everything up to seq is safely stored on the host: remember it, reclaim space."""
+        """Everything up to seq is safely stored on the host: remember it, reclaim space.
+        The mark is written to flash when a segment can be reclaimed, and at least every
+        ACK_EVERY records: a power cut may lose the last few acknowledgements (those records
+        are sent again; the bridge takes duplicates), never what was reclaimed."""
         seq = min(seq, self.last_seq)
         if seq <= self.acked:
             return
-        tmp = self.root + "/acked.tmp"
-        b = seq.to_bytes(4, "little")
-        with self.fs.open(tmp, "wb") as f:
-            f.write(b + _crc(b).to_bytes(4, "little"))
-        self.fs.rename(tmp, self.root + "/acked")
         self.acked = seq
-        self._reclaim()
-        self._update_full()
+        segs = self.segments
+        if seq - self.acked_durable >= ACK_EVERY or (len(segs) > 1 and segs[1] <= seq + 1):
+            tmp = self.root + "/acked.tmp"
+            b = seq.to_bytes(4, "little")
+            with self.fs.open(tmp, "wb") as f:
+                f.write(b + _crc(b).to_bytes(4, "little"))
+            self.fs.rename(tmp, self.root + "/acked")
+            self.acked_durable = seq
+            self._reclaim()
+            self._update_full()
 
     def _reclaim(self):
-        # a segment is all acknowledged when the next one starts at or before acked + 1; the
-        # newest is kept: its last record continues the hash chain after a reboot
-        while len(self.segments) > 1 and self.segments[1] <= self.acked + 1:
+        # a segment is all acknowledged (durably) when the next one starts at or before
+        # acked + 1; the newest is kept: its last record continues the chain after a reboot
+        while len(self.segments) > 1 and self.segments[1] <= self.acked_durable + 1:
             first = self.segments.pop(0)
             self.sizes.pop(0)
             self._remove(self._path(first))
@@ -285,23 +297,26 @@ class RecordLog:
         segs = self.segments
         if not segs or seq > self.last_seq:
             return out
-        cur = self._cursor
-        if cur is not None and cur[0] == seq and cur[1] in segs:
-            i, offset = segs.index(cur[1]), cur[2]
-        else:
+        i, offset = -1, 0
+        for mark in self._marks:
+            if mark[0] == seq and mark[1] in segs:
+                i, offset = segs.index(mark[1]), mark[2]
+                break
+        if i < 0:
             i = 0
             while i + 1 < len(segs) and segs[i + 1] <= seq:
                 i += 1
-            offset = 0
         while i < len(segs):
             first = segs[i]
             offset, _ = self._scan(first, offset, seq, limit, out)
             if len(out) >= limit:
-                self._cursor = (out[-1][0] + 1, first, offset)
+                marks = self._marks
+                marks.append((out[-1][0] + 1, first, offset))
+                if len(marks) > MARKS:
+                    marks.pop(0)
                 return out
             i += 1
             offset = 0
-        self._cursor = None
         return out
 
     def pending(self):

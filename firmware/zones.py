@@ -5,31 +5,41 @@
         kind, zone_id, snap = engine.events[i]               # log it, signed, at once
     engine.interval_ms()                                     # fix-record interval now
 
-Geometry. Each zone has its own local plane: decimetres east/north of the centre of its
-bounding box, from a second-order expansion of the WGS84 ellipsoid around that centre
-(x = N cos(lat) dlon at the point's own latitude, y = meridian arc plus the curvature of the
-parallel). Distances in it agree with geodesic distances to a few cm at 10 km. A fix is
-projected with integer fixed-point arithmetic only; vertices are projected once, at load,
-with the same code. A bounding-box test in degrees x 1e7 skips zones far from the fix
-before any multiplication. Polygons (with holes, several per zone) are tested by crossing
-number and measured by the distance to the nearest edge; circles exactly.
+Geometry. Each zone has its own plane: decimetres east/north of the centre of its bounding
+box, from a second-order expansion of the WGS84 ellipsoid around that centre (x = N cos(lat)
+dlon at the point's own latitude, y = meridian arc plus the curvature of the parallel):
+distances in it agree with geodesic ones to a few cm at 10 km. Fixes are projected with
+integer fixed-point arithmetic; vertices once, at load, by the same code. Per fix:
+- a bounding-box test in degrees x 1e7, widened by what could matter (decision margin,
+  approach or near buffer, jump, 60 m), skips far zones before any multiplication;
+- the distance to a boundary changes no faster than the fix moves, so while no decision
+  threshold lies within the distance moved since a zone was last measured, the old
+  measurement stands (most fixes measure nothing);
+- polygons (holes, several parts) are measured in chunks of 16 edges with a bounding box
+  each: chunks farther than the nearest edge found are skipped, and a chunk wholly right
+  of the fix counts its ray crossings from its two ends. Circles are exact.
 
 Decisions. s = signed distance to the boundary (positive inside). A fix's margin is its
-accuracy radius (2DRMS, plus any unexplained jump found by plausibility.FixFilter) scaled
-to `sure_z` standard deviations along the boundary normal: s >= margin is surely inside,
-s <= -margin surely outside, anything else uncertain and changes nothing. A change of
-side is confirmed only after `confirm_s` seconds and `confirm_fixes` sure fixes on the new
-side (clearing: `clear_s`, `clear_fixes`) without a fix on the old side in between. When
-fixes are sparse (more than `gap_s` apart), the straight track between two fixes is checked
-too, so a transit between fixes raises breach + clear. Schedules switch zones on and off
-by local time (firmware/tz.py); a curfew is a scheduled inclusion zone.
+accuracy radius (2DRMS) scaled to `sure_z` standard deviations along the boundary normal
+(2 by default: 0.71 x the radius): s >= margin is surely inside, s <= -margin surely
+outside, anything between uncertain, which changes nothing. When plausibility.FixFilter
+has seen an unexplained jump (multipath), the fix must also be sure where it would be
+without that jump. A change of side is confirmed after `confirm_s` seconds and
+`confirm_fixes` sure fixes on the new side (clearing: `clear_s`, `clear_fixes`), with no
+fix on the old side of the boundary in between. When fixes are sparse (more than `gap_s`,
+at most `max_gap_s` apart) and the wearer drove straight between them, the segment is
+checked too: a transit raises breach + clear. Schedules open and close zones by local
+time (firmware/tz.py): a curfew is a scheduled inclusion zone. `near` (and so the fast
+fix-record interval, and the duty-cycled receiver staying on): within `near_m` or the
+approach buffer outside an exclusion zone, the buffer inside an inclusion zone, uncertain,
+confirming, or in breach; it falls back `fast_hold_s` after the last such fix.
 
-Alerts carry the time and position of the first sure fix of the confirmed run (`Snap`), so
-a record says when the breach began, not when the tag became sure of it.
+Alerts carry the time and position of the first sure fix of the confirmed run (`Snap`): a
+record says when the breach began, not when the tag became sure of it.
 
 Pure logic: no machine, no time, no I/O. The per-fix path uses small integers only and
 allocates nothing unless an alert is raised (tests/device/test_zones_cost.py checks it
-under micropython.heap_lock()).
+under micropython.heap_lock()). The table loader (zonetable.py) leaves RAM after loading.
 """
 
 from array import array
@@ -131,8 +141,9 @@ class Zone:
         d = (reach * self.klon) >> 16
         return lon < self.lon_lo - d or lon > self.lon_hi + d
 
-    def measure(self):
-        """Signed distance (dm, positive inside) of (self.px, self.py) to the boundary."""
+    def measure(self, cap):
+        """Signed distance (dm, positive inside) of (self.px, self.py) to the boundary, or
+        +-cap when it is farther than cap (which saves looking at far edges)."""
         px, py = self.px, self.py
         if self.shape == CIRCLE:
             d2 = px * px + py * py
@@ -145,7 +156,7 @@ class Zone:
         ck = self.ck
         cb = self.cb
         inside = False
-        best = 1 << 60
+        best = cap * cap + 1
         for c in range(0, len(ck), 3):
             # a chunk of edges whose box is farther than the nearest edge so far cannot
             # hold a nearer one; one wholly right of the point crosses the ray y = py an odd
@@ -197,6 +208,8 @@ class Zone:
                         best = d2
                 ax = bx
                 ay = by
+        if best > cap * cap:
+            return cap if inside else -cap
         d = isqrt(best)
         if best - d * d > d:  # round to the nearest decimetre
             d += 1
@@ -205,7 +218,7 @@ class Zone:
     def signed_distance_dm(self, lat, lon):
         """Signed distance (dm) of a point in degrees x 1e7; host tools and tests."""
         self.project(lat, lon)
-        return self.measure()
+        return self.measure(1 << 30)
 
     def contains(self, lat, lon):
         return not self.far(lat, lon, 10) and self.signed_distance_dm(lat, lon) > 0
@@ -261,7 +274,7 @@ class ZoneEngine:
             settings = _loader().defaults()
             _unload()
         self.zones = zones
-        g = self._g = settings
+        g = settings
         self.sure_z = g["sure_z_x100"]
         self.confirm_ms = g["confirm_s"] * 1000
         self.confirm_fixes = g["confirm_fixes"]
@@ -295,7 +308,6 @@ class ZoneEngine:
         self.prev_lat = self.prev_lon = 0
         self.prev_speed = None
         self.prev_margin = 0
-        self._scheduled = [z for z in zones if z.windows is not None]
         self.transit = Snap()
 
     @classmethod
@@ -307,9 +319,6 @@ class ZoneEngine:
         finally:
             _unload()
         return cls(zones, settings)
-
-    def setting(self, name):
-        return self._g[name]
 
     def interval_ms(self):
         """Interval between fix records: fast near zones and for a while after."""
@@ -369,7 +378,7 @@ class ZoneEngine:
                 if z.ref_ok and g > 0 and dx * dx + dy * dy < g * g:
                     s = alt = z.rs
                 else:
-                    s = alt = z.measure()
+                    s = alt = z.measure(reach + wide)
                     z.rx = z.px
                     z.ry = z.py
                     z.rs = s
@@ -377,7 +386,7 @@ class ZoneEngine:
                     if jump and _gap(s, margin, ap, wide) <= jl:  # the jump may matter here
                         z.px -= jx
                         z.py -= jy
-                        alt = z.measure()
+                        alt = z.measure(reach + wide)
             if gap and z.state != UNKNOWN:
                 self._sparse(z, fix, s, margin, reach + wide, now - self.prev_ms)
             z.s = s
@@ -502,7 +511,7 @@ class ZoneEngine:
             if z.far(la, lo, reach):
                 continue
             z.project(la, lo)
-            v = z.measure() * want
+            v = z.measure(reach) * want
             if v > best:
                 best = v
         if best >= need:

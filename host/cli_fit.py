@@ -20,6 +20,7 @@ A fitting session:
 `emtag sim --serve --port tcp:7000`).
 """
 
+import argparse
 import json
 import os
 import sys
@@ -31,6 +32,7 @@ HELP = "fit a tag over USB serial: provision, configure, zones, selftest, arm, .
 
 
 def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
     p.add_argument(
         "--port",
         default=os.environ.get("EMTAG_PORT"),

@@ -12,6 +12,7 @@ does on the console's REPL escape, which this command sends first; a provisioned
 after `emtag fit devmode on` signed with the monitoring centre's key.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ HELP = "compile the firmware and deploy it with mpremote, or build a littlefs im
 
 
 def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
     p.add_argument("--port", default=os.environ.get("EMTAG_PORT"), help="the board's serial port")
     p.add_argument("--board", choices=("esp32", "rp2"), default="esp32")
     p.add_argument("--arch", help="mpy-cross -march override (e.g. armv7emsp for RP2350)")

@@ -11,6 +11,7 @@ centre's key (the trust anchor a tag stores at provisioning) and fitting enginee
   emtag keys add-cert alice alice.cert                     # back on the fitter's laptop
 """
 
+import argparse
 import sys
 
 from emtag.host.cli import CommandError
@@ -19,6 +20,7 @@ HELP = "manage fitting and monitoring-centre keys (new, list, import, certify)"
 
 
 def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
     p.add_argument("--keys", metavar="DIR", help="key store (default $EMTAG_KEYS or ~/.config/...)")
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     n = sub.add_parser("new", help="make a key pair (private half mode 600)")

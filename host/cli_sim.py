@@ -8,6 +8,7 @@ console on a pty or a TCP port (printed at start), for `emtag fit --port` and an
 serial client; the scenario defaults to examples/fitting-bench.toml (a factory-fresh tag).
 """
 
+import argparse
 import os
 import sys
 
@@ -32,6 +33,20 @@ def add_arguments(p):
     )
     p.add_argument("--heapsize", default=None, help="MicroPython heap (default: the tag's 192k)")
     p.add_argument("--quiet", action="store_true", help="no timeline, only the summary")
+    p.add_argument(
+        "--tags",
+        type=int,
+        metavar="N",
+        help="a fleet: N tags (seeds SEED..SEED+N-1) in parallel processes, DIR/tag-NNN each",
+    )
+    p.add_argument("--jobs", type=int, metavar="J", help="parallel processes (default: CPUs)")
+    p.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the 1 Hz always-on GNSS baseline (in DIR/baseline-1hz) and compare "
+        "days per charge (default: the scenario's [power] baseline)",
+    )
     p.add_argument(
         "--mpy",
         action="store_true",
@@ -80,14 +95,24 @@ def run(args):
     interpreter = args.interpreter or runner.default_interpreter()
     if interpreter == "micropython" and runner.unixport.binary() is None:
         raise CommandError("MicroPython unix port not installed; use --interpreter cpython")
+    many = args.baseline if args.baseline is not None else sc.hardware.baseline
+    if args.tags or many:  # parallel runs: simulator/fleet.py
+        from emtag.simulator import fleet
+
+        try:
+            return fleet.main(args, sc, out, interpreter)
+        except (ValueError, OSError, runner.FirmwareCrashed) as e:
+            raise CommandError(str(e)) from None
     print("emtag sim: %s (seed %d) on %s, output in %s" % (sc.name, sc.seed, interpreter, out))
+    progress, timeline = simulate.progress_bar(sys.stderr, sc, None if args.quiet else sys.stdout)
     try:
         result = simulate.simulate(
             sc,
             out,
             interpreter,
             heapsize=args.heapsize,
-            timeline=None if args.quiet else sys.stdout,
+            timeline=timeline,
+            progress=progress,
         )
     except (ValueError, OSError, runner.FirmwareCrashed) as e:
         raise CommandError(str(e)) from None

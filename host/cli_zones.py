@@ -67,7 +67,10 @@ def _show(args):
     except ValueError as e:
         raise CommandError("%s: not a zone table the tag accepts: %s" % (args.table, e)) from None
     changed = {k: v for k, v in settings.items() if v != zonetable.SETTINGS[k][0]}
-    print("%s: %d zones; settings: %s" % (args.table, len(zones), changed or "defaults"))
+    print(
+        "%s: %d zone%s; settings: %s"
+        % (args.table, len(zones), "" if len(zones) == 1 else "s", changed or "defaults")
+    )
     for z in zones:
         kind = "exclusion" if z.kind == fw.EXCLUSION else "inclusion"
         shape = "circle" if z.shape == fw.CIRCLE else "polygons"

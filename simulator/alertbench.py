@@ -1,8 +1,9 @@
 """Alert-quality benchmark: the tag's zone engine against naive geofencing on noisy tracks.
 
-Each simulated tag-day has one exclusion zone (a circle or a star-shaped polygon with
-concave parts, 100-400 m across its middle, somewhere between 55 S and 60 N) and the
-wearer's episodes near it, 1 Hz fixes throughout:
+Each simulated tag-day has one exclusion zone (a circle or a star-shaped polygon of 6-64
+vertices with concave parts, 100-400 m from its middle to its edge, with a 200 m warning
+buffer, somewhere between 55 S and 60 N) and the wearer's episodes near it, 1 Hz fixes
+throughout:
 
 - near misses: passing by on a straight street (walking, cycling or in a vehicle) whose
   closest point is 30-100 m outside the boundary, or walking to a spot 30-100 m outside
@@ -50,6 +51,9 @@ ENTRY_DAY_SHARE = 0.4
 MIN_DEPTH_M = 30.0
 MATCH_BEFORE_S = 30
 MATCH_AFTER_S = 60
+# the GNSS model's knobs, for sensitivity runs: the most of an excursion the receiver's
+# accuracy estimate may show (seen), and whether it reports Doppler speed
+MODEL = {"seen": 0.5, "doppler": True}
 
 
 class Shape:
@@ -92,11 +96,11 @@ class Shape:
     def feature(self, plane, zid):
         if self.radius is not None:
             geom = {"type": "Point", "coordinates": [plane.lon0, plane.lat0]}
-            props = {"id": zid, "kind": "exclusion", "radius_m": self.radius}
+            props = {"id": zid, "kind": "exclusion", "radius_m": self.radius, "approach_m": 200}
         else:
             ring = [list(reversed(plane.latlon(x, y))) for x, y in self.v]
             geom = {"type": "Polygon", "coordinates": [ring + [list(ring[0])]]}
-            props = {"id": zid, "kind": "exclusion"}
+            props = {"id": zid, "kind": "exclusion", "approach_m": 200}
         return {"type": "Feature", "properties": props, "geometry": geom}
 
 
@@ -221,7 +225,8 @@ class BenchFix:
 
 
 class Day:
-    def __init__(self, index, seed, vertices=None):
+    def __init__(self, index, seed, vertices=None, model=None):
+        self.model = dict(MODEL, **(model or {}))
         self.index = index
         rng = random.Random("%d/%d" % (seed, index))
         self.shape = make_shape(rng, vertices)
@@ -267,7 +272,7 @@ class Day:
                     rng.uniform(1, 4),
                     rng.uniform(1, 4),
                     d,
-                    rng.uniform(0, 0.5),
+                    rng.uniform(0, self.model["seen"]),
                     rng.uniform(-0.5, 0.5),
                 )
                 exc_left = dur
@@ -300,6 +305,8 @@ class Day:
                 f.hdop = round(HDOP * 100 * SATS / sats)
                 f.acc_cm = round(200 * math.sqrt(2) * sigma)
                 f.speed_mmps = max(0, round(1000 * (v + rng.gauss(0, 0.15) + dop)))
+                if not self.model["doppler"]:
+                    f.speed_mmps = None
                 f.course_cdeg = round(math.degrees(math.pi / 2 - h) % 360 * 100)
                 f.alt_cm = 4500
             self.t.append(t0 + i)
@@ -371,11 +378,11 @@ def score(breaches, visits):
     return false, repeats, latency
 
 
-def run_days(indices, seed, settings=None, vertices=None):
+def run_days(indices, seed, settings=None, vertices=None, model=None):
     """Results for some tag-days (a worker's share)."""
     out = []
     for i in indices:
-        day = Day(i, seed, vertices)
+        day = Day(i, seed, vertices, model)
         visits = day.visits()
         e_breach, e_other, e_stats = run_emtag(day, settings)
         n_breach = run_naive(day)
@@ -395,7 +402,7 @@ def run_days(indices, seed, settings=None, vertices=None):
     return out
 
 
-def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, progress=None):
+def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, model=None):
     """Run `days` tag-days; returns the summary dict (see `report`)."""
     t0 = time.monotonic()
     workers = workers or min(os.cpu_count() or 1, 8)
@@ -406,11 +413,16 @@ def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, pro
         with ProcessPoolExecutor(workers) as pool:
             parts = list(
                 pool.map(
-                    run_days, chunks, [seed] * workers, [settings] * workers, [vertices] * workers
+                    run_days,
+                    chunks,
+                    [seed] * workers,
+                    [settings] * workers,
+                    [vertices] * workers,
+                    [model] * workers,
                 )
             )
     else:
-        parts = [run_days(range(days), seed, settings, vertices)]
+        parts = [run_days(range(days), seed, settings, vertices, model)]
     results = [r for part in parts for r in part]
     summary = summarise(results, days, seed)
     summary["wall_s"] = time.monotonic() - t0
@@ -510,9 +522,14 @@ def report(s):
         "near misses 30-100 m outside: %d (%d passing, %d lingering); true entries: %d "
         "(%d of them >= 60 s inside)"
         % (s["near_misses"], s["passes"], s["lingers"], s["entries"], s["entries_60s"]),
-        "",
-        head,
     ]
+    model = s.get("model") or MODEL
+    if model != MODEL:
+        lines.append(
+            "sensitivity run: receiver accuracy shows up to %d %% of an excursion, Doppler %s"
+            % (100 * model["seen"], "reported" if model["doppler"] else "not reported")
+        )
+    lines += ["", head]
     for name, a, b in rows:
         lines.append("%-*s  %16s  %22s" % (w0, name, a, b))
     other = s["emtag_other"]

@@ -10,6 +10,8 @@ import littlefs
 READ_SIZE = 32  # MicroPython's VfsLfs2 defaults (readsize, progsize, lookahead)
 PROG_SIZE = 32
 LOOKAHEAD = 32
+CACHE_SIZE = 128  # VfsLfs2: min(block size, 4 * max(readsize, progsize)); it also sets the
+# largest file kept inline in its directory, so both sides lay files out alike
 
 
 class _BlockDeviceContext(littlefs.UserContext):
@@ -66,6 +68,7 @@ def _lfs(bdev, mount=True):
         read_size=READ_SIZE,
         prog_size=PROG_SIZE,
         lookahead_size=LOOKAHEAD,
+        cache_size=CACHE_SIZE,
     )
 
 

@@ -15,12 +15,15 @@ C/N0 >= 12 dB-Hz and used for navigation at >= 17 dB-Hz above the elevation mask
 warm start needs four satellites at >= 24 dB-Hz to decode ephemerides (u-blox M8 cold-start
 sensitivity -148 dBm), a hot start four at >= 16 dB-Hz (hot-start sensitivity -157 dBm).
 
-Starts. Off for less than EPHEMERIS_S (and the backup domain kept): hot start; with time
-and almanac kept: warm; otherwise (first power-on, `gnss_reset` in the timeline): cold.
-Time to first fix is the profile's figure for that start, +-20 %, and it only runs while
-enough satellites are strong enough. Before the first fix the receiver outputs empty
-sentences (GGA quality 0, RMC V), with time once it knows it (at once on warm and hot
-starts, after the first satellite on a cold one).
+Starts. Ephemerides decoded less than EPHEMERIS_S ago (and the backup domain kept): hot
+start; with time and almanac kept: warm; otherwise (first power-on, `gnss_reset` in the
+timeline): cold. Ephemerides are decoded by a cold or warm start, or by EPH_DECODE_MS of
+continuous tracking, so a receiver woken only for a few seconds a minute needs a warm start
+every EPHEMERIS_S. Time to first fix is the profile's figure for that start, +-20 %; it
+only runs while four satellites are strong enough, and slower (down to a quarter of the
+speed) when the fourth strongest is within 10 dB of the acquisition threshold. Before the
+first fix the receiver outputs empty sentences (GGA quality 0, RMC V), with time once it
+knows it (at once on warm and hot starts, after the first satellite on a cold one).
 
 Errors. Per axis a first-order Gauss-Markov process (30 s), sigma = the environment's
 sigma scaled by HDOP (computed from the geometry of the satellites used) over the
@@ -54,7 +57,9 @@ TRACK_DBHZ = 12
 NAV_DBHZ = 17
 ACQ_COLD_DBHZ = 24
 ACQ_HOT_DBHZ = 16
-EPHEMERIS_S = 2 * 3600  # ephemerides usable for a hot start this long after the last fix
+EPHEMERIS_S = 2 * 3600  # ephemerides usable for a hot start this long after they were decoded
+EPH_DECODE_MS = 30000  # continuous tracking that decodes fresh ephemerides (GPS: 18-30 s)
+EPH_AT_START = -1
 ALMANAC_S = 30 * 86400
 LOSS_S = 10  # fewer than 3 satellites this long: fix lost, reacquire
 
@@ -248,7 +253,10 @@ class Receiver:
         self.period_ms = 1000 // self.p["rate_hz"]
         # backup domain: what survives power-off (time, almanac, ephemerides)
         self.backup = start != "cold"
-        self.last_fix_ms = None if start != "hot" else 0
+        self.last_fix_ms = None
+        # when the ephemerides were last decoded (30 s of tracking, or a cold or warm start)
+        self.eph_ms = EPH_AT_START if start == "hot" else None
+        self.track_since_ms = None
         self.last_on_ms = None
         self.on = False
         self.state = "off"  # off, acquiring, tracking
@@ -278,12 +286,11 @@ class Receiver:
             return
         self.on = on
         if on:
-            off_s = None if self.last_on_ms is None else (t_ms - self.last_on_ms) / 1000
-            if not self.backup or self.last_fix_ms is None:
-                kind = "warm" if self.backup else "cold"
-            elif (t_ms - self.last_fix_ms) / 1000 <= EPHEMERIS_S:
+            if not self.backup:
+                kind = "cold"
+            elif self.eph_ms is not None and (t_ms - self.eph_ms) / 1000 <= EPHEMERIS_S:
                 kind = "hot"
-            elif off_s is not None and off_s <= ALMANAC_S:
+            elif self.last_fix_ms is None or (t_ms - self.last_fix_ms) / 1000 <= ALMANAC_S:
                 kind = "warm"
             else:
                 kind = "cold"
@@ -295,6 +302,7 @@ class Receiver:
             self.time_known = kind != "cold"
             self.lost_s = 0.0
             self.last_ms = None
+            self.track_since_ms = None
         else:
             self.on_total_ms += t_ms - self.on_ms
             self.state = "off"
@@ -372,18 +380,31 @@ class Receiver:
         if not self.time_known and strong:
             self.time_known = True
         fix = False
+        if self.eph_ms == EPH_AT_START:
+            self.eph_ms = t_ms  # scenario: the module starts with fresh ephemerides
         if self.state == "acquiring":
             if len(used) >= 4 and strong >= 4:
-                self.ttff_left -= dt if dt else self.period_ms / 1000.0
+                # weak signals take longer: full speed 10 dB over the acquisition threshold
+                acq = ACQ_HOT_DBHZ if self.start_kind == "hot" else ACQ_COLD_DBHZ
+                c4 = sorted((s.cn0 for s in used), reverse=True)[3]
+                rate = min(1.0, max(0.25, (c4 - acq) / 10.0))
+                self.ttff_left -= rate * (dt if dt else self.period_ms / 1000.0)
             if self.ttff_left <= 0 and len(used) >= 4:
                 self.state = "tracking"
                 self.fix_since_ms = t_ms
                 self.ttff_ms.append(t_ms - self.on_ms)
+                if self.start_kind != "hot":
+                    self.eph_ms = t_ms  # a cold or warm start decodes them on the way
         if self.state == "tracking":
             if len(used) >= 3:
                 self.lost_s = 0.0
                 fix = True
+                if self.track_since_ms is None:
+                    self.track_since_ms = t_ms
+                elif t_ms - self.track_since_ms >= EPH_DECODE_MS:
+                    self.eph_ms = t_ms  # tracked long enough to have fresh ephemerides
             else:
+                self.track_since_ms = None
                 self.lost_s += dt
                 if self.lost_s >= LOSS_S:
                     self.state = "acquiring"

@@ -4,11 +4,13 @@ import datetime
 
 from emtag.host import verify
 from emtag.simulator import hwsummary, report, runner
+from emtag.simulator.progress import progress_bar  # noqa: F401  (the command line uses it)
 from emtag.simulator.world import World
 
 
-def simulate(sc, out_dir, interpreter=None, heapsize=None, timeline=None):
+def simulate(sc, out_dir, interpreter=None, heapsize=None, timeline=None, progress=None):
     world = World(sc, out_dir, timeline)
+    world.hw.progress = progress  # callable(fraction, now_ms): simulator/progress.py
     try:
         kw = {"heapsize": heapsize} if heapsize else {}
         wall = runner.run(world, interpreter, **kw)

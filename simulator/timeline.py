@@ -19,6 +19,7 @@
     charge_pct = 100               state of charge at the start
     charger_ma = 600
     always_on_gnss = false         firmware setting: GNSS on at 1 Hz all the time (baseline)
+    baseline = false               `emtag sim` also runs the always-on baseline, compares
 
     [tag]                          as fitted (provisioned on its flash before the first boot)
     armed = true                   tamper alerts armed (firmware/commands.py `arm`)
@@ -96,6 +97,7 @@ class Hardware:
         pname = p.pop("profile", "esp32s3-m8-nrf9160")
         self.charge_pct = float(p.pop("charge_pct", 100))
         self.always_on_gnss = bool(p.pop("always_on_gnss", False))
+        self.baseline = bool(p.pop("baseline", False))
         if not 0 <= self.charge_pct <= 100:
             raise TimelineError("power.charge_pct must be 0..100")
         try:

@@ -177,7 +177,11 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
         device = before["device"]
 
         def refused(message, code):
-            reply = con.send(message)
+            for _ in range(20):  # after a forgery the tag checks no signature for a while
+                reply = con.send(message)
+                if reply[2] != "busy" or code == "busy":
+                    break
+                time.sleep(0.5)
             assert reply[1] == 1 and reply[2] == code, reply
             return reply[3]
 
@@ -212,16 +216,34 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
             con.signed_request("config_set", {"set": {"tz": "UTC0"}}, rogue, rf.cert), "untrusted"
         )
         refused(con.signed_request("provision", {"anchor": rc.public}, rc.signer()), "provisioned")
+        table = b"\x84\x01\xa0\x80\x00"
+        zones = {"total": 5, "sha256": bytes(32), "offset": 0, "data": table}
+        refused(con.signed_request("zones_put", zones, rogue, rf.cert), "untrusted")
+        refused(con.signed_request("zones_put", zones, rogue), "bad_signature")
         # no signature at all
         refused(cbor.dumps([2, 9, cbor.dumps([counter + 1, device, "arm", {}])]), "malformed")
         refused(cbor.dumps([3, 9, "config_set", {"set": {"tz": "UTC0"}}]), "malformed")
         # a fitter may not unlock the REPL or force a wipe
         refused(con.signed_request("devmode", {"on": True}, signer, cert), "forbidden")
         refused(con.signed_request("decommission", {"force": True}, signer, cert), "forbidden")
+        # a flood of forgeries: checked one at a time, then not at all for a while
+        forged = con.signed_request("status", {}, rogue)
+        codes = [con.send(forged)[2] for _ in range(5)]
+        assert codes.count("bad_signature") <= 2 and "busy" in codes, codes
+        time.sleep(0.5)
         after = con.info()
         assert after["counter"] == counter + 1  # only config_get ran
         assert after["dev"] is False and after["armed"] is True
-        assert con.call("config_get", {}, signer, cert)["config"] == config_before
+        assert after["status"]["zones"] == before["status"]["zones"] == 1
+        for _ in range(40):  # the back-off after the flood ends (at most 8 s of sim time)
+            try:
+                assert con.call("config_get", {}, signer, cert)["config"] == config_before
+                break
+            except fitting.TagError as e:
+                assert e.code == "busy"
+                time.sleep(0.5)
+        else:
+            raise AssertionError("still busy")
     for code in (
         "replayed",
         "bad_signature",

@@ -24,6 +24,14 @@ def add_arguments(p):
         metavar="NAME=VALUE",
         help="engine setting for this run (as in a zone file's settings), repeatable",
     )
+    p.add_argument(
+        "--blind-receiver",
+        action="store_true",
+        help="sensitivity: the receiver's accuracy estimate never shows multipath",
+    )
+    p.add_argument(
+        "--no-doppler", action="store_true", help="sensitivity: the receiver reports no speed"
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -42,9 +50,19 @@ def run(args):
                 "--setting %r: NAME=INTEGER, NAME one of %s" % (item, ", ".join(zonetable.SETTINGS))
             )
         settings[name] = int(value)
+    model = {}
+    if args.blind_receiver:
+        model["seen"] = 0.0
+    if args.no_doppler:
+        model["doppler"] = False
     summary = alertbench.benchmark(
-        days=args.days, seed=args.seed, workers=args.workers, settings=settings or None
+        days=args.days,
+        seed=args.seed,
+        workers=args.workers,
+        settings=settings or None,
+        model=model or None,
     )
+    summary["model"] = dict(alertbench.MODEL, **model)
     if args.json:
         print(json.dumps(summary, indent=1, sort_keys=True, default=str))
     else:

@@ -30,6 +30,9 @@ class PowerCut(Exception):
     pass
 
 
+SCRATCH = bytearray(BLOCK_SIZE * BLOCK_COUNT)  # the flash as the dead see it (see bury)
+
+
 class Flash:
     """One incarnation's view of the RAM flash: counts block writes, dies at the chosen one."""
 
@@ -44,16 +47,20 @@ class Flash:
 
     def bury(self):
         """After the cut: what the dead incarnation still holds (open files, closed by their
-        finalisers during some later collection, when the heap is locked) works on a private
-        copy of the flash, allocating nothing, and can never reach the real one."""
-        self.data = bytearray(self.data)
+        finalisers during a collection, when the heap is locked) works on a scratch copy of
+        the flash, allocating nothing, and can never reach the real one."""
+        SCRATCH[:] = self.data
+        self.data = SCRATCH
         self.zombie = True
 
     def _tick(self):
         if self.phases is not None and Phase.now not in self.phases:
             return False
         self.writes += 1
-        return self.cut_at and self.writes >= self.cut_at
+        if self.cut_at and self.writes >= self.cut_at:
+            gc.disable()  # no finaliser may run before bury(): the heap could be locked
+            return True
+        return False
 
     def readblocks(self, block, buf, offset=0):
         a = block * BLOCK_SIZE + offset
@@ -227,7 +234,8 @@ def ack(log, m, upto):
     m.ack_inflight = min(upto, log.last_seq)
     Phase.now = "ack"
     log.ack(upto)
-    m.acked, m.ack_inflight = log.acked, 0
+    # only a durable acknowledgement must survive (the log writes the mark lazily)
+    m.acked, m.ack_inflight = log.acked_durable, 0
     for s in list(m.recs):
         if s <= m.acked:
             del m.recs[s]
@@ -271,6 +279,7 @@ def boot_once(data, m, boot, cut, torn, rng, ops):
     """Mount, recover, check, log a restart record, work until the cut. Returns
     (phase of the cut or None, error or None)."""
     flash = Flash(data, int(cut[1:]), torn, PHASES[cut[0]]) if cut else Flash(data, 0, 0)
+    fs = log = None
     try:
         Phase.now = "mount"
         fs = WatchFs(vfs.VfsLfs2(flash, mtime=False))
@@ -287,10 +296,13 @@ def boot_once(data, m, boot, cut, torn, rng, ops):
         workload(log, m, boot, rng, ops)
     except PowerCut:
         # The dead incarnation's open files are closed by their finalisers when collected:
-        # collect now, while the flash ignores every write, before anything boots again.
+        # collect now, with the flash buried, before anything boots again.
+        phase = Phase.now
+        fs = log = None
         flash.bury()
+        gc.enable()
         gc.collect()
-        return Phase.now, None
+        return phase, None
     return None, None
 
 

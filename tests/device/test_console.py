@@ -113,15 +113,17 @@ class Bench:
         self.deframer = frame.Deframer()
         self.id = self.tag.key_id()
         self.counter = 0
+        self.clock = 0
         if provision:
             self.ok(self.signed("provision", {"anchor": signer(CENTRE_D).public_key()}))
 
-    def raw(self, data):
-        out = b"".join(self.con.feed(data))
+    def raw(self, data, wait=commands.MAX_BACKOFF_MS):
+        self.clock += wait  # by default long enough apart for any signature back-off to end
+        out = b"".join(self.con.poll(data, self.clock))
         return [cbor.loads(m) for m in self.deframer.feed(out)]
 
-    def send(self, message):
-        replies = self.raw(b"\x00" + frame.encode(message))
+    def send(self, message, wait=commands.MAX_BACKOFF_MS):
+        replies = self.raw(b"\x00" + frame.encode(message), wait)
         assert len(replies) == 1, replies
         return replies[0]
 
@@ -138,14 +140,14 @@ class Bench:
         req = [2, 77, cmd] if cert is None else [2, 77, cmd, cert]
         return cbor.dumps(req)
 
-    def ok(self, message):
-        r = self.send(message)
+    def ok(self, message, wait=commands.MAX_BACKOFF_MS):
+        r = self.send(message, wait)
         assert r[1] == 0, r
         body = cbor.loads(cose.verify1(self.tag.public_key(), r[2]))
         return body[2]
 
-    def err(self, message):
-        r = self.send(message)
+    def err(self, message, wait=commands.MAX_BACKOFF_MS):
+        r = self.send(message, wait)
         assert r[1] == 1, r
         return r[2]
 
@@ -210,7 +212,15 @@ def test_unsigned_requests_are_refused_and_change_nothing():
         code = b.err(m)
         assert code == "malformed", (m, code)
         assert last_event(b)[0] == "console_rejected"
-    assert b.files() == before
+    # without a trusted key: neither zones nor config, whoever signs
+    import hashlib
+
+    table = b"\x84\x01\xa0\x80\x00"
+    zones = {"total": 5, "sha256": hashlib.sha256(table).digest(), "offset": 0, "data": table}
+    for key in (OTHER_D, FITTER_D, TAG_D):
+        assert b.err(b.signed("zones_put", zones, key=key)) == "bad_signature"
+        assert b.err(b.signed("config_set", cfg, key=key)) == "bad_signature"
+    assert b.files() == before and "zones.cbor" not in before
     assert b.cmds.config.get("fix_interval_s") == 60
 
 
@@ -493,3 +503,16 @@ def test_console_unloads_its_command_layer_when_idle():
     assert "emtag.firmware.commands" not in sys.modules
     assert len(con.poll(b"\x00" + frame.encode(cbor.dumps([1, 2])), 2000000)) == 1
     assert loads == [1, 1]
+
+
+def test_forgeries_pause_signature_checks():
+    b = Bench()
+    forged = b.signed("status", {}, key=OTHER_D)
+    assert b.err(forged) == "bad_signature"
+    good = b.signed("status", {})
+    assert b.err(good, wait=500) == "busy"  # within 1 s of a forgery: not even checked
+    assert b.err(b.signed("status", {}, key=OTHER_D), wait=600) == "bad_signature"
+    assert b.err(b.signed("status", {}), wait=1500) == "busy"  # now 2 s
+    assert "armed" in b.ok(b.signed("status", {}))  # a minute later; success resets it
+    assert b.err(b.signed("status", {}, key=OTHER_D)) == "bad_signature"
+    assert "armed" in b.ok(b.signed("status", {}), wait=1001)  # back to 1 s

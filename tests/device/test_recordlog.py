@@ -87,6 +87,37 @@ def test_ack_persists_and_reclaims_segments():
     assert third.read_from(n + 1, 5) == [(n + 1, b"next")]
 
 
+def test_acknowledgements_are_written_lazily_but_never_after_a_reclaim():
+    fs, remount = new_fs()
+    log = RecordLog(fs, segment_bytes=100000)  # one segment: nothing to reclaim
+    _fill(log, recordlog.ACK_EVERY + 20)
+    log.ack(10)
+    assert log.acked == 10 and log.pending() == recordlog.ACK_EVERY + 10
+    assert RecordLog(remount()).acked == 0  # not written yet: a reboot resends 1..10
+    log.ack(recordlog.ACK_EVERY + 5)
+    assert log.acked_durable == recordlog.ACK_EVERY + 5
+    assert RecordLog(remount()).acked == recordlog.ACK_EVERY + 5
+    # a segment that can be reclaimed is reclaimed only after the mark is on flash
+    fs, remount = new_fs()
+    log = RecordLog(fs, segment_bytes=200)
+    _fill(log, 30)
+    log.ack(log.segments[1] - 1)
+    assert log.acked_durable == log.acked and RecordLog(remount()).acked == log.acked
+
+
+def test_resending_reads_from_a_remembered_position():
+    fs, _ = new_fs()
+    log = RecordLog(fs, segment_bytes=4000)
+    _fill(log, 100)
+    assert log.read_from(1, 8)[-1][0] == 8
+    assert log.read_from(9, 8)[-1][0] == 16
+    assert log.read_from(17, 8)[-1][0] == 24
+    # acknowledged up to 8, then no answer: the uplink reads again from 9
+    assert log.read_from(9, 8) == [(i, _rec(i)) for i in range(9, 17)]
+    assert log.read_from(50, 2) == [(50, _rec(50)), (51, _rec(51))]
+    assert log.read_from(17, 3) == [(i, _rec(i)) for i in range(17, 20)]
+
+
 def test_torn_tail_is_dropped_and_logging_continues_readably():
     fs, remount = new_fs()
     log = RecordLog(fs)
