@@ -31,7 +31,8 @@ signal alert is pending, or `gnss_always_on` is set (the 1 Hz baseline). A weare
 not moved (accelerometer) for STILL_FIXES fix records cannot be anywhere new: the receiver
 sleeps until the next fix even near a zone (the engine has had those fixes to decide), and
 with rest_fix_interval_s above the default 60 s fixes are spaced out to that, or until a
-zone's schedule changes; motion resumes the schedule at once. A search without a fix is given up after ACQ_MS and retried RETRY_MS later.
+zone's schedule changes; motion resumes the schedule at once. A search without a fix is
+given up after ACQ_MS and retried RETRY_MS later.
 
 Pure logic: no machine, no time, no I/O.
 """

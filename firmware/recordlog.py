@@ -71,13 +71,14 @@ class RecordLog:
     def __init__(self, fs, root="log", max_bytes=None, segment_bytes=SEGMENT_BYTES):
         self.fs = fs
         self.root = root
-        self.segment_bytes = segment_bytes
         if max_bytes is None:
             max_bytes = DEFAULT_MAX_BYTES
             cap = _capacity(fs)
             if cap is not None:
                 max_bytes = min(max_bytes, cap * 3 // 4)
         self.max_bytes = max_bytes
+        # the newest segment is never reclaimed: keep segments small against the budget
+        self.segment_bytes = min(segment_bytes, max(1024, max_bytes // 16))
         self.thin_at = max_bytes * 7 // 8
         self.stop_at = max_bytes * 15 // 16
         self.clear_at = max_bytes * 3 // 4

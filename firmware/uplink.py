@@ -4,16 +4,19 @@ Messages: protocol/uplink.cddl. The tag speaks first with HELLO; the bridge answ
 ACK carrying the last sequence number it holds, so after any break the tag resumes from
 there. Then:
 
-- Alerts first: an alert logged while the backlog waits (a link outage, a long upload) is
-  also sent at once, on its own, as an ALERT message; the bridge stores it as an early
-  alert, forwards it and answers ALERT_ACK. It still goes in order with the backlog later
-  (the bridge keeps one copy; duplicates are harmless).
+- Alerts first: an alert logged while a backlog waits before it (a link outage, a long
+  upload) is also sent at once, on its own, as an ALERT message, and again each timeout
+  until ALERT_ACK; the bridge stores it as an early alert and forwards it. It still goes in
+  order with the backlog later (stored once as valid; duplicates are harmless). An alert
+  with nothing unsent before it just goes in order, in the same pass.
 - Records go oldest first in RECORDS batches (at most BATCH records and BATCH_BYTES), with
   at most WINDOW unacknowledged at once.
 - No ACK within the timeout: everything unacknowledged is sent again, the timeout doubling
   up to MAX_TIMEOUT_MS; any ACK that moves forward resets it.
-- NACK of seq 0 is the bridge refusing the session (restarted, "hello first"): say HELLO
-  again. NACK of a record: it was stored as rejected; what happens next is the ACK's call.
+- NACK of seq 0 is the bridge not knowing this session ("hello first": it restarted, or
+  it invites a HELLO as a new session starts): say HELLO again at once (when a HELLO is
+  already unanswered, the backoff stands). NACK of a record: it was stored as rejected;
+  what happens next is the ACK's call.
 - COMMAND carries a signed command (protocol/console.cddl request) from the monitoring
   centre; `on_command(request bytes) -> reply bytes` answers it in COMMAND_REPLY (no
   handler: an empty reply, "not supported").
@@ -71,11 +74,6 @@ class Uplink:
             return out
         log = self.log
         acked = log.acked
-        if self.urgent and now >= self.urgent_due:
-            self.urgent = [u for u in self.urgent if u[0] > acked]
-            for _, wire in self.urgent:
-                out.append(cbor.dumps([m.ALERT, wire]))
-            self.urgent_due = now + self.timeout
         if now >= self.deadline and self.sent_upto > acked:
             self.sent_upto = acked  # no ack in time: send again from the first unacked
             self.resends += 1
@@ -83,6 +81,7 @@ class Uplink:
             self.deadline = now + self.timeout
         first = True
         last = log.last_seq
+        alerts_at = len(out)  # early alerts go ahead of these records
         while self.sent_upto < last and self.sent_upto - acked < WINDOW:
             n = min(BATCH, WINDOW - (self.sent_upto - acked))
             batch = log.read_from(self.sent_upto + 1, n)
@@ -101,6 +100,14 @@ class Uplink:
                 first = False
                 if self.deadline <= now:
                     self.deadline = now + self.timeout
+        if self.urgent:
+            # an alert within what was just sent in order needs no early copy; one behind
+            # a backlog goes now, ahead of it, and again each timeout until ALERT_ACK
+            self.urgent = [u for u in self.urgent if u[0] > self.sent_upto]
+            if self.urgent and now >= self.urgent_due:
+                early = [cbor.dumps([m.ALERT, u[1]]) for u in self.urgent]
+                out[alerts_at:alerts_at] = early
+                self.urgent_due = now + self.timeout
         return out
 
     def _backoff(self, now):

@@ -129,14 +129,25 @@ def _dry_run(b, args):
     return 0
 
 
+LOCKED_HINT = (
+    "\nno MicroPython REPL on %s: a provisioned tag keeps its console to itself; unlock it "
+    "with `emtag fit devmode on` (the centre's key) or decommission it"
+)
+
+
 def _mpremote(port, *cmd, check=True, timeout=120):
     argv = [sys.executable, "-m", "mpremote", "connect", port, *cmd]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        msg = "mpremote got no answer within %d s" % timeout
+        raise CommandError(msg + LOCKED_HINT % port) from None
     if check and p.returncode != 0:
-        raise CommandError(
-            "mpremote failed (%s): %s" % (" ".join(cmd[:2]), (p.stderr or p.stdout).strip()[-500:])
-            + "\nis the tag locked? a provisioned tag keeps its console: `emtag fit devmode on`"
+        msg = "mpremote failed (%s): %s" % (
+            " ".join(cmd[:2]),
+            (p.stderr or p.stdout).strip()[-500:],
         )
+        raise CommandError(msg + LOCKED_HINT % port)
     return p
 
 
@@ -157,10 +168,14 @@ def _release_console(port):
 
 
 def _device_manifest(port):
+    """The manifest on the board; None if it has none (a board never flashed by us)."""
     _release_console(port)
-    p = _mpremote(port, "fs", "cat", ":" + _manifest_path(), check=False)
+    p = _mpremote(port, "fs", "cat", ":" + _manifest_path(), check=False, timeout=30)
     if p.returncode != 0:
-        return None
+        text = p.stderr + p.stdout
+        if "ENOENT" in text or "No such file" in text:
+            return None
+        raise CommandError("mpremote: %s" % text.strip()[-500:] + LOCKED_HINT % port)
     try:
         return json.loads(p.stdout)
     except ValueError:

@@ -96,7 +96,7 @@ def run(args):
     if interpreter == "micropython" and runner.unixport.binary() is None:
         raise CommandError("MicroPython unix port not installed; use --interpreter cpython")
     many = args.baseline if args.baseline is not None else sc.hardware.baseline
-    if args.tags or many:  # parallel runs: simulator/fleet.py
+    if args.tags is not None or many:  # parallel runs: simulator/fleet.py
         from emtag.simulator import fleet
 
         try:

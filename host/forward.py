@@ -142,12 +142,30 @@ class Forwarder:
         self._wake.set()
 
     def stop(self, timeout=5):
+        """Stop publishing; what waits for a PUBACK stays in the backlog (sent again next
+        time: at least once)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def drained(self, timeout=10.0):
+        """Wait until the outbox is empty (everything PUBACKed); True if it is."""
+        import time
+
+        end = time.monotonic() + timeout
+        db = sqlite3.connect(self.store_path, timeout=30)
+        try:
+            while True:
+                if self.backlog(db) == 0:
+                    return True
+                if time.monotonic() > end:
+                    return False
+                time.sleep(0.05)
+        finally:
+            db.close()
 
     def _run(self):
         db = sqlite3.connect(self.store_path, timeout=30)
@@ -158,6 +176,7 @@ class Forwarder:
                 self._wake.clear()
                 self._mark(db)
                 self._publish(db)
+            self._mark(db)  # PUBACKs that came in meanwhile
         finally:
             db.close()
 

@@ -9,8 +9,9 @@ temperature (OCV table below, e.g. as tabulated in TI application report SLUA848
 data sheets of 1000-1500 mAh pouch cells); the terminal voltage is OCV - I R with an
 internal resistance of 150 mOhm. The charger is a linear CC/CV charger of the MCP73831 /
 BQ24075 kind: constant current until the terminal voltage reaches 4.20 V, then constant
-voltage with the current tapering (modelled as proportional to the remaining charge; the
-cell's resistance while charging, polarisation included, is R_CHARGE_OHM) until
+voltage with the current tapering (modelled as proportional to the remaining charge; while
+charging the cell stands CHARGE_RISE_MV_PER_C over its OCV per C of rate, internal
+resistance and polarisation, so CV begins near 85 % at 0.5 C) until
 it falls to C/20, when charging terminates (`full`). The load is supplied from the charger
 while it is plugged in. `percent()` is what a fuel gauge of the MAX17048 kind reports:
 state of charge, whole percent, within about 1 %. The cell is empty when the terminal
@@ -34,7 +35,7 @@ OCV = (
     (100, 4.19),
 )
 R_INT_OHM = 0.15
-R_CHARGE_OHM = 0.6  # internal resistance plus polarisation while charging: CV from ~85 %
+CHARGE_RISE_MV_PER_C = 300  # cell voltage over OCV while charging, per C of charge rate
 CV_MV = 4200
 BROWNOUT_MV = 3300  # a 3.0 V LDO with ~0.25 V dropout resets below this
 
@@ -71,7 +72,8 @@ class Battery:
         """What the charger pushes into the cell now (0 when unplugged or done)."""
         if charger_ma <= 0 or self.full:
             return 0.0
-        if not self.cv and ocv_mv(self.soc) + charger_ma * R_CHARGE_OHM >= CV_MV:
+        rise = CHARGE_RISE_MV_PER_C * charger_ma / self.capacity_mah
+        if not self.cv and ocv_mv(self.soc) + rise >= CV_MV:
             self.cv = True
             self._cv_soc = self.soc
         if self.cv:

@@ -136,7 +136,7 @@ def main(args, sc, out, interpreter):
     from emtag.simulator import simulate
 
     path = args.scenario
-    if args.tags:
+    if args.tags is not None:
         n = args.tags
         if not 1 <= n <= 1000:
             raise ValueError("--tags: 1..1000")

@@ -77,6 +77,9 @@ class Hardware:
         self.cell = sensors.Cellular(_stream(seed, 4))
         self.shield_db = 0.0
         self.jam_db = 0.0
+        self.link_rng = _stream(seed, 5)
+        self.link_last = [0, 0]  # tag->bridge, bridge->tag: last arrival times
+        self.link_lost = self.link_corrupted = 0
         self.env_times = self._route_environments()
         self.progress = None  # callable(fraction, now_ms), set by the command line
         self._sample_t = self.start
@@ -340,6 +343,33 @@ class Hardware:
         if self.progress is not None:
             self.progress((now - self.start) / max(1, wd.end - self.start), now)
 
+    # the uplink's imperfections ([link] loss, corrupt, jitter_ms)
+    def link_pass(self, data):
+        """The message as it arrives: None when lost, or with one byte flipped."""
+        c = self.cfg
+        if not (c.link_loss or c.link_corrupt):
+            return data
+        r = self.link_rng
+        if r.random() < c.link_loss:
+            self.link_lost += 1
+            return None
+        if data and r.random() < c.link_corrupt:
+            self.link_corrupted += 1
+            b = bytearray(data)
+            b[r.randrange(len(b))] ^= 1 << r.randrange(8)
+            return bytes(b)
+        return data
+
+    def link_arrival(self, direction):
+        """When a message sent now arrives: latency plus jitter, never before the one sent
+        earlier the same way (the link keeps order)."""
+        t = self.world.now + self.world.sc.link_latency_ms
+        if self.cfg.link_jitter_ms:
+            t += self.link_rng.randint(0, self.cfg.link_jitter_ms)
+        t = max(t, self.link_last[direction])
+        self.link_last[direction] = t
+        return t
+
     # the RTC between true time and the tag's clock
     def tag_ms(self, true_ms):
         return self.rtc.tag_ms(true_ms)
@@ -365,6 +395,8 @@ class Hardware:
             "gnss_epochs": rx.epochs,
             "uart_dropped": self.uart.dropped_bytes,
             "uart_errors": self.uart.lost_bytes + self.uart.corrupted_bytes,
+            "link_lost": self.link_lost,
+            "link_corrupted": self.link_corrupted,
             "battery_pct": round(self.battery.soc * 100, 1),
             "battery_empty": self.battery.empty,
             "avg_ma": self.meter.average_ma(),

@@ -90,6 +90,14 @@ def rows(r):
                 % (hw["uart_dropped"], hw["uart_errors"]),
             )
         )
+    if hw.get("link_lost") or hw.get("link_corrupted"):
+        out.append(
+            (
+                "uplink",
+                "%d messages lost, %d corrupted on the way (resent)"
+                % (hw["link_lost"], hw["link_corrupted"]),
+            )
+        )
     if r.get("report"):
         out.append(("report", r["report"]))
     return out

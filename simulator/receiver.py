@@ -288,7 +288,9 @@ class Receiver:
         if on:
             if not self.backup:
                 kind = "cold"
-            elif self.eph_ms is not None and (t_ms - self.eph_ms) / 1000 <= EPHEMERIS_S:
+            elif self.eph_ms == EPH_AT_START or (
+                self.eph_ms is not None and (t_ms - self.eph_ms) / 1000 <= EPHEMERIS_S
+            ):
                 kind = "hot"
             elif self.last_fix_ms is None or (t_ms - self.last_fix_ms) / 1000 <= ALMANAC_S:
                 kind = "warm"

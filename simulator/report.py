@@ -218,7 +218,7 @@ def curfew_nights(zones, d):
             if act and win is None:
                 win = t
             if (not act or t + 60000 > end) and win is not None:
-                w1 = t if not act else t + 60000
+                w1 = t if not act else min(t + 60000, end)
                 rows.append(_night(z, rule, win, w1, breach, inside))
                 win = None
             t += 60000
@@ -462,62 +462,75 @@ def _map(d, zones):
     return '<div class="layers">%s</div>%s' % (boxes, "".join(out))
 
 
-def _x(t, d, w, pad):
-    span = max(1, d["end"] - d["start"])
-    return pad + (t - d["start"]) * (w - 2 * pad) / span
+class Axis:
+    """Simulated time onto x pixels x0..x1."""
 
+    def __init__(self, d, x0, x1):
+        self.t0, self.t1 = d["start"], max(d["end"], d["start"] + 1)
+        self.x0, self.x1 = x0, x1
 
-def _day_ticks(d, w, h, pad):
-    out = []
-    span = d["end"] - d["start"]
-    step = 86400000 if span > 2 * 86400000 else (3600000 if span > 3 * 3600000 else 600000)
-    t = d["start"] - d["start"] % step + step
-    while t < d["end"]:
-        x = _x(t, d, w, pad)
-        lab = _hm(t)[5:10] if step == 86400000 else _hm(t)[11:16]
-        out.append(
-            '<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e6eb"/>'
-            '<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s</text>'
-            % (x, pad, x, h - pad, x, h - pad + 12, lab)
+    def x(self, t):
+        return self.x0 + (t - self.t0) * (self.x1 - self.x0) / (self.t1 - self.t0)
+
+    def span(self, a, b, least=1.5):
+        return self.x(a), max(least, self.x(b) - self.x(a))
+
+    def ticks(self, top, bottom):
+        span = self.t1 - self.t0
+        steps = (
+            (86400000, "%a %d"),
+            (6 * 3600000, "%H:%M"),
+            (3600000, "%H:%M"),
+            (600000, "%H:%M"),
+            (60000, "%H:%M"),
         )
-        t += step
-    return out
+        step, fmt = next((st for st in steps if span / st[0] >= 4), steps[-1])
+        out = []
+        t = self.t0 - self.t0 % step + step
+        while t < self.t1:
+            x = self.x(t)
+            lab = datetime.datetime.fromtimestamp(t / 1000, datetime.timezone.utc).strftime(fmt)
+            out.append(
+                '<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e6eb"/>'
+                '<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s</text>'
+                % (x, top, x, bottom, x, bottom + 12, lab)
+            )
+            t += step
+        return out
 
 
 def _battery_chart(d):
     b = d["battery"]
     if not b:
         return "<p>No battery samples.</p>"
-    w, h, pad = CHART_W, CHART_H, 28
+    w, h, pad = CHART_W, CHART_H, 24
+    ax = Axis(d, 40, w - pad)
     out = ['<svg id="battery" viewBox="0 0 %d %d" width="%d" height="%d">' % (w, h, w, h)]
-    out += _day_ticks(d, w, h, pad)
+    out += ax.ticks(pad, h - pad)
+
+    def y(pct):
+        return h - pad - pct * (h - 2 * pad) / 100.0
+
     for pct in (0, 25, 50, 75, 100):
-        y = h - pad - pct * (h - 2 * pad) / 100.0
         out.append(
             '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eef0f4"/>'
-            '<text x="4" y="%.1f" font-size="10">%d%%</text>' % (pad, y, w - pad, y, y + 3, pct)
+            '<text x="6" y="%.1f" font-size="10">%d%%</text>'
+            % (ax.x0, y(pct), ax.x1, y(pct), y(pct) + 3, pct)
         )
     for a, c in _windows(
         d["sim"], {"charger_plugged"}, {"charger_unplugged"}, d["start"], d["end"]
     ):
+        x, wd = ax.span(a, c)
         out.append(
             '<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#0a7a2f" '
             'fill-opacity="0.12"><title>charging %s</title></rect>'
-            % (
-                _x(a, d, w, pad),
-                pad,
-                max(1, _x(c, d, w, pad) - _x(a, d, w, pad)),
-                h - 2 * pad,
-                _dur((c - a) / 1000),
-            )
+            % (x, pad, wd, h - 2 * pad, _dur((c - a) / 1000))
         )
-    pts = " ".join(
-        "%.1f,%.1f" % (_x(t, d, w, pad), h - pad - p * (h - 2 * pad) / 100.0) for t, p, _ in b
-    )
+    pts = " ".join("%.1f,%.1f" % (ax.x(t), y(p)) for t, p, _ in b)
     out.append('<polyline points="%s" fill="none" stroke="#0b57d0" stroke-width="2"/>' % pts)
     for t, ev in d["tag_alerts"]:
         if ev["alert"].startswith(("battery", "charging")):
-            x = _x(t, d, w, pad)
+            x = ax.x(t)
             out.append(
                 '<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#b3261e" '
                 'stroke-dasharray="3 3"><title>%s %s</title></line>'
@@ -533,21 +546,26 @@ STRIP = (
     ("jamming", ({"jam_on"}, {"jam_off"}), "#e37400"),
     ("charging", ({"charger_plugged"}, {"charger_unplugged"}), "#0a7a2f"),
     ("link down", ({"link_down"}, {"link_up"}), "#b3261e"),
+    ("strap / case open", ({"strap_cut", "case_open"}, {"strap_restore", "case_close"}), "#5f6368"),
 )
 
 
 def _strip(d):
-    w, pad = CHART_W, 28
-    rows = len(STRIP) + 2
-    h = rows * 18 + 2 * pad
+    w, pad, row = CHART_W, 16, 18
+    n = len(STRIP) + 2
+    h = n * row + 2 * pad + 8
+    ax = Axis(d, 150, w - pad)
     out = ['<svg id="timeline" viewBox="0 0 %d %d" width="%d" height="%d">' % (w, h, w, h)]
-    out += _day_ticks(d, w, h, pad)
-    for i, (label, kinds, col) in enumerate(STRIP):
-        y = pad + i * 18
+    out += ax.ticks(pad, pad + n * row)
+
+    def label(i, text, col):
         out.append(
-            '<text x="%d" y="%d" font-size="10" fill="%s">%s</text>'
-            % (w - pad - 140, y + 11, col, _e(label))
+            '<text x="8" y="%d" font-size="11" fill="%s">%s</text>'
+            % (pad + i * row + 11, col, _e(text))
         )
+
+    for i, (text, kinds, col) in enumerate(STRIP):
+        label(i, text, col)
         if kinds is None:
             spans, cur = [], None
             for t, _, _, env in d["truth"]:
@@ -562,28 +580,25 @@ def _strip(d):
         else:
             spans = _windows(d["sim"], kinds[0], kinds[1], d["start"], d["end"])
         for a, b in spans:
+            x, wd = ax.span(a, b)
             out.append(
                 '<rect x="%.1f" y="%d" width="%.1f" height="12" fill="%s"/>'
-                % (_x(a, d, w, pad), y, max(1.5, _x(b, d, w, pad) - _x(a, d, w, pad)), col)
+                % (x, pad + i * row, wd, col)
             )
-    y = pad + len(STRIP) * 18
-    out.append(
-        '<text x="%d" y="%d" font-size="10" fill="#b3261e">gaps in fixes</text>'
-        % (w - pad - 140, y + 11)
-    )
+    i = len(STRIP)
+    label(i, "gaps in fixes", "#b3261e")
     for a, b in gaps(d["fixes"], d["start"], d["end"]):
+        x, wd = ax.span(a, b)
         out.append(
-            '<rect x="%.1f" y="%d" width="%.1f" height="12" fill="#b3261e" '
-            'fill-opacity="0.5"/>'
-            % (_x(a, d, w, pad), y, max(1.5, _x(b, d, w, pad) - _x(a, d, w, pad)))
+            '<rect x="%.1f" y="%d" width="%.1f" height="12" fill="#b3261e" fill-opacity="0.5">'
+            "<title>no fix for %s</title></rect>" % (x, pad + i * row, wd, _dur((b - a) / 1000))
         )
-    y += 18
-    out.append('<text x="%d" y="%d" font-size="10">alerts</text>' % (w - pad - 140, y + 11))
+    i += 1
+    label(i, "alerts", "#1d2330")
     for t, ev in d["tag_alerts"]:
-        x = _x(t, d, w, pad)
         out.append(
             '<path d="M%.1f %d l5 10 l-10 0 z" fill="#b3261e"><title>%s %s</title></path>'
-            % (x, y + 1, _e(ev["alert"]), _hm(t))
+            % (ax.x(t), pad + i * row + 1, _e(ev["alert"]), _hm(t))
         )
     out.append("</svg>")
     return "".join(out)

@@ -64,6 +64,7 @@ class Scenario:
             self.expect = list(data.get("expect", []))
             # hardware settings and the timeline of events (simulator/timeline.py)
             self.hardware = timeline.Hardware(data, self.start_ms, self.duration_s)
+            self.link_outages += self.hardware.link_outages  # [[event]] type = "link_outage"
         except timeline.TimelineError as e:
             raise ScenarioError("%s: %s" % (path, e)) from None
         except KeyError as e:

@@ -38,7 +38,12 @@
 Event types and their settings (EVENTS): strap_cut, strap_restore, case_open, case_close,
 foil (attenuation_db, default 30), jam (rise_db: noise-floor rise, default 25), charge
 (charger_ma), environment (environment), gnss_reset (the module loses its backup domain:
-the next start is cold).
+the next start is cold), link_outage (the uplink is down; the same as [[link.outage]]).
+
+    [link]                         latency_ms = 80 (simulator/scenario.py), and:
+    loss = 0.0                     probability a message (a frame, either way) is lost
+    corrupt = 0.0                  probability a message has a flipped byte (CRC fails)
+    jitter_ms = 0                  extra latency, uniform 0..jitter_ms, order kept
 """
 
 import datetime
@@ -55,8 +60,9 @@ EVENTS = {
     "charge": ("charger_ma",),
     "environment": ("environment",),
     "gnss_reset": (),
+    "link_outage": (),
 }
-WINDOWED = ("foil", "jam", "charge", "environment")
+WINDOWED = ("foil", "jam", "charge", "environment", "link_outage")
 COMMON = ("at", "at_s", "type", "duration_s", "repeat_s", "count", "note")
 
 
@@ -121,8 +127,22 @@ class Hardware:
         if not -500 <= self.drift_ppm <= 500:
             raise TimelineError("rtc.drift_ppm must be within +-500")
         self.fidget_per_hour = float(data.get("motion", {}).get("fidget_per_hour", 4.0))
+        link = data.get("link", {})
+        self.link_loss = float(link.get("loss", 0.0))
+        self.link_corrupt = float(link.get("corrupt", 0.0))
+        self.link_jitter_ms = int(link.get("jitter_ms", 0))
+        if not (0 <= self.link_loss < 1 and 0 <= self.link_corrupt < 1):
+            raise TimelineError("link.loss and link.corrupt are probabilities per message")
+        if not 0 <= self.link_jitter_ms <= 600000:
+            raise TimelineError("link.jitter_ms must be 0..600000")
         end_ms = start_ms + int(duration_s * 1000)
         self.events = parse_events(data.get("event", []), start_ms, end_ms)
+        # link outages in the timeline join the scenario's [[link.outage]] (simulator/world.py)
+        self.link_outages = [
+            (e.t_ms - start_ms, e.t_ms - start_ms + (e.duration_ms or end_ms - e.t_ms))
+            for e in self.events
+            if e.kind == "link_outage"
+        ]
 
 
 def _time(item, start_ms):

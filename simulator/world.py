@@ -99,13 +99,20 @@ class World:
     def _to_bridge(self, data):
         if not self.link_up():
             return
+        data = self.hw.link_pass(data)  # [link] loss and corruption (simulator/hardware.py)
+        if data is None:
+            return
         reply = self.bridge.receive(data)
         if reply:
-            self.at(self.now + self.sc.link_latency_ms, self._to_tag, w.LINK, reply)
+            self.at(self.hw.link_arrival(1), self._to_tag, w.LINK, reply)
 
     def _to_tag(self, channel, data):
         if channel == w.LINK and not self.link_up():
             return
+        if channel == w.LINK:
+            data = self.hw.link_pass(data)
+            if data is None:
+                return
         self.rx.append((channel, data))
 
     # the board's requests
@@ -137,7 +144,7 @@ class World:
 
     def _write(self, channel, data):
         if channel == w.LINK:
-            self.at(self.now + self.sc.link_latency_ms, self._to_bridge, data)
+            self.at(self.hw.link_arrival(0), self._to_bridge, data)  # latency and jitter
         elif channel == w.EVENT:
             try:
                 ev = json.loads(data)

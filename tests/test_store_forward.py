@@ -1,6 +1,7 @@
 """No loss between the tag and the monitoring centre: a week without a link, a bridge killed
 with SIGKILL mid-batch, an MQTT broker that goes away and comes back."""
 
+import datetime
 import json
 import os
 import random
@@ -47,6 +48,11 @@ def assert_once_in_order(db_path, tag):
 # --- a week without a link ---------------------------------------------------------------
 
 
+def _plus(iso, seconds):
+    t = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (t + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
     from emtag.simulator import scenario, simulate
 
@@ -58,7 +64,7 @@ def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
     up = next(e["t"] for e in evs if e["type"] == "link_up")
     tag_fixes = [e for e in evs if e["source"] == "tag" and e["type"] == "fix"]
     during = [e for e in tag_fixes if down < e["t"] < up]
-    assert len(during) > 7 * 24 * 4  # a week of fixes (a wearer at rest: every few minutes)
+    assert len(during) > 7 * 24 * 10  # a week of fixes (at rest: one each 5 minutes)
     # nothing reached the bridge during the week, and nothing was thinned
     stored = [e for e in evs if e["source"] == "bridge" and e["type"] == "records_stored"]
     assert not [e for e in stored if down < e["t"] < up]
@@ -72,13 +78,25 @@ def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
     ]
     assert seqs == list(range(1, len(seqs) + 1))  # once each, stored in order, no gap
     assert {e["seq"] for e in during} <= set(seqs)  # every fix of the week arrived
-    assert db.execute("SELECT COUNT(*) FROM records WHERE status != 'valid'").fetchone()[0] == 0
+    others = db.execute("SELECT status, type FROM records WHERE status != 'valid'").fetchall()
+    assert others == [("early", 2)]  # the alert's early copy (below), nothing rejected
     shutdown = next(e for e in evs if e["source"] == "tag" and e["type"] == "shutdown")
     assert shutdown["acked"] == seqs[-1]
     # all but the last few minutes' fixes, which wait on the tag for their checkpoint
     unsent = [e for e in tag_fixes if e["seq"] > seqs[-1]]
     assert len(unsent) <= evidence.CHECKPOINT_RECORDS
     assert result["stored_failed"] == 0 and result["rejected"] == 0
+    # alerts first: the strap alert of day 4 reached the centre as the link came back,
+    # ahead of the week's backlog, and then again in order (stored once as valid)
+    (raised,) = [e for e in evs if e["source"] == "tag" and e["type"] == "alert"]
+    assert down < raised["t"] < up and raised["alert"] == "strap_tamper"
+    (early,) = [e for e in evs if e["source"] == "bridge" and e["type"] == "alert_early"]
+    assert early["alert"] == "strap_tamper" and early["t"] < _plus(up, 60)
+    covering = next(e for e in stored if e["upto"] >= early["seq"])
+    assert early["t"] < covering["t"]
+    assert [
+        r[0] for r in db.execute("SELECT alert FROM records WHERE type=2 AND status='valid'")
+    ] == ["strap_tamper"]
 
 
 # --- SIGKILL mid-batch ---------------------------------------------------------------------
@@ -267,8 +285,7 @@ def test_fixes_and_alerts_are_forwarded_once_at_qos1(tmp_path):
         fix = next(p for t, p in sub.got if t.endswith("/fix"))
         assert fix["proof"] == "chain"
         assert abs(fix["lat"] - fix["lat_e7"] / 1e7) < 1e-9 and fix["t"].endswith("Z")
-        db = sqlite3.connect(tmp_path / "s.sqlite")
-        assert db.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0] == 0
+        assert b.fwd.drained()
     finally:
         b.stop()
         sub.close()
@@ -302,9 +319,45 @@ def test_with_the_broker_down_the_bridge_stores_and_later_forwards_the_backlog(t
         assert len(fixes) == len(set(fixes)) and len(alerts) == len(set(alerts))
         assert sub.got[0][0].endswith("/alert")  # alerts go first in a backlog
         assert any(kind == "mqtt_connected" for kind, _ in events)
+        assert second.fwd.drained()
     finally:
         second.stop()
         sub.close()
         broker.stop()
     n = conn.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
     assert n == 0
+
+
+def test_a_full_log_thins_routine_fixes_raises_storage_full_and_loses_nothing_logged(
+    tmp_path, monkeypatch
+):
+    """The at-home scenario with a tiny record-log budget (4 KiB) and a 3-hour outage."""
+    from emtag.firmware import recordlog
+    from emtag.simulator import scenario, simulate
+
+    monkeypatch.setattr(recordlog, "DEFAULT_MAX_BYTES", 4096)
+    sc = scenario.load(os.path.join(REPO, "examples", "link-outage-7d.toml"))
+    sc.duration_s = 5 * 3600
+    sc.link_outages = [(1800 * 1000, 12600 * 1000)]  # 08:30 to 11:30
+    sc.hardware.events = []  # no strap cut in these five hours
+    sc.expect = []
+    result = simulate.simulate(sc, str(tmp_path), "cpython")
+    evs = [json.loads(line) for line in open(tmp_path / "events.jsonl")]
+    down = next(e["t"] for e in evs if e["type"] == "link_down")
+    up = next(e["t"] for e in evs if e["type"] == "link_up")
+    full = [e for e in evs if e["source"] == "tag" and e.get("alert") == "storage_full"]
+    assert len(full) == 1 and down < full[0]["t"] < up
+    fixes = [e["t"] for e in evs if e["source"] == "tag" and e["type"] == "fix"]
+    before = [t for t in fixes if down < t < full[0]["t"]]
+    thinned = [t for t in fixes if full[0]["t"] < t < up]
+    assert len(before) >= 10  # a fix each 5 minutes until the log filled up...
+    assert len(thinned) <= 1  # ...then at most one in 15 (1 per 75 min), none past 15/16
+    assert len([t for t in fixes if t > _plus(up, 600)]) >= 10  # normal again once acked
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    seqs = [r[0] for r in db.execute("SELECT seq FROM records WHERE status='valid' ORDER BY id")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    stored_full = db.execute(
+        "SELECT status FROM records WHERE alert='storage_full' ORDER BY id"
+    ).fetchall()
+    assert ("valid",) in stored_full
+    assert result["stored_failed"] == 0 and result["rejected"] == 0

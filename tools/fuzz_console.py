@@ -28,7 +28,7 @@ import hashlib
 import sys
 import time
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from emtag.firmware import commands, config, console, cose
@@ -379,9 +379,10 @@ def check(bench, parts, cuts):
         assert bench.device.repl == 0, "a locked tag gave up its console"
 
 
-def fuzz(examples, seed_value=None, provisioned=True, report=None, after_setup=None):
-    """Run `examples` hypothesis examples against one bench; raises on the first failure.
-    after_setup(bench) runs once the bench is ready (tests use it to plant a bug)."""
+def fuzz(examples, seed_value=None, provisioned=True, report=None, after_setup=None, shrink=True):
+    """Run `examples` hypothesis examples against one bench; raises on the first failure
+    (shrunk to a small example unless shrink=False). after_setup(bench) runs once the bench
+    is ready (tests use it to plant a bug)."""
     bench = Bench(provisioned)
     if after_setup is not None:
         after_setup(bench)
@@ -391,6 +392,7 @@ def fuzz(examples, seed_value=None, provisioned=True, report=None, after_setup=N
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
+        phases=list(Phase) if shrink else [Phase.explicit, Phase.generate],
     )
     @given(streams(bench.id))
     def prop(args):

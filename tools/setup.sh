@@ -27,6 +27,19 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
             "sudo apt-get install mosquitto (Debian/Ubuntu), brew install mosquitto (macOS)" >&2
     fi
 fi
+# chromium: the headless browser the simulator's HTML report test renders the report in
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
+    ! command -v google-chrome >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (apt-get; the report test renders in it)" >&2
+        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ||
+            echo "setup: could not install chromium; the report test will be skipped" >&2
+    else
+        echo "setup: chromium not found; the report test will be skipped. Install it with:" \
+            "sudo apt-get install chromium (Debian), chromium-browser (Ubuntu)," \
+            "brew install --cask chromium (macOS)" >&2
+    fi
+fi
 stamp=.venv/.emtag-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing emtag and its test tools into .venv (first run takes a few minutes)" >&2

@@ -138,6 +138,16 @@ def test_alerts_go_first_and_stop_once_acknowledged():
     assert all(msg[0] != m.ALERT for msg in later)
 
 
+def test_an_alert_with_no_backlog_before_it_just_goes_in_order():
+    log = FakeLog(3)
+    up = _greeted(log)
+    assert _sent_seqs(up.poll(0)) == [1, 2, 3]
+    log.add()
+    up.send_first(4, b"rec4")
+    assert _sent_seqs(up.poll(1)) == [4]  # no ALERT copy: it is not behind anything
+    assert up.urgent == []
+
+
 def test_an_alert_already_acknowledged_in_order_is_not_sent_early():
     log = FakeLog(3)
     up = _greeted(log)
