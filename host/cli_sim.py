@@ -1,7 +1,9 @@
 """Run a scenario: the unmodified firmware on the simulated tag, its uploads verified and
-stored by the bridge. Writes DIR/events.jsonl (every event, simulated time) and
-DIR/store.sqlite (the bridge's store), prints a timeline and a summary, and checks the
-scenario's [[expect]] entries (exit status 1 when one fails).
+stored by the bridge. Writes DIR/events.jsonl (every event, simulated time),
+DIR/store.sqlite (the bridge's store) and DIR/report.html (one self-contained page: map,
+timeline, alerts, curfew nights, gaps, battery), prints a timeline, progress and a summary,
+and checks the scenario's [[expect]] entries (exit status 1 when one fails). --tags N runs
+a fleet in parallel processes; --baseline runs the 1 Hz always-on GNSS baseline beside it.
 
 With --serve, the simulated tag runs until Ctrl-C in (scaled) real time with its USB serial
 console on a pty or a TCP port (printed at start), for `emtag fit --port` and any other

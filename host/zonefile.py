@@ -4,9 +4,9 @@ A zone is a Feature with properties
   id          text, 1-32 characters, unique
   kind        "exclusion" or "inclusion"
   radius_m    for a Point geometry: a circle (1 m .. 20 km)
-  approach_m  warning buffer outside an exclusion zone or inside an inclusion zone
-              (default 0: none): zone_approach, and a vibration for the wearer, when they
-              come this close to the boundary
+  approach_m  warning buffer outside an exclusion zone (default 200) or inside an
+              inclusion zone (default 0: none): zone_approach, and a vibration for the
+              wearer, when they come this close to the boundary
   schedule    optional weekly windows in local time, when the zone applies:
               [{"days": "Mon-Fri", "start": "19:00", "end": "07:00"}, ...]
               days: "daily", "weekdays", "weekends", a day ("Sat"), a range ("Mon-Thu") or a
@@ -47,7 +47,7 @@ MAX_ZONES = fw_table.MAX_ZONES
 MAX_ZONE_VERTICES = fw_table.MAX_ZONE_VERTICES
 MAX_VERTICES = fw_table.MAX_VERTICES
 MAX_RADIUS_M = 20000
-DEFAULT_APPROACH_M = {"exclusion": 0, "inclusion": 0}  # no warning buffer unless asked
+DEFAULT_APPROACH_M = {"exclusion": 200, "inclusion": 0}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": range(7), "weekdays": range(5), "weekends": range(5, 7)}
 
