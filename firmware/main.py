@@ -14,10 +14,11 @@ def run(board):
         if tag.reboot:  # decommissioned: keys and data wiped, start as from the factory
             tag = Tag(board)
             continue
-        if HEAP and gc.mem_free() < gc.mem_alloc():
+        rom = getattr(board, "rom_bytes", 0)  # heap holding firmware code, not data
+        if HEAP and gc.mem_free() < gc.mem_alloc() - rom:
             # over half the heap in use: collect now, while idle, not in the middle of work
             gc.collect()
-            tag.heap_live_peak = max(tag.heap_live_peak, gc.mem_alloc())
+            tag.heap_live_peak = max(tag.heap_live_peak, gc.mem_alloc() - rom)
         board.sleep_until(tag.next_deadline())
     tag.shutdown()
 

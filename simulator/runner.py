@@ -9,6 +9,21 @@ import time
 from emtag.firmware.boards import simwire as w
 from emtag.tools import unixport
 
+# The boot stub: mount the firmware's ROMFS image (see unixport.romfs_image), then run the
+# unmodified firmware from it. ROM_BYTES lets the board report heap use without the image.
+ROMFS_BOOT = """
+import gc, sys, vfs
+gc.collect()
+_a = gc.mem_alloc()
+_f = open(%r, "rb")
+_img = _f.read()
+_f.close()
+vfs.mount(vfs.VfsRom(_img), "/rom")
+sys.path.insert(0, "/rom")
+gc.collect()
+from emtag.firmware.boards import sim
+sim.ROM_BYTES = gc.mem_alloc() - _a
+"""
 FIRMWARE_ENTRY = "from emtag.firmware import main; main.sim()"
 
 
@@ -63,12 +78,15 @@ def _read_exact(fd, n):
 def _run_micropython(world, heapsize):
     to_tag_r, to_tag_w = os.pipe()
     from_tag_r, from_tag_w = os.pipe()
-    env = unixport.env()
+    image, size = unixport.romfs_image()
+    env = unixport.env(stage=unixport.compiled_stage_dir())  # .mpy, as flashed to a board
+    # the tag's heap for data, plus room for the image that a board keeps in flash
+    heapsize = str(unixport.heap_bytes(heapsize) + size + 1024)
     env["EMTAG_SIM_FDS"] = "%d,%d" % (to_tag_r, from_tag_w)
     # a file, not a pipe, for the firmware's own output: a chatty crash cannot deadlock us
     with tempfile.TemporaryFile() as console:
         proc = subprocess.Popen(
-            unixport.command(["-c", FIRMWARE_ENTRY], heapsize),
+            unixport.command(["-c", ROMFS_BOOT % image + FIRMWARE_ENTRY], heapsize),
             env=env,
             pass_fds=(to_tag_r, from_tag_w),
             stdin=subprocess.DEVNULL,
