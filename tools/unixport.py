@@ -74,9 +74,13 @@ def romfs_image():
     """
     global _romfs
     if _romfs is None:
+        import contextlib
+        import io
+
         from mpremote.romfs import make_romfs
 
-        image = make_romfs(compiled_stage_dir(), mpy_cross=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree it packs
+            image = make_romfs(compiled_stage_dir(), mpy_cross=False)
         path = os.path.join(os.path.dirname(compiled_stage_dir()), "firmware.romfs")
         with open(path, "wb") as f:
             f.write(image)
