@@ -595,7 +595,7 @@ class Commands:
         return {"dev": on}
 
 
-GNSS_FRESH_MS = 5000  # selftest: a fix this recent counts
+GNSS_FRESH_MS = 120000  # selftest: a fix this recent counts (the receiver is duty-cycled)
 BATTERY_OK_MV = 3600
 
 
@@ -622,15 +622,23 @@ class TagDevice(Device):
         return self._sensor("strap_closed")
 
     def gnss(self):
+        """The last epoch (fix type, satellites, best C/N0) and the last fix (accuracy, age);
+        receiver_on: whether the duty cycle has the receiver on now."""
         t = self.tag
-        if t.gnss_seen_ms is None:
-            return {"fix": 0, "age_ms": None}
+        now = self.board.now_ms()
+        seen = t.gnss_seen_ms
+        fix_ms = getattr(t, "gnss_fix_ms", None)
+        duty = getattr(getattr(t, "monitor", None), "duty", None)
+        if seen is None:
+            return {"fix": 0, "age_ms": None, "fix_age_ms": None}
         return {
             "fix": t.gnss_fix,
             "sats": t.gnss_sats,
             "cn0_max": t.gnss_cn0_max,
-            "acc_cm": t.gnss_acc_cm,
-            "age_ms": self.board.now_ms() - t.gnss_seen_ms,
+            "age_ms": now - seen,
+            "acc_cm": getattr(t, "gnss_acc_cm", None),
+            "fix_age_ms": None if fix_ms is None else now - fix_ms,
+            "receiver_on": None if duty is None else duty.on,
         }
 
     def status(self):
@@ -646,7 +654,7 @@ class TagDevice(Device):
 
     def selftest(self):
         g = self.gnss()
-        g["ok"] = bool(g["fix"] and g["fix"] >= 2 and g["age_ms"] < GNSS_FRESH_MS)
+        g["ok"] = g["fix_age_ms"] is not None and g["fix_age_ms"] < GNSS_FRESH_MS
         strap = self.strap_closed()
         mv = self._sensor("battery_mv")
         r = {

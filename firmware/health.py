@@ -46,7 +46,7 @@ GOOD_CN0 = 30  # a sky this strong sets the cellular baseline
 RSSI_DROP_DB = 15
 RSSI_WEAK_DBM = -105
 
-LEAD_MS = 3000
+LEAD_MS = 5000  # a hot start takes 1-2 s; the rest lets the fix settle before it is logged
 MIN_OFF_MS = 20000
 FAST_MMPS = 4000
 ACQ_MS = 90000

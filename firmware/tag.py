@@ -145,11 +145,13 @@ class Tag:
 
     def _gnss_epoch(self, fix):
         # what status and selftest report (small ints: nothing allocated), then the fix
-        self.gnss_seen_ms = self.board.now_ms()
+        now = self.gnss_seen_ms = self.board.now_ms()
         self.gnss_fix = fix.fix
         self.gnss_sats = fix.sats
-        self.gnss_acc_cm = fix.acc_cm
         self.gnss_cn0_max = max(fix.cn0_max) if fix.cn0_mask else None
+        if fix.fix >= 2:
+            self.gnss_fix_ms = now  # the last epoch with a position, and its accuracy
+            self.gnss_acc_cm = fix.acc_cm
         self.monitor.epoch(fix)
         self._on_fix(fix)
 

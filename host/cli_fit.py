@@ -288,16 +288,25 @@ def _status_lines(st):
     lines = []
     g = st.get("gnss") or {}
     if g:
+
+        def ago(ms):
+            return "never" if ms is None else "%.1f s ago" % (ms / 1000.0)
+
+        acc = g.get("acc_cm")
         lines.append(
-            "%-12s fix %s, %s sats, C/N0 max %s dB-Hz, accuracy %s, %s ago"
+            "%-12s last epoch %s: fix %s, %s sats, C/N0 max %s dB-Hz; receiver %s"
             % (
                 "gnss",
+                ago(g.get("age_ms")),
                 g.get("fix"),
                 g.get("sats"),
                 g.get("cn0_max"),
-                "%.1f m" % (g["acc_cm"] / 100) if g.get("acc_cm") is not None else "?",
-                "%.1f s" % (g["age_ms"] / 1000) if g.get("age_ms") is not None else "never",
+                {True: "on", False: "off (duty cycle)", None: "?"}[g.get("receiver_on")],
             )
+        )
+        lines.append(
+            "%-12s last fix %s, accuracy %s"
+            % ("", ago(g.get("fix_age_ms")), "%.1f m" % (acc / 100.0) if acc else "?")
         )
     for k in ("strap", "battery_mv", "records", "pending", "zones"):
         if k in st:

@@ -50,12 +50,6 @@ def add_arguments(p):
         "days per charge (default: the scenario's [power] baseline)",
     )
     p.add_argument(
-        "--mpy",
-        action="store_true",
-        help="MicroPython: run the firmware compiled to .mpy, as a board loads it (no "
-        "compiler in the heap), instead of from source",
-    )
-    p.add_argument(
         "--serve",
         action="store_true",
         help="run until Ctrl-C with the tag's USB console on --port (fitting, emtag fit)",
@@ -74,15 +68,6 @@ def add_arguments(p):
 def run(args):
     from emtag.simulator import runner, scenario, simulate
 
-    if args.mpy:
-        from emtag.tools import build
-
-        args.mpy = False
-        try:
-            with build.unixport_from_mpy():
-                return run(args)
-        except build.BuildError as e:
-            raise CommandError(str(e)) from None
     if args.serve:
         return _serve(args)
     if not args.scenario:

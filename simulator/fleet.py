@@ -101,17 +101,26 @@ def fleet_table(results):
 
 
 def baseline_table(adaptive, baseline):
-    head = ("GNSS policy", "GNSS on", "average current", "days per charge", "battery at end")
+    head = (
+        "GNSS policy",
+        "GNSS on",
+        "average current",
+        "days per charge",
+        "fix records",
+        "accuracy (median, p90)",
+    )
     rows = []
     for label, r in (("adaptive duty cycling", adaptive), ("1 Hz always on", baseline)):
         hw = r["hardware"]
+        acc = hw.get("fix_acc_median_m"), hw.get("fix_acc_p90_m")
         rows.append(
             (
                 label,
                 "%.1f%%" % (100 * hw["gnss_on_share"]),
                 "%.2f mA" % hw["avg_ma"],
                 _days(r),
-                "%.1f%%" % hw["battery_pct"],
+                str(r["fix_records"]),
+                "%.0f m, %.0f m" % acc if None not in acc else "-",
             )
         )
     a = adaptive["hardware"].get("days_per_charge")

@@ -388,7 +388,14 @@ class Hardware:
         run_ms = max(1, now - self.start)
         fl = self.world.flash
         ttff = sorted(rx.ttff_ms)
+        acc = sorted(
+            e["acc_cm"] / 100.0
+            for e in self.world.events.events
+            if e["type"] == "fix" and e["source"] == "tag" and e.get("acc_cm")
+        )
         return {
+            "fix_acc_median_m": acc[len(acc) // 2] if acc else None,
+            "fix_acc_p90_m": acc[int(len(acc) * 0.9)] if acc else None,
             "gnss_on_share": rx.on_total_ms / run_ms,
             "gnss_starts": dict(rx.starts),
             "ttff_median_s": ttff[len(ttff) // 2] / 1000.0 if ttff else None,

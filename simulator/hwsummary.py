@@ -59,6 +59,13 @@ def rows(r):
             "on %.1f%% of the time; starts: %s" % (100 * hw["gnss_on_share"], _starts(hw)),
         ),
         (
+            "fix accuracy (2DRMS)",
+            "median %.0f m, 90%% within %.0f m (as the tag logged it)"
+            % (hw["fix_acc_median_m"], hw["fix_acc_p90_m"])
+            if hw.get("fix_acc_median_m") is not None
+            else "no fixes",
+        ),
+        (
             "battery",
             "%.1f%% at the end%s; %.2f mA average%s"
             % (

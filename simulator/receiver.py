@@ -27,7 +27,7 @@ knows it (at once on warm and hot starts, after the first satellite on a cold on
 
 Errors. Per axis a first-order Gauss-Markov process (30 s), sigma = the environment's
 sigma scaled by HDOP (computed from the geometry of the satellites used) over the
-environment's nominal HDOP, larger for the first seconds after a start. Multipath/NLOS
+environment's nominal HDOP, larger for the first seconds after a start (CONVERGE). Multipath/NLOS
 excursions arrive as a Poisson process per environment (15-100 m in an urban canyon,
 5-60 s, ramping in and out over 1-4 s, in a random direction); the receiver's own estimate
 (GST) sees its noise sigma plus a random 0-50 % of the excursion, so reported accuracy is
@@ -60,6 +60,9 @@ ACQ_HOT_DBHZ = 16
 EPHEMERIS_S = 2 * 3600  # ephemerides usable for a hot start this long after they were decoded
 EPH_DECODE_MS = 30000  # continuous tracking that decodes fresh ephemerides (GPS: 18-30 s)
 EPH_AT_START = -1
+# a fresh fix is worse: sigma x (1 + k exp(-t / tau)), t from the first fix (our estimate:
+# a hot start knows its position and satellites, a cold or warm one converges slower)
+CONVERGE = {"hot": (1.0, 5.0), "warm": (2.0, 10.0), "cold": (2.0, 10.0)}
 ALMANAC_S = 30 * 86400
 LOSS_S = 10  # fewer than 3 satellites this long: fix lost, reacquire
 
@@ -425,7 +428,8 @@ class Receiver:
         env = ENVIRONMENTS[self.environment]
         sigma = env[0] * min(4.0, max(0.5, hdop / env[1]))
         since = (t_ms - (self.fix_since_ms or t_ms)) / 1000.0
-        sigma *= 1.0 + 2.0 * math.exp(-since / 10.0)  # a fresh fix has not converged yet
+        k, tau = CONVERGE[self.start_kind or "cold"]
+        sigma *= 1.0 + k * math.exp(-since / tau)  # a fresh fix has not converged yet
         if not self.err_started:
             self.err_e, self.err_n = self.rng.gauss(0, sigma), self.rng.gauss(0, sigma)
             self.err_started = True

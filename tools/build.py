@@ -265,8 +265,9 @@ def read_image(path: str, blocks: int | None = None) -> dict:
 
 @contextlib.contextmanager
 def unixport_from_mpy():
-    """Run the firmware on the unix port from .mpy files compiled now (as a board loads
-    them: no compiler, no source in RAM) instead of from source. Yields the Build."""
+    """Put .mpy files compiled now on the unix port's default path (unixport.env and run),
+    instead of the source tree; yields the Build. (The simulator's runner needs no help: it
+    always runs the compiled firmware, from a ROMFS image, tools/unixport.py.)"""
     from emtag.tools import unixport
 
     with tempfile.TemporaryDirectory(prefix="emtag-mpy-") as d:

@@ -10,9 +10,9 @@ from emtag.firmware import commands, console, cose
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import cbor, frame
 
-# This module's own compiled code and its host-side helpers (signers, a deframer, RAM flash)
-# share the heap with the firmware modules under test. The console's cost on the tag itself,
-# at its 192k budget, is checked with the whole firmware (tests/test_flash.py).
+# Here the firmware modules and this test module are compiled from source into the heap,
+# with host-side helpers (signers, a deframer, RAM flash). The console on the tag itself,
+# at its 192k budget, is checked with the whole firmware in tests/test_fit.py.
 MICROPYTHON_HEAPSIZE = "256k"
 
 TAG_D = 0x5EC12E7D0D5A11C0FFEE0123456789ABCDEF0123456789ABCDEF0123456789A
@@ -516,3 +516,24 @@ def test_forgeries_pause_signature_checks():
     assert "armed" in b.ok(b.signed("status", {}))  # a minute later; success resets it
     assert b.err(b.signed("status", {}, key=OTHER_D)) == "bad_signature"
     assert "armed" in b.ok(b.signed("status", {}), wait=1001)  # back to 1 s
+
+
+def test_a_full_heap_answers_busy_and_loads_nothing():
+    fs, _ = new_fs()
+    loads, events = [], []
+    saved = console._room, console.LOAD_FREE
+    try:
+        console.LOAD_FREE = 1 << 40
+        if sys.implementation.name == "micropython":
+            assert console._room() is False  # the real check: gc.mem_free() after a collection
+        else:
+            assert console._room() is True  # CPython has no heap to run out of
+            console._room = lambda: False
+        con = console.Console(fs, lambda: loads.append(1), None, lambda k, **f: events.append(k))
+        frames = frame.encode(cbor.dumps([1, 1])) + frame.encode(cbor.dumps([1, 2]))
+        out = b"".join(con.poll(b"\x00" + frames, 1))
+        replies = [cbor.loads(m) for m in frame.Deframer().feed(out)]
+        assert [r[2] for r in replies] == ["busy", "busy"]
+        assert loads == [] and events == ["console_busy"]  # logged once, nothing loaded
+    finally:
+        console._room, console.LOAD_FREE = saved
