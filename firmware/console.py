@@ -17,11 +17,12 @@ the port:
   (unprovisioned, or `devmode` on) the console calls enter_repl() (boards raise
   KeyboardInterrupt there); locked, it logs `console_repl_refused` and carries on.
 
-Memory. This module is all that stays resident: the command layer (commands.py, config.py,
-about 25 KB of bytecode on the unix port) and the 2 KB frame buffer are loaded with the first
-byte of a session and dropped after IDLE_MS without input, so a tag that is not being fitted
-pays nothing for them. With less than LOAD_FREE bytes of heap free they are not loaded
-and every request is answered `busy`.
+Memory. This module is all that stays resident: the command layer (commands.py, config.py:
+about 27 KB of heap when their bytecode is loaded from .mpy files into RAM, far less when it
+runs in place from ROMFS or frozen modules; the simulator measures ~14 KB) and the 2 KB frame
+buffer are loaded with the first frame of a session and dropped after IDLE_MS without input,
+so a tag that is not being fitted pays nothing for them. With less than LOAD_FREE bytes of
+heap free they are not loaded and every request is answered `busy`.
 Pure logic: no machine, no time, no I/O beyond reading one small file at boot.
 """
 
@@ -33,8 +34,8 @@ TRUST_PATH = "trust.cbor"  # commands.TRUST_PATH: [1, anchor, dev]
 STATE_PATH = "state.cbor"  # commands.STATE_PATH: {"armed": bool}
 IDLE_MS = 120000
 MAX_REQUEST = 2048  # bytes of request message: a 1 KiB zone chunk, its signature and a cert
-# Free heap (after a collection) needed to load the command layer: its ~28 KB, and enough
-# left over that the rest of the tag keeps running while it is loaded. With less, requests
+# Free heap (after a collection) needed to load the command layer: its cost (above), and
+# enough left over that the rest of the tag keeps running while it is loaded. With less, requests
 # are answered `busy` and nothing is loaded: a wearer filling the port cannot starve the
 # tag's own work of memory.
 LOAD_FREE = 50000

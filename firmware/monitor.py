@@ -166,8 +166,12 @@ class Monitor:
         return now + best * 60000 - ((now + off) % 60000)
 
     def deadline(self, d):
+        """The earliest of d and what this needs next. A time already passed is left out:
+        this pass has done all it could about it (a search held on past its limit waits
+        for the next epoch), and asking to wake again at once would stop the clock."""
+        now = self.board.now_ms()
         for x in (self.next_sense, self.health.deadline, self.duty.deadline()):
-            if x is not None and x < d:
+            if x is not None and now < x < d:
                 d = x
         return d
 

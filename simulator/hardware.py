@@ -11,11 +11,18 @@ Every random draw comes from streams seeded by the scenario seed.
 import random
 
 from emtag.firmware.boards import simwire as w
-from emtag.simulator import battery, power, receiver, sensors, uart
+from emtag.simulator import battery, power, receiver, runner, sensors, uart
 
 NMEA_DELAY_MS = 50  # the module starts sending an epoch's sentences this long after it
 BATTERY_SAMPLE_MS = 15 * 60 * 1000
 TRUTH_SAMPLE_MS = 60 * 1000
+
+
+STUCK_WAKES = 50000
+
+
+class FirmwareStuck(runner.FirmwareCrashed):
+    """The firmware keeps waking at one instant: `emtag sim` reports it like a crash."""
 
 
 def provisioned(sc):
@@ -80,6 +87,7 @@ class Hardware:
         self.link_rng = _stream(seed, 5)
         self.link_last = [0, 0]  # tag->bridge, bridge->tag: last arrival times
         self.link_lost = self.link_corrupted = 0
+        self._stuck_at, self._stuck = None, 0
         self.env_times = self._route_environments()
         self.progress = None  # callable(fraction, now_ms), set by the command line
         self._sample_t = self.start
@@ -327,6 +335,15 @@ class Hardware:
         now = wd.now
         c = self.meter.cost
         self.wakes += 1
+        if now == self._stuck_at:
+            self._stuck += 1
+            if self._stuck > STUCK_WAKES:  # a watchdog: a run must never hang CI
+                raise FirmwareStuck(
+                    "the firmware asked to sleep %d times at %s without the clock moving"
+                    % (self._stuck, now)
+                )
+        else:
+            self._stuck_at, self._stuck = now, 0
         ms = c["wake_ms"] + self.gnss_bytes * c["nmea_us_per_byte"] / 1000.0
         self.gnss_bytes = 0
         self.meter.spend("mcu_active", ms)

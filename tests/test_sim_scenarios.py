@@ -153,6 +153,16 @@ def test_the_command_line_runs_a_fleet_and_a_baseline(tmp_path, capsys):
     assert cli.main(["sim", path, "--tags", "0", "--interpreter", "cpython"]) == 2
 
 
+def test_a_firmware_that_stops_the_clock_is_caught_not_hung(tmp_path, monkeypatch):
+    from emtag.firmware import monitor
+    from emtag.simulator import hardware
+
+    monkeypatch.setattr(monitor.Monitor, "deadline", lambda self, d: self.board.now_ms())
+    monkeypatch.setattr(hardware, "STUCK_WAKES", 2000)
+    with pytest.raises(hardware.FirmwareStuck, match="without the clock moving"):
+        run("strap-cut.toml", tmp_path, 600)
+
+
 def test_a_bad_timeline_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -288,3 +298,16 @@ def test_hardware_alerts_on_micropython_at_the_tags_heap(name, tmp_path):
     if runs == 2:
         a, b = ((tmp_path / str(i) / "events.jsonl").read_bytes() for i in range(2))
         assert a == b
+
+
+def test_the_example_routes_are_what_their_generator_writes(tmp_path):
+    from emtag.tools import example_routes
+
+    (tmp_path / "routes").mkdir()
+    (tmp_path / "zones").mkdir()
+    example_routes.main([str(tmp_path)])
+    for sub in ("routes", "zones"):
+        for f in os.listdir(tmp_path / sub):
+            assert (tmp_path / sub / f).read_bytes() == open(
+                os.path.join(EXAMPLES, sub, f), "rb"
+            ).read(), f

@@ -9,4 +9,5 @@ echo "== ruff" >&2
 echo "== mypy (device code against MicroPython stubs)" >&2
 .venv/bin/python -m emtag.tools.typecheck_device
 echo "== pytest" >&2
-exec .venv/bin/python -m pytest "$@"
+# one worker per core; a test file stays on one worker (its MicroPython run is shared)
+exec .venv/bin/python -m pytest -n "${EMTAG_TEST_JOBS:-auto}" --dist loadfile "$@"

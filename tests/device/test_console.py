@@ -452,7 +452,7 @@ def test_no_reply_ever_holds_the_private_key():
             for part in (secret, secret[:16], secret[16:], key_file or secret):
                 assert reply.find(part) < 0
             # and COBS cannot hide it: look inside the decoded frame too
-            for m in frame.Deframer().feed(reply):
+            for m in b.deframer.feed(reply):
                 assert m.find(secret[:16]) < 0 and m.find(secret[16:]) < 0
             return len(reply)
         raise AssertionError("no reply")
@@ -532,7 +532,7 @@ def test_a_full_heap_answers_busy_and_loads_nothing():
         con = console.Console(fs, lambda: loads.append(1), None, lambda k, **f: events.append(k))
         frames = frame.encode(cbor.dumps([1, 1])) + frame.encode(cbor.dumps([1, 2]))
         out = b"".join(con.poll(b"\x00" + frames, 1))
-        replies = [cbor.loads(m) for m in frame.Deframer().feed(out)]
+        replies = [cbor.loads(m) for m in frame.Deframer(256).feed(out)]
         assert [r[2] for r in replies] == ["busy", "busy"]
         assert loads == [] and events == ["console_busy"]  # logged once, nothing loaded
     finally:
