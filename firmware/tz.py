@@ -21,23 +21,14 @@ few comparisons per call and allocates nothing once the year is cached. The pars
 tzparse.py, which the zone engine drops from RAM once the zone table is loaded.
 """
 
+from emtag.firmware.gnss_time import days_from_civil  # noqa: F401  (one calendar, shared)
+
 DEFAULT_RULE = "GMT0BST,M3.5.0/1,M10.5.0"
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class TZError(ValueError):
     pass
-
-
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (H. Hinnant's method)."""
-    if m <= 2:
-        y -= 1
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 def year_of_days(z):
