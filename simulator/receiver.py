@@ -38,6 +38,7 @@ import math
 import time
 
 from emtag.simulator import geo
+from emtag.simulator.gnss import _lat, _lon, sentence  # one NMEA formatter for both models
 
 # environment: (sigma per axis m, nominal HDOP, attenuation dB, shadowing sigma dB,
 #               elevation mask deg, blocked share of satellites below 30 deg,
@@ -139,27 +140,6 @@ def profile(base="ublox-m8", **over):
         if not 0 < float(p["ttff_s"].get(k, 0)) <= 900:
             raise ProfileError("ttff_s.%s: seconds, 0..900" % k)
     return p
-
-
-def sentence(body):
-    cs = 0
-    for ch in body.encode():
-        cs ^= ch
-    return "$%s*%02X\r\n" % (body, cs)
-
-
-def _lat(v):
-    h = "N" if v >= 0 else "S"
-    v = abs(v)
-    d = int(v)
-    return "%02d%08.5f" % (d, (v - d) * 60), h
-
-
-def _lon(v):
-    h = "E" if v >= 0 else "W"
-    v = abs(v)
-    d = int(v)
-    return "%03d%08.5f" % (d, (v - d) * 60), h
 
 
 class Satellite:
