@@ -28,6 +28,19 @@ from emtag.protocol import messages as m
 MAX_UNSEALED = 64
 
 
+def _record_columns(rec):
+    """The store's columns read from a decoded record (None where the record has no field)."""
+    return {
+        "t": rec.get(records.K_TIME),
+        "t_ms": rec.get(records.K_TIME_MS),
+        "lat_e7": rec.get(records.K_LAT),
+        "lon_e7": rec.get(records.K_LON),
+        "acc_cm": rec.get(records.K_ACC),
+        "alert": rec.get(records.K_ALERT),
+        "zone": rec.get(records.K_ZONE),
+    }
+
+
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -123,13 +136,7 @@ class Session:
             "status": "early",
             "seq": it.seq,
             "type": it.type,
-            "t": rec.get(records.K_TIME),
-            "t_ms": rec.get(records.K_TIME_MS),
-            "lat_e7": rec.get(records.K_LAT),
-            "lon_e7": rec.get(records.K_LON),
-            "acc_cm": rec.get(records.K_ACC),
-            "alert": rec.get(records.K_ALERT),
-            "zone": rec.get(records.K_ZONE),
+            **_record_columns(rec),
             "hash": it.digest,
         }
         if not it.seal or it.type != records.ALERT:
@@ -246,13 +253,7 @@ class Session:
             "reason": None if status != "rejected" else "%s: %s" % (v.kind, v.reason),
             "seq": v.seq,
             "type": v.type,
-            "t": rec.get(records.K_TIME),
-            "t_ms": rec.get(records.K_TIME_MS),
-            "lat_e7": rec.get(records.K_LAT),
-            "lon_e7": rec.get(records.K_LON),
-            "acc_cm": rec.get(records.K_ACC),
-            "alert": rec.get(records.K_ALERT),
-            "zone": rec.get(records.K_ZONE),
+            **_record_columns(rec),
             "hash": v.digest,
             "sealed_by": v.sealed_by,
         }
