@@ -122,6 +122,7 @@ class Epoch:
         self.not_before = not_before  # week rollover repair, see gnss_time
         self.used = bytearray(_ZEROS)  # bitmap of (constellation, PRN) in use
         self.nused = bytearray(NCONS + 1)
+        self.anyused = False
         self.view = bytearray(NCONS)
         self.trk = bytearray(NCONS)
         self.mx = bytearray(NCONS)
@@ -140,10 +141,11 @@ class Epoch:
         self.hdop = self.pdop = self.vdop = self.hdop2 = None
         self.speed = self.speed2 = self.course = self.course2 = None
         self.sd_lat = self.sd_lon = self.sd_maj = self.sd_min = None
-        self.anyused = False
-        for c in range(NCONS + 1):
-            self.nused[c] = 0
-        self.used[:] = _ZEROS
+        if self.anyused:  # the bitmap is clean unless some GSA listed a satellite
+            self.anyused = False
+            for c in range(NCONS + 1):
+                self.nused[c] = 0
+            self.used[:] = _ZEROS
         self.gsv = 0
         for c in range(NCONS):
             self.view[c] = 0
@@ -160,15 +162,26 @@ class Epoch:
             self.pos_w = width
 
     @micropython.native
-    def use(self, cons, prn):
-        """A satellite listed in GSA; listing it again (another GSA) changes nothing."""
-        if 0 < prn < _MAXPRN:
-            k = cons * (_MAXPRN // 8) + (prn >> 3)
+    def use(self, cons, prns, n):
+        """Satellites prns[:n] listed in one GSA (0 or None: an empty slot) of constellation
+        cons, or of each PRN's own with cons < 0 (GN talker, no system id). A satellite
+        listed again, in this or another GSA, changes nothing."""
+        used = self.used
+        for q in range(n):
+            prn = prns[q]
+            if not prn or prn >= _MAXPRN:
+                continue
+            c = cons
+            if c < 0:
+                c = cons_of_prn(prn)
+                if c is None:
+                    c = OTHER  # still one more satellite in use
+            k = c * (_MAXPRN // 8) + (prn >> 3)
             bit = 1 << (prn & 7)
-            if not self.used[k] & bit:
-                self.used[k] |= bit
-                if self.nused[cons] < 255:  # a byte; only a hostile stream gets here
-                    self.nused[cons] += 1
+            if not used[k] & bit:
+                used[k] |= bit
+                if self.nused[c] < 255:  # a byte; only a hostile stream gets here
+                    self.nused[c] += 1
                 self.anyused = True
 
     @micropython.native
@@ -234,7 +247,10 @@ class Epoch:
             fix.sv_view[c] = self.view[c]
             fix.sv_cn0[c] = n
             fix.cn0_max[c] = self.mx[c]
-            fix.cn0_mean[c] = (2 * self.sum[c] + n) // (2 * n) if n else 0
+            m = (2 * self.sum[c] + n) // (2 * n) if n else 0
+            # trk stops at 255 while sum goes on: only a stream of GSV without a timed
+            # sentence gets there, and it must not break the parser
+            fix.cn0_mean[c] = m if m < 256 else 255
             fix.sv_used[c] = self.nused[c]
         self.reset()
 

@@ -8,8 +8,8 @@
 Pure logic: no machine, no time, no I/O, and no allocation per byte or per sentence on
 MicroPython (preallocated buffers; sentences are decoded in place with bytes.find; the
 byte loops compile to machine code with @micropython.native, about twice as fast). On
-CPython the field readers default to a C-level twin (nmea_fields_fast.py, same results);
-portable=True selects the tag's own.
+CPython, framing and field reading default to a twin built on C-level bytes methods
+(nmea_cpython.py, same fixes and counters); portable=True runs the tag's own code.
 
 Framing. A sentence starts at every `$` (a `$` inside a sentence abandons it: spliced
 or injected output) and ends at CR or LF, alone or paired. Lines longer than MAXLEN are
@@ -45,6 +45,7 @@ from emtag.firmware.gnss_fix import (
     Fix,
 )
 from emtag.firmware.gnss_time import NOT_BEFORE_DAYS
+from emtag.firmware.nmea_fields import Fields, xor8
 from emtag.firmware.nmea_sentences import DECODERS, MIXED, TIME_FIELD
 
 try:
@@ -69,10 +70,13 @@ def _code(s):
     return c
 
 
-_TALKERS = {
-    _code("GP"): GPS, _code("GN"): MIXED, _code("GL"): GLONASS, _code("GA"): GALILEO,
-    _code("GB"): BEIDOU, _code("BD"): BEIDOU, _code("GQ"): QZSS, _code("GI"): NAVIC,
+TALKERS = {
+    "GP": GPS, "GN": MIXED, "GL": GLONASS, "GA": GALILEO,
+    "GB": BEIDOU, "BD": BEIDOU, "GQ": QZSS, "GI": NAVIC,
 }
+_TALKERS = {}
+for _k in TALKERS:
+    _TALKERS[_code(_k)] = TALKERS[_k]
 _DECODERS = {}
 _TIMEF = {}
 for _k in DECODERS:
@@ -87,12 +91,14 @@ _HEX = bytes(
 )
 
 
-def _backend(portable):
+def _cpython_path(portable):
+    """The nmea_cpython module (framing and field readers on C-level bytes methods), or
+    None for the tag's own code."""
     if portable or sys.implementation.name == "micropython":
-        from emtag.firmware import nmea_fields as m
-    else:
-        from emtag.firmware import nmea_fields_fast as m  # type: ignore[no-redef]
-    return m.Fields, m.xor8
+        return None
+    from emtag.firmware import nmea_cpython
+
+    return nmea_cpython
 
 
 class NmeaParser:
@@ -106,8 +112,12 @@ class NmeaParser:
         self.overlong = 0
         self.unknown = 0
         self.garbage = 0
-        fields, self._xor = _backend(portable)
-        self._f = fields()
+        fast = _cpython_path(portable)
+        if fast is None:
+            self._f = Fields()
+        else:  # its own framing and field readers: nmea_cpython.py
+            self._f = fast.Fields()
+            self.feed = fast.Framer(self, MAXLEN).feed  # type: ignore[method-assign]
         self._ep = Epoch(not_before)
         self._fix = Fix()
         self._lb = bytearray(MAXLEN)
@@ -253,7 +263,7 @@ class NmeaParser:
                 return
             h = _HEX[buf[star + 1]]
             lo = _HEX[buf[star + 2]]
-            if h > 15 or lo > 15 or (h << 4 | lo) != self._xor(buf, a, star):
+            if h > 15 or lo > 15 or (h << 4 | lo) != xor8(buf, a, star):
                 self.bad_checksum += 1
                 return
             e = star
@@ -274,13 +284,17 @@ class NmeaParser:
         self.good += 1
         f = self._f
         f.load(buf, a, e)
-        ep = self._ep
         tf = _TIMEF[code]
-        if tf:
-            tod = f.tod(tf)
-            if tod is not None and tod != ep.tod:
-                if ep.tod is not None:
-                    self._close()
-                ep.tod = tod
+        self._sentence(f.tod(tf) if tf else None, dec, cons)
+
+    @micropython.native
+    def _sentence(self, tod, dec, cons):
+        """A sentence with a valid checksum and a covered type, its fields loaded in
+        self._f: a new UTC time closes the pending epoch; then the sentence joins it."""
+        ep = self._ep
+        if tod is not None and tod != ep.tod:
+            if ep.tod is not None:
+                self._close()
+            ep.tod = tod
         ep.nsent += 1
-        dec(f, ep, cons)
+        dec(self._f, ep, cons)

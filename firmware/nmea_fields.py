@@ -10,7 +10,7 @@ Numbers are fixed point: num(i, 2) of "1.005" is 101 (rounded half away from zer
 first dropped digit). More than MAXDIGITS digits make a field malformed: no receiver
 sends them, and longer ones would need big integers (heap) on the tag.
 
-A CPython backend with the same interface and results lives in nmea_fields_fast.py;
+A CPython backend with the same interface and results lives in nmea_cpython.py;
 tests hold the two to identical output.
 """
 

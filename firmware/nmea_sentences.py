@@ -10,7 +10,7 @@ quality 1-5 (GPS, DGPS, PPS, RTK, float RTK) and GNS with such a mode. Dead reck
 where the tag was, so they read as no fix.
 """
 
-from emtag.firmware.gnss_fix import OTHER, cons_of_prn
+from emtag.firmware.gnss_fix import cons_of_prn
 from emtag.firmware.gnss_time import days_from_civil, repair_rollover, valid_date
 
 try:
@@ -118,6 +118,7 @@ def gst(f, ep, cons):
 
 
 _PRN = [None] * 12  # scratch lists, reused: decoding allocates nothing
+_SV = [None] * 4  # GSV: four satellites per sentence
 _CN0 = [None] * 4
 
 
@@ -129,12 +130,7 @@ def gsa(f, ep, cons):
     sysid = f.int_(18)  # NMEA 4.10; beidou-bd.log puts a float here, which reads as None
     if sysid is not None and 1 <= sysid <= 6:
         cons = sysid - 1
-    prns = _PRN
-    for k in range(f.ints(3, 1, prns)):
-        prn = prns[k]
-        if prn:
-            c = cons if cons >= 0 else cons_of_prn(prn)
-            ep.use(OTHER if c is None else c, prn)
+    ep.use(cons, _PRN, f.ints(3, 1, _PRN))
     if ep.pdop is None:
         ep.pdop = f.num(15, 2)
     if ep.hdop is None:
@@ -147,11 +143,9 @@ def gsa(f, ep, cons):
 def gsv(f, ep, cons):
     n = f.n
     sig = f.ch(n - 1) if (n - 4) % 4 == 1 else 0  # NMEA 4.10 signal id after the groups
-    prns = _PRN
+    prns = _SV
     cn0s = _CN0
-    m = f.ints(4, 4, cn0s)  # PRNs first, then reuse the list for C/N0
-    for k in range(m):
-        prns[k] = cn0s[k]
+    m = f.ints(4, 4, prns)
     if m > (n - 4) // 4:
         m = (n - 4) // 4  # a last group without its C/N0 field
     f.ints(7, 4, cn0s)

@@ -51,6 +51,8 @@ BOARDS = {
 }
 BLOCK_SIZE = 4096
 SIM_ONLY = ("sim", "simwire")  # board modules for the simulator, left out of hardware builds
+# CPython's twins of device code (never imported on MicroPython), left out of every build
+CPYTHON_ONLY = ("nmea_cpython", "nmea_native")
 
 
 class BuildError(RuntimeError):
@@ -128,6 +130,8 @@ def sources(board: str) -> list[tuple[str, str]]:
                 if not fn.endswith(".py"):
                     continue
                 mod = fn[:-3]
+                if rel == "." and name == "firmware" and mod in CPYTHON_ONLY:
+                    continue
                 if rel == "boards" and mod != "__init__":
                     keep = {"unix": SIM_ONLY, "esp32": ("mcu", "esp32"), "rp2": ("mcu", "rp2")}
                     if mod not in keep[board]:

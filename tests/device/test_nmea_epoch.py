@@ -298,3 +298,13 @@ def test_hostile_streams_stay_bounded():
     digits = "1234567890123456789012345.5"
     fixes, p = decode(["GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,%s,M,,M,," % digits])
     assert fixes[0].alt_cm is None and fixes[0].fix == 2 and fixes[0].lat == 500000000
+
+
+def test_gsv_without_timed_sentences_stays_bounded():
+    # a receiver that only lists satellites: the epoch grows until flush; 4 tracked
+    # satellites per sentence pass the 255 a byte can count after 64 sentences
+    gsv = "GPGSV,3,1,12,07,10,333,39,08,12,279,35,10,16,158,33,16,74,249,37"
+    fixes, p = decode([gsv] * 70)
+    assert p.good == 70 and len(fixes) == 1
+    assert fixes[0].sv_cn0[GPS] == 255 and fixes[0].cn0_max[GPS] == 39
+    assert fixes[0].cn0_mean[GPS] <= 255

@@ -9,9 +9,9 @@ from emtag.firmware import nmea_fields
 
 BACKENDS = [(nmea_fields.Fields, nmea_fields.xor8)]
 if sys.implementation.name != "micropython":
-    from emtag.firmware import nmea_fields_fast
+    from emtag.firmware import nmea_cpython
 
-    BACKENDS.append((nmea_fields_fast.Fields, nmea_fields_fast.xor8))
+    BACKENDS.append((nmea_cpython.Fields, nmea_cpython.xor8))
 
 
 def loaded(body):
