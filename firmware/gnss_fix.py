@@ -195,8 +195,10 @@ class Epoch:
             return
         self.gsv |= 1 << cons
         self.view[cons] = min(255, self.view[cons] + view)
-        self.trk[cons] = min(255, self.trk[cons] + trk)
-        self.sum[cons] += cn0sum
+        t = self.trk[cons] + trk
+        if t <= 255:  # counts are bytes: only a stream of GSV without a timed sentence
+            self.trk[cons] = t  # gets further, and then the mean stays that of the first
+            self.sum[cons] += cn0sum
         if cn0max > self.mx[cons]:
             self.mx[cons] = cn0max
 
@@ -247,10 +249,7 @@ class Epoch:
             fix.sv_view[c] = self.view[c]
             fix.sv_cn0[c] = n
             fix.cn0_max[c] = self.mx[c]
-            m = (2 * self.sum[c] + n) // (2 * n) if n else 0
-            # trk stops at 255 while sum goes on: only a stream of GSV without a timed
-            # sentence gets there, and it must not break the parser
-            fix.cn0_mean[c] = m if m < 256 else 255
+            fix.cn0_mean[c] = (2 * self.sum[c] + n) // (2 * n) if n else 0
             fix.sv_used[c] = self.nused[c]
         self.reset()
 

@@ -306,5 +306,5 @@ def test_gsv_without_timed_sentences_stays_bounded():
     gsv = "GPGSV,3,1,12,07,10,333,39,08,12,279,35,10,16,158,33,16,74,249,37"
     fixes, p = decode([gsv] * 70)
     assert p.good == 70 and len(fixes) == 1
-    assert fixes[0].sv_cn0[GPS] == 255 and fixes[0].cn0_max[GPS] == 39
-    assert fixes[0].cn0_mean[GPS] <= 255
+    assert fixes[0].sv_cn0[GPS] == 252 and fixes[0].cn0_max[GPS] == 39
+    assert fixes[0].cn0_mean[GPS] == 36  # (39 + 35 + 33 + 37) / 4, rounded
