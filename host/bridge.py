@@ -45,10 +45,27 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def fitting_register(keystore):
+    """An admission policy for Session: a tag new to the store is taken only if the
+    fitting register (host/keys.py, written by `emtag fit provision`) holds its key."""
+
+    def admit(device, pub):
+        rec = keystore.tag(bytes.fromhex(device))
+        if rec is None:
+            return "not in the fitting register"
+        if rec.get("pubkey") != pub.hex():
+            return "public key differs from the fitting register"
+        return None
+
+    return admit
+
+
 class Session:
     def __init__(self, store, emit, now_iso, register=True):
         self.store = store
-        self.register = register  # False: only tags already in the store (no first use)
+        # a tag new to the store: True takes its key on first use, False refuses it, a
+        # callable admit(device hex, public key) returns None to take it or why not
+        self.register = register
         self.emit = emit  # emit(type, **fields): the bridge's event stream
         self.now_iso = now_iso  # () -> ISO 8601 UTC, the bridge's clock
         self.deframer = frame.Deframer()
@@ -101,11 +118,14 @@ class Session:
             return [[m.NACK, 0, "device id does not match public key"]]
         device = dev.hex()
         known = self.store.device(device)
-        if known is None and not self.register:
-            self.emit("hello_rejected", device=device, reason="unknown tag (not registered)")
-            return [[m.NACK, 0, "unknown tag"]]
         if known is None:
-            # Trust on first use until fitting-time provisioning lands (see README).
+            if callable(self.register):
+                why = self.register(device, pub)
+            else:
+                why = None if self.register else "unknown tag (not registered)"
+            if why:
+                self.emit("hello_rejected", device=device, reason=why)
+                return [[m.NACK, 0, "unknown tag"]]
             self.store.add_device(device, pub, str(body.get(m.H_FIRMWARE)), self.now_iso())
             self.emit("device_registered", device=device)
         elif known != pub:

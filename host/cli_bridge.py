@@ -8,7 +8,11 @@ the README for its schema. With --mqtt, fixes go to emtag/<device>/fix and alert
 emtag/<device>/alert (QoS 1, JSON); while the broker is away they wait in the store's
 outbox and go out when it returns. Each event is printed as one line: time, type, fields.
 Stop with Ctrl-C or SIGTERM; SIGKILL loses nothing either (the store commits before
-acknowledging, and tags resend what was not acknowledged)."""
+acknowledging, and tags resend what was not acknowledged).
+
+A tag new to the store is taken with --fitted only if the fitting register holds its key
+(provisioned at fitting), with --known-only never, and otherwise on first contact (its
+device id must still be the hash of its key; for development and simulation)."""
 
 import signal
 import sys
@@ -37,13 +41,35 @@ def add_arguments(p):
     p.add_argument("--store", default="store.sqlite", help="SQLite store (default: %(default)s)")
     p.add_argument("--mqtt", metavar="mqtt://HOST:PORT", help="forward fixes and alerts here")
     p.add_argument("--baud", type=int, default=115200, help="serial speed (default: %(default)s)")
-    p.add_argument(
+    admit = p.add_mutually_exclusive_group()
+    admit.add_argument(
+        "--fitted",
+        metavar="KEYS_DIR",
+        help="take a tag new to the store only if the fitting register in this key store "
+        "(written by emtag fit provision) holds its key",
+    )
+    admit.add_argument(
         "--known-only",
         action="store_true",
-        help="refuse tags not already in the store (default: register a new tag's key on "
-        "first contact)",
+        help="refuse tags not already in the store",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors and alerts")
+
+
+def _admission(args):
+    """What the bridge does with a tag new to its store (host/bridge.py Session)."""
+    if args.known_only:
+        return False
+    if args.fitted:
+        from emtag.host import bridge, keys
+
+        register = keys.KeyStore(args.fitted)
+        if not (register.path / "tags").is_dir():
+            raise CommandError("%s holds no fitting register (no tags/ in it)" % args.fitted)
+        return bridge.fitting_register(register)
+    print("note: no --fitted register: a new tag's key is trusted on first contact",
+          file=sys.stderr)
+    return True
 
 
 LOUD = {
@@ -87,8 +113,9 @@ def run(args):
             forward.parse_url(args.mqtt)
         except ValueError as e:
             raise CommandError(str(e)) from None
+    admission = _admission(args)
     try:
-        br = Bridge(args.store, emit, register=not args.known_only, baudrate=args.baud)
+        br = Bridge(args.store, emit, register=admission, baudrate=args.baud)
     except Exception as e:  # sqlite3 errors: not a database, schema too new, unwritable
         raise CommandError("store %s: %s" % (args.store, e)) from None
     try:

@@ -111,6 +111,34 @@ def test_an_unknown_tag_is_refused_with_a_clear_reason(tmp_path):
     assert valid_seqs(db, tag.device) == []
 
 
+def test_fitted_takes_only_tags_in_the_fitting_register(tmp_path):
+    from emtag.host import keys
+
+    nokeys = str(tmp_path / "nokeys")
+    r = bridge_cli("--listen", "tcp://127.0.0.1:0", "--fitted", nokeys, "--store", "x.sqlite")
+    assert r.returncode == 2 and "holds no fitting register" in r.stderr
+    fitted, stranger = Tag(seed=11), Tag(seed=12)
+    register = keys.KeyStore(tmp_path / "keys")
+    register.record_tag(bytes.fromhex(fitted.device), fitted.hello[m.H_PUBKEY])
+    port = free_port()
+    db = str(tmp_path / "s.sqlite")
+    listen = "tcp://127.0.0.1:%d" % port
+    br = BridgeProc("--listen", listen, "--store", db, "--fitted", str(register.path))
+    try:
+        br.wait_for("listening")
+        for tag, timeout in ((fitted, 20), (stranger, 1.5)):
+            tag.add(10)
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                done = tag.pump(SocketLink(s), lambda t=tag: t.log.acked == t.last_seq, timeout)
+            assert done == (tag is fitted)
+        line = br.wait_for("hello_rejected")
+        assert "reason=not in the fitting register" in line and stranger.device in line
+    finally:
+        br.stop()
+    assert valid_seqs(db, fitted.device) == list(range(1, fitted.last_seq + 1))
+    assert valid_seqs(db, stranger.device) == []
+
+
 def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
     port = free_port()
     db = str(tmp_path / "s.sqlite")

@@ -107,6 +107,29 @@ def test_known_only_refuses_an_unknown_tag_and_accepts_a_registered_one(st):
     assert send(session(st, register=False), [m.HELLO, tag.hello]) == [[m.ACK, 0]]
 
 
+def test_fitting_register_admits_only_provisioned_keys(st, tmp_path):
+    from emtag.host import keys
+
+    fitted, stranger, impostor = Tag(seed=6), Tag(seed=7), Tag(seed=8)
+    register = keys.KeyStore(tmp_path / "keys")
+    register.record_tag(bytes.fromhex(fitted.device), fitted.hello[m.H_PUBKEY])
+    # the register lists this device id with another key than the one the tag presents
+    register.record_tag(bytes.fromhex(impostor.device), fitted.hello[m.H_PUBKEY])
+    events = []
+    admit = bridge.fitting_register(register)
+    refused = [[m.NACK, 0, "unknown tag"]]
+    assert send(session(st, events, admit), [m.HELLO, fitted.hello]) == [[m.ACK, 0]]
+    assert send(session(st, events, admit), [m.HELLO, stranger.hello]) == refused
+    assert send(session(st, events, admit), [m.HELLO, impostor.hello]) == refused
+    reasons = [f["reason"] for kind, f in events if kind == "hello_rejected"]
+    assert reasons == [
+        "not in the fitting register",
+        "public key differs from the fitting register",
+    ]
+    assert st.device(fitted.device) is not None
+    assert st.device(stranger.device) is None and st.device(impostor.device) is None
+
+
 def test_command_replies_are_reported():
     events = []
     s = bridge.Session(None, lambda kind, **f: events.append((kind, f)), lambda: "T")
