@@ -1,11 +1,19 @@
 """NOR flash model: erase sets a block to 0xFF, programming can only clear bits.
 
-Counts reads, programs and erases (per block, for wear) so runs can report them.
+Counts reads, programs and erases (per block, for wear) so runs can report them. A power
+cut can land in the middle of a program or an erase (`tear_program`, `tear_erase`): only
+part of it reaches the cells, as on a real part whose supply collapses mid-operation.
 """
 
 
 class FlashError(Exception):
     pass
+
+
+class PowerCut(BaseException):
+    """The tag lost power (a `power_cut` timeline event, simulator/world.py). A
+    BaseException, so that no `except Exception` in the firmware can swallow it when it
+    runs in-process on CPython."""
 
 
 class Flash:
@@ -42,3 +50,27 @@ class Flash:
         a, b = self._span(block, 0, self.block_size)
         self.data[a:b] = b"\xff" * self.block_size
         self.erases[block] += 1
+
+    def tear_program(self, block, offset, data, rng):
+        """A program cut short: a random prefix of `data` lands (0 to len - 1 bytes), and of
+        the next byte a random subset of the bits it would clear. Returns bytes landed."""
+        a, _ = self._span(block, offset, len(data))
+        n = len(data)
+        landed = rng.randrange(n) if n else 0
+        if landed:
+            self.program(block, offset, data[:landed])
+        else:
+            self.programs += 1
+        if landed < n:
+            self.data[a + landed] &= data[landed] | rng.getrandbits(8)
+        return landed
+
+    def tear_erase(self, block, rng):
+        """An erase cut short: a random prefix of the block (0 to block size - 1 bytes) is
+        erased, the rest keeps its old contents. The block wears all the same. Returns the
+        bytes erased."""
+        a, _ = self._span(block, 0, self.block_size)
+        landed = rng.randrange(self.block_size)
+        self.data[a : a + landed] = b"\xff" * landed
+        self.erases[block] += 1
+        return landed

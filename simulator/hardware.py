@@ -88,6 +88,9 @@ class Hardware:
         self.link_last = [0, 0]  # tag->bridge, bridge->tag: last arrival times
         self.link_lost = self.link_corrupted = 0
         self._stuck_at, self._stuck = None, 0
+        self.cut_rng = _stream(seed, 6)  # which part of a torn flash write lands
+        self.power_cuts = 0
+        self.torn_writes = 0
         self.env_times = self._route_environments()
         self.progress = None  # callable(fraction, now_ms), set by the command line
         self._sample_t = self.start
@@ -159,6 +162,8 @@ class Hardware:
         elif k == "gnss_reset":
             self.receiver.reset()
             self._event("gnss_reset")
+        elif k == "power_cut":
+            wd.power_cut_due(p)  # at the next flash write, or now (simulator/world.py)
 
     def _event_end(self, ev):
         k = ev.kind
@@ -247,6 +252,35 @@ class Hardware:
             moving=speed > sensors.MOVING_MPS,
         )
         wd.at(wd.now + TRUTH_SAMPLE_MS, self._sample_truth)
+
+    # power cuts (simulator/world.py decides when; timeline.py describes them)
+    def power_off(self):
+        """All power gone: no part draws current, the charger charges nothing, the GNSS
+        module loses its backup domain; sensor interrupts and bytes already queued for the
+        tag are lost with its RAM."""
+        now = self.world.now
+        self.power_cuts += 1
+        self.gnss_power(False)
+        self.receiver.reset()  # V_BCKP went too: the next start is cold
+        self.gnss_bytes = 0
+        m = self.meter
+        m.advance(now)
+        for part in m.state:
+            m.state[part] = None
+        m.charger(0, now)
+        if self.led_on:
+            self.led_on = False
+            self._event("led", on=False)
+
+    def power_on(self):
+        """Power is back: the parts idle as at the first power-on, until the firmware boots
+        and drives them; a plugged charger charges again. The RTC never stopped."""
+        now = self.world.now
+        m = self.meter
+        m.advance(now)
+        m.state.update(power.IDLE_STATES)
+        m.charger(self.charger_ma, now)
+        self._stuck_at, self._stuck = None, 0
 
     # GNSS
     def gnss_power(self, on):
@@ -428,6 +462,8 @@ class Hardware:
             "charged_mah": self.battery.charge_in_mah,
             "breakdown_mah": self.meter.breakdown_mah(),
             "wakes": self.wakes,
+            "power_cuts": self.power_cuts,
+            "torn_writes": self.torn_writes,
             "signatures": self.signatures,
             "flash_erases_max": max(fl.erases),
             "flash_erases_total": sum(fl.erases),

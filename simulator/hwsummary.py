@@ -12,6 +12,15 @@ METRICS = {
     "avg_ma": "average discharge current, mA",
     "uart_dropped": "GNSS bytes dropped by the UART",
     "flash_erases_max": "most erases of one flash block",
+    "power_cuts": "power cuts",
+    "torn_writes": "power cuts that tore a flash write",
+    "boots": "firmware boots",
+    # the evidence (simulator/simulate.py)
+    "stored_failed": "stored records that fail verification or are missing from the chain",
+    "rejected": "records the bridge rejected",
+    "records_missing": "records the tag logged that the store lacks or holds otherwise",
+    "records_unsent": "records still on the tag after the newest stored, at the end",
+    "catch_up_s": "seconds from the link's return until the store held all logged before it",
 }
 
 
@@ -22,7 +31,7 @@ def metric_checks(sc, result):
         name = exp.get("metric")
         if name is None:
             continue
-        v = hw.get(name)
+        v = hw.get(name, result.get(name))
         lo, hi = exp.get("min"), exp.get("max")
         what = METRICS.get(name, name)
         if v is None:
@@ -89,6 +98,19 @@ def rows(r):
             % (hw["flash_erases_total"], hw["flash_erases_max"]),
         ),
     ]
+    if hw.get("power_cuts"):
+        out.append(
+            (
+                "power",
+                "%d cut%s (%d during a flash write), %d boots"
+                % (
+                    hw["power_cuts"],
+                    "" if hw["power_cuts"] == 1 else "s",
+                    hw["torn_writes"],
+                    r.get("boots", 0),
+                ),
+            )
+        )
     if hw["uart_dropped"] or hw["uart_errors"]:
         out.append(
             (

@@ -7,6 +7,9 @@ geometry, so either interpreter mounts what the other wrote.
 
 import littlefs
 
+from emtag.simulator.flash import PowerCut
+
+LFS_ERR_IO = -5
 READ_SIZE = 32  # MicroPython's VfsLfs2 defaults (readsize, progsize, lookahead)
 PROG_SIZE = 32
 LOOKAHEAD = 32
@@ -15,22 +18,35 @@ CACHE_SIZE = 128  # VfsLfs2: min(block size, 4 * max(readsize, progsize)); it al
 
 
 class _BlockDeviceContext(littlefs.UserContext):
-    """Routes littlefs-python's block I/O to a MicroPython-style block device."""
+    """Routes littlefs-python's block I/O to a MicroPython-style block device.
+
+    An exception cannot cross littlefs-python's C callbacks (it is printed and dropped), so
+    a power cut (simulator/runner.py) becomes an I/O error here, quietly: the firmware sees
+    a failed flash operation, and its board raises PowerCut at its next request."""
 
     def __init__(self, bdev):
         self.bdev = bdev
 
     def read(self, cfg, block, off, size):
         buf = bytearray(size)
-        self.bdev.readblocks(block, buf, off)
+        try:
+            self.bdev.readblocks(block, buf, off)
+        except PowerCut:
+            pass  # zeros: littlefs finds nothing valid in them
         return buf
 
     def prog(self, cfg, block, off, data):
-        self.bdev.writeblocks(block, data, off)
+        try:
+            self.bdev.writeblocks(block, data, off)
+        except PowerCut:
+            return LFS_ERR_IO
         return 0
 
     def erase(self, cfg, block):
-        self.bdev.ioctl(6, block)
+        try:
+            self.bdev.ioctl(6, block)
+        except PowerCut:
+            return LFS_ERR_IO
         return 0
 
     def sync(self, cfg):

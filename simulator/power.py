@@ -71,6 +71,16 @@ PROFILES = {
 }
 
 PARTS = ("mcu", "gnss", "modem", "accel", "fuel_gauge", "board", "vibrate", "led", "flash")
+# each part's state at power-on, before the firmware drives it (None: draws nothing)
+IDLE_STATES = {
+    "mcu": "mcu_sleep",
+    "gnss": "gnss_backup",
+    "modem": "modem_edrx",
+    "accel": "accel",
+    "fuel_gauge": "fuel_gauge",
+    "board": "board",
+    "flash": "flash_standby",
+}
 
 
 def profile(name="esp32s3-m8-nrf9160", **over):
@@ -91,15 +101,7 @@ class PowerMeter:
         self.cost = prof["costs"]
         self.battery = battery
         self.t = t0_ms
-        self.state = {
-            "mcu": "mcu_sleep",
-            "gnss": "gnss_backup",
-            "modem": "modem_edrx",
-            "accel": "accel",
-            "fuel_gauge": "fuel_gauge",
-            "board": "board",
-            "flash": "flash_standby",
-        }
+        self.state = dict(IDLE_STATES)
         self.charger_ma = 0.0
         self.burst_mas = 0.0  # bursts since the last advance (mA x s)
         self.by_part = dict.fromkeys(PARTS, 0.0)  # mA x s drawn over the run

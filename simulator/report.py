@@ -161,6 +161,7 @@ def _gap_cause(a, b, d):
         ("foil (shielded)", {"foil_on"}, {"foil_off"}),
         ("jamming", {"jam_on"}, {"jam_off"}),
         ("link outage", {"link_down"}, {"link_up"}),
+        ("power cut", {"power_cut"}, {"power_restore"}),
     ):
         for x, y in _windows(sim, on, off, d["start"], d["end"]):
             if x < b and y > a:
@@ -546,6 +547,7 @@ STRIP = (
     ("jamming", ({"jam_on"}, {"jam_off"}), "#e37400"),
     ("charging", ({"charger_plugged"}, {"charger_unplugged"}), "#0a7a2f"),
     ("link down", ({"link_down"}, {"link_up"}), "#b3261e"),
+    ("power off", ({"power_cut"}, {"power_restore"}), "#202124"),
     ("strap / case open", ({"strap_cut", "case_open"}, {"strap_restore", "case_close"}), "#5f6368"),
 )
 

@@ -3,6 +3,7 @@
 import datetime
 
 from emtag.host import verify
+from emtag.protocol import records
 from emtag.simulator import hwsummary, report, runner
 from emtag.simulator.progress import progress_bar  # noqa: F401  (the command line uses it)
 from emtag.simulator.world import World
@@ -42,6 +43,7 @@ def _results(world, sc, wall, interpreter):
         verified = report.counts[verify.VALID]
         failed = len(stored) - verified + sum(g.last - g.first + 1 for g in report.gaps)
     rejected = len(world.store.records(device, "rejected")) if device else 0
+    missing, unsent, upto = _delivery(evs, world.store.records(device) if device else [])
     return {
         "scenario": sc.name,
         "interpreter": interpreter,
@@ -52,6 +54,11 @@ def _results(world, sc, wall, interpreter):
         "stored_verified": verified,
         "stored_failed": failed,
         "rejected": rejected,
+        "records_missing": missing,
+        "records_unsent": unsent,
+        "stored_upto": upto,
+        "catch_up_s": _catch_up(evs),
+        "boots": sum(1 for e in evs if e["source"] == "tag" and e["type"] == "boot"),
         "tag_alerts": tag_alerts,
         "stored_alerts": stored_alerts,
         "heap_peak": shutdown.get("heap_peak"),
@@ -59,6 +66,63 @@ def _results(world, sc, wall, interpreter):
         "checks": _checks(sc, evs, stored_alerts),
         "hardware": world.hw.summary(),  # GNSS, power, battery, flash (simulator/hardware.py)
     }
+
+
+def _told(evs):
+    """The records the tag said it logged, as (time, seq, type, lat, lon): a fix (seq and
+    position), a checkpoint (seq), and the restart record each boot begins with
+    (next_seq - 1)."""
+    out = []
+    for e in evs:
+        if e["source"] != "tag":
+            continue
+        kind = e["type"]
+        if kind == "fix":
+            out.append((e["t"], e["seq"], records.FIX, e["lat"], e["lon"]))
+        elif kind == "checkpoint":
+            out.append((e["t"], e["seq"], records.CHECKPOINT, None, None))
+        elif kind == "boot":
+            out.append((e["t"], e["next_seq"] - 1, records.RESTART, None, None))
+    return out
+
+
+def _delivery(evs, stored):
+    """Did every record the tag said it logged reach the store as that record?
+
+    A record the tag reported was on its flash (the log appends before the event), so no
+    power cut may lose it: its seq must come back from the store, valid, with the same type
+    and position. A record torn away by a cut was never reported (nor sent), and its seq is
+    reused by the next boot. Returns (records missing or different, among those up to the
+    newest stored; records the tag held beyond the newest stored at the end; the newest
+    stored seq)."""
+    told = _told(evs)
+    have = {row[0]: (row[1], row[3], row[4]) for row in stored}
+    upto = max(have, default=0)
+    missing = sum(1 for _, seq, *rec in told if seq <= upto and have.get(seq) != tuple(rec))
+    last = max([seq for _, seq, *_ in told], default=0)
+    for e in evs:
+        if e["source"] == "tag" and e["type"] == "shutdown":
+            last = max(last, e.get("records", 0))
+    return missing, max(0, last - upto), upto
+
+
+def _catch_up(evs):
+    """Seconds from the link's last return until the store held every record the tag had
+    logged before it (None: no outage ended, or the store never caught up)."""
+    ups = [e for e in evs if e["source"] == "sim" and e["type"] == "link_up"]
+    if not ups:
+        return None
+    up = ups[-1]["t"]  # ISO 8601 UTC in one format: the strings sort as the times do
+    before = max([seq for t, seq, *_ in _told(evs) if t < up], default=0)
+    for e in evs:
+        if (
+            e["source"] == "bridge"
+            and e["type"] == "records_stored"
+            and e["t"] >= up
+            and e["upto"] >= before
+        ):
+            return round(_t(e) - _t(ups[-1]), 3)
+    return None
 
 
 def _checks(sc, evs, stored_alerts):
@@ -131,6 +195,18 @@ def summary_table(r):
             "records stored and verified",
             "%d (%d failed, %d rejected)"
             % (r["stored_verified"], r["stored_failed"], r["rejected"]),
+        ),
+        (
+            "tag's records in the store",
+            "%s up to seq %d; %d on the tag after it at the end%s"
+            % (
+                "all" if not r["records_missing"] else "%d MISSING" % r["records_missing"],
+                r["stored_upto"],
+                r["records_unsent"],
+                ""
+                if r.get("catch_up_s") is None
+                else "; caught up %.0f s after the link came back" % r["catch_up_s"],
+            ),
         ),
         ("alerts raised on the tag", ", ".join(a["alert"] for a in r["tag_alerts"]) or "none"),
         ("alerts in the store", ", ".join(a["alert"] for a in r["stored_alerts"]) or "none"),

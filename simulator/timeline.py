@@ -38,7 +38,23 @@
 Event types and their settings (EVENTS): strap_cut, strap_restore, case_open, case_close,
 foil (attenuation_db, default 30), jam (rise_db: noise-floor rise, default 25), charge
 (charger_ma), environment (environment), gnss_reset (the module loses its backup domain:
-the next start is cold), link_outage (the uplink is down; the same as [[link.outage]]).
+the next start is cold), link_outage (the uplink is down; the same as [[link.outage]]),
+power_cut (off_s, default 5; at_write, default true), below.
+
+power_cut: the tag loses all power (a battery contact opening on a knock, say) for off_s
+seconds. With at_write = true the cut lands on the tag's first flash program or erase at or
+after the event's time (at_write = n: on its n-th) and tears it (simulator/flash.py: a
+random prefix of a program lands, the next byte half programmed; an erase is partial);
+with at_write = false it lands at that instant, while the tag sleeps between two wakes.
+RAM is lost: the firmware's process dies mid-instruction. What survives: the flash exactly
+as the cut left it, the RTC (it runs on its own backup supply: the tag's clock goes on
+counting), the battery's charge. The GNSS module's backup domain is lost (its next start
+is cold, as after gnss_reset); nothing draws from or charges the battery while off. Sensor
+interrupts, GNSS bytes and link messages that arrive while the tag is off are lost. When
+power returns the firmware boots from scratch against the same flash, store and bridge
+(simulator/runner.py). A cut due while the tag is off already: at_write = n lands in the
+n-th write after power returns (while the firmware boots), false is ignored. Sim events:
+power_cut (with the torn operation, block and bytes landed of how many) and power_restore.
 
     [link]                         latency_ms = 80 (simulator/scenario.py), and:
     loss = 0.0                     probability a message (a frame, either way) is lost
@@ -61,7 +77,9 @@ EVENTS = {
     "environment": ("environment",),
     "gnss_reset": (),
     "link_outage": (),
+    "power_cut": ("off_s", "at_write"),
 }
+POWER_OFF_S = 5.0  # power_cut: seconds without power, unless off_s says otherwise
 WINDOWED = ("foil", "jam", "charge", "environment", "link_outage")
 COMMON = ("at", "at_s", "type", "duration_s", "repeat_s", "count", "note")
 
@@ -159,6 +177,24 @@ def _time(item, start_ms):
     raise TimelineError("every [[event]] needs at (ISO 8601) or at_s (seconds from start)")
 
 
+def _power_cut(params):
+    off = params.get("off_s", POWER_OFF_S)
+    if isinstance(off, bool) or not isinstance(off, (int, float)) or not 0 < off <= 86400:
+        raise TimelineError(
+            "event power_cut: off_s must be a number of seconds, above 0 and at most 86400 "
+            "(got %r)" % (off,)
+        )
+    at = params.get("at_write", True)
+    if isinstance(at, bool):
+        at = int(at)  # true: the first write, false: none (at once)
+    elif not isinstance(at, int) or not 1 <= at <= 1000000:
+        raise TimelineError(
+            "event power_cut: at_write must be true, false or the number of the flash write "
+            "to cut, from 1 (got %r)" % (at,)
+        )
+    return {"off_ms": int(round(off * 1000)), "at_write": at}
+
+
 def parse_events(items, start_ms, end_ms):
     out = []
     for item in items:
@@ -171,7 +207,8 @@ def parse_events(items, start_ms, end_ms):
         t = _time(item, start_ms)
         dur = item.get("duration_s")
         if dur is not None and kind not in WINDOWED:
-            raise TimelineError("event %s takes no duration_s" % kind)
+            hint = ": off_s sets how long the power stays off" if kind == "power_cut" else ""
+            raise TimelineError("event %s takes no duration_s%s" % (kind, hint))
         dur_ms = int(float(dur) * 1000) if dur is not None else None
         if dur_ms is not None and dur_ms <= 0:
             raise TimelineError("event %s: duration_s must be positive" % kind)
@@ -183,6 +220,8 @@ def parse_events(items, start_ms, end_ms):
                     "environment event needs environment = one of %s"
                     % ", ".join(receiver.ENVIRONMENTS)
                 )
+        if kind == "power_cut":
+            params = _power_cut(params)
         repeat = item.get("repeat_s")
         count = int(item.get("count", 1 if repeat is None else 0))
         if repeat is not None:

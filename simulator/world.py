@@ -3,6 +3,11 @@
 The firmware drives it through the sim board's requests (firmware/boards/simwire.py);
 `handle` answers each one. Time advances only in SLEEP, by running queued world events
 (GNSS epochs, bytes arriving) in time order until the tag has input or its deadline comes.
+
+Power cuts (`power_cut` in the timeline, simulator/timeline.py): `handle` applies the torn
+flash write, records the cut and raises flash.PowerCut; the runner (simulator/runner.py)
+ends that firmware run, calls `power_restore` (the world goes on without the tag for the
+off time) and boots the firmware again.
 """
 
 import heapq
@@ -16,7 +21,7 @@ from emtag.host import store as host_store
 from emtag.host import zonefile
 from emtag.simulator import hardware, littlefs_host, route
 from emtag.simulator.events import EventLog, iso
-from emtag.simulator.flash import Flash
+from emtag.simulator.flash import Flash, PowerCut
 
 EPOCH_DELAY_MS = 150  # NMEA for an epoch reaches the tag this long after the epoch
 FLASH_BLOCK = 4096
@@ -56,6 +61,9 @@ class World:
         self.console_out = []  # what the tag wrote to its USB console, when no port is attached
         self.console_port = None  # simulator/serve.py: a pty or TCP socket (write(bytes))
         self.pacer = None  # simulator/serve.py: ties virtual time to the wall clock
+        self.cut_at_write = None  # a power_cut waiting for the tag's flash writes
+        self.cut_writes = 0  # ...and how many more writes it lets through
+        self.restore_at = None  # while the tag has no power: when it comes back
         self.events.add(
             self.now,
             "sim",
@@ -124,10 +132,20 @@ class World:
         if op == w.READ_BLOCK:
             return self.flash.read(w.u32(body, 0), w.u32(body, 4), w.u32(body, 8))
         if op == w.PROG_BLOCK:
-            self.flash.program(w.u32(body, 0), w.u32(body, 4), bytes(body[8:]))
+            block, offset, data = w.u32(body, 0), w.u32(body, 4), bytes(body[8:])
+            if self.cut_at_write is not None and self._cut_now():
+                landed = self.flash.tear_program(block, offset, data, self.hw.cut_rng)
+                self._power_cut(
+                    op="program", block=block, offset=offset, landed=landed, of=len(data)
+                )
+            self.flash.program(block, offset, data)
             return b""
         if op == w.ERASE_BLOCK:
-            self.flash.erase(w.u32(body, 0))
+            block = w.u32(body, 0)
+            if self.cut_at_write is not None and self._cut_now():
+                landed = self.flash.tear_erase(block, self.hw.cut_rng)
+                self._power_cut(op="erase", block=block, landed=landed, of=FLASH_BLOCK)
+            self.flash.erase(block)
             return b""
         if op == w.RANDOM:
             return self.tag_rng.randbytes(w.u32(body, 0))
@@ -199,6 +217,52 @@ class World:
             out += data
         self.rx = []
         return bytes(out)
+
+    # power cuts
+    def power_cut_due(self, params):
+        """A power_cut event's time has come: cut in the tag's n-th flash write from now
+        (at_write = n), or now (0). While the tag is off already, at_write = n counts from
+        when it is back (the cut lands while it boots), and a cut now is no news."""
+        if params["at_write"]:
+            self.cut_at_write = params
+            self.cut_writes = params["at_write"] - 1
+        elif self.restore_at is None:
+            self._power_cut(params)
+
+    def _cut_now(self):
+        if self.cut_writes:
+            self.cut_writes -= 1
+            return False
+        return True
+
+    def _power_cut(self, params=None, **torn):
+        """The tag loses power now (in the middle of the flash write described by `torn`)."""
+        params = params or self.cut_at_write
+        self.cut_at_write = None
+        self.restore_at = self.now + params["off_ms"]
+        self.rx = []
+        self.hw.power_off()
+        if torn:
+            self.hw.torn_writes += 1
+        self.events.add(self.now, "sim", "power_cut", off_s=params["off_ms"] / 1000, **torn)
+        raise PowerCut()
+
+    def power_restore(self):
+        """After a cut: the world goes on without the tag until its power returns (what
+        reaches the tag meanwhile is lost). True if it returns before the scenario ends."""
+        until = min(self.restore_at, self.end)
+        while self.queue and self.queue[0][0] <= until:
+            t, _, fn, args = heapq.heappop(self.queue)
+            self.now = max(self.now, t)
+            fn(*args)
+            self.rx = []
+        self.now = max(self.now, until)
+        self.restore_at = None
+        if self.now >= self.end:
+            return False
+        self.hw.power_on()
+        self.events.add(self.now, "sim", "power_restore")
+        return True
 
     def close(self):
         self.store.close()

@@ -5,6 +5,7 @@ MicroPython unix port, with the tag's heap, is covered by tests/test_demo.py). A
 EXAMPLES for a new example."""
 
 import os
+import sqlite3
 
 import pytest
 
@@ -16,6 +17,8 @@ EXAMPLES = [
     "near-miss-urban.toml",  # urban-canyon near miss: zone_approach, never exclusion_breach
     "curfew-dst-autumn.toml",  # curfew breach the morning the clocks go back
     "curfew-dst-spring.toml",  # none the morning they go forward
+    "power-cuts.toml",  # five power cuts, four of them tearing a flash write
+    "link-outage-3d.toml",  # three days without a link (and a power cut), then catch-up
 ]
 
 
@@ -26,3 +29,12 @@ def test_example(name, tmp_path):
     result = simulate.simulate(sc, str(tmp_path), "cpython")
     assert result["checks"] and all(c["ok"] for c in result["checks"]), result["checks"]
     assert result["stored_failed"] == 0 and result["rejected"] == 0
+    # the store took each record once, in the order of the chain
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    try:
+        seqs = [
+            r[0] for r in db.execute("SELECT seq FROM records WHERE status='valid' ORDER BY id")
+        ]
+    finally:
+        db.close()
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -51,6 +51,11 @@ def simple_routes():
     p0 = off(HOME, 0, -800)
     loop = [p0, off(p0, 300, 0), off(p0, 600, 150), off(p0, 600, 500), off(p0, 250, 650),
             off(p0, -100, 400), p0]  # fmt: skip
+    v = VICTIM  # an afternoon out west of the victim's home, then through their street
+    cafe = off(v, -1000, 1100)
+    afternoon = [off(v, -1800, 400), off(v, -1500, 900), cafe, off(cafe, 8, 6), cafe,
+                 off(v, -700, 700), off(v, -900, 300), off(v, -800, 0), v,
+                 off(v, 600, 0)]  # fmt: skip
     car = off(HOME, 15, 0)
     far1, far2 = off(HOME, 30000, 20000), off(HOME, 90000, 60000)
     return {
@@ -61,6 +66,12 @@ def simple_routes():
         "park-loop": feature(
             "A walk round a suburban park, with a sit on a bench halfway",
             loop, 1.3, [[3, 900]], [[0, "suburban"], [2, "open_sky"], [5, "suburban"]],
+        ),
+        "afternoon-walk": feature(
+            "From the bus stop to a cafe, a sit in the park, then through the victim's "
+            "street, stopping outside the house",
+            afternoon, 1.3, [[3, 1200], [5, 2400], [8, 120]],
+            [[0, "suburban"], [3, "indoor"], [4, "suburban"], [5, "open_sky"], [6, "suburban"]],
         ),
         "long-drive": feature(
             "Home, a long drive out and back by car, home again",
