@@ -62,6 +62,7 @@ class Tag:
         }
         # the uplink sends only records a signature already covers
         self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello)
+        self._zones_unusable()
         self.event(
             "boot",
             device=hexlify(self.device_id),
@@ -80,19 +81,28 @@ class Tag:
         self.console = console.attach(self)
 
     def _load_zones(self):
-        """The zone engine for the table on flash (protocol/zones.cddl); none: no zones."""
+        """The zone engine for the table on flash (protocol/zones.cddl); none: no zones.
+        A table the tag cannot use leaves self.zones_error set, for _zones_unusable."""
         gc.collect()  # loading needs room: key generation may have left garbage behind
+        self.zones_error = None
         try:
             f = self.fs.open(ZONES_PATH, "rb")
         except OSError:
             return zones.ZoneEngine([])
         try:
             return zones.ZoneEngine.from_table(f)  # read a zone at a time
-        except (ValueError, OSError) as e:
-            self.event("zones_invalid", error=str(e))
+        except (ValueError, OSError, MemoryError) as e:
+            self.zones_error = str(e) or type(e).__name__
+            self.event("zones_invalid", error=self.zones_error)
             return zones.ZoneEngine([])
         finally:
             f.close()
+
+    def _zones_unusable(self):
+        """Zones are on flash but not enforced: the centre must know at once (an alert,
+        signed), not find out from a breach that never came."""
+        if self.zones_error is not None:
+            self._tag_alert("zones_unusable", self.board.now_ms(), error=self.zones_error)
 
     # the main loop's two calls
     def poll(self):
@@ -208,15 +218,16 @@ class Tag:
         """The log entered its thinning band (firmware/recordlog.py): storage_full, once per
         episode (and once per boot while it lasts); routine fixes are thinned meanwhile."""
         self.storage_full = self.log.full
-        if not self.storage_full:
-            return
+        if self.storage_full:
+            self._tag_alert("storage_full", now, used=self.log.used)
+
+    def _tag_alert(self, kind, now, **fields):
+        """An alert about the tag itself (no zone, no fix), time-stamped in UTC when the tag
+        knows it, else by its own clock."""
         utc = now if self.utc_offset_ms is None else now + self.utc_offset_ms
-        self._append(
-            records.alert_record(
-                self._seq(), self.prev_hash, "storage_full", utc // 1000, utc % 1000
-            )
-        )
-        self.event("alert", alert="storage_full", zone=None, used=self.log.used)
+        self._append(records.alert_record(self._seq(), self.prev_hash, kind, utc // 1000,
+                                          utc % 1000))
+        self.event("alert", alert=kind, zone=None, **fields)
 
     def _vibrate(self, ms):
         buzz = getattr(self.board, "vibrate", None)

@@ -83,6 +83,7 @@ ALERTS = (
     "shielding_suspected",
     "jamming_suspected",
     "storage_full",
+    "zones_unusable",
     "device_restart",
 )
 
