@@ -9,6 +9,7 @@ import gc
 import json
 
 from emtag.firmware import evidence, nmea, recordlog, uplink, zones
+from emtag.firmware.config import read_file, write_atomic
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import cbor, frame, records
 from emtag.protocol import messages as m
@@ -16,6 +17,7 @@ from emtag.protocol import messages as m
 FIRMWARE_VERSION = "0.1.0"
 KEY_PATH = "device.key"
 ZONES_PATH = "zones.cbor"
+BREACHES_PATH = "breaches.cbor"  # ids of the zones in breach, kept across restarts
 GNSS_IDLE_MS = 300  # a quiet UART this long ends the GNSS epoch
 FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zone engine
 # sets the interval (settings slow_interval_s / fast_interval_s in the zone table)
@@ -47,6 +49,7 @@ class Tag:
             self.event("key_generated")
         self.device_id = self.signer.key_id()
         self.zone_engine = self._load_zones()
+        self._restore_breaches()
         self.log = recordlog.RecordLog(self.fs)
         # the hash chain continues from the log's tail; a tail left unsealed is sealed at once
         self.chain = evidence.Chain(self.signer)
@@ -97,6 +100,26 @@ class Tag:
             return zones.ZoneEngine([])
         finally:
             f.close()
+
+    def _save_breaches(self):
+        try:
+            write_atomic(self.fs, BREACHES_PATH, cbor.dumps(self.zone_engine.breaches()))
+        except OSError as e:
+            self.event("flash_error", path=BREACHES_PATH, error=str(e))
+
+    def _restore_breaches(self):
+        """Breaches open before a power cut or reset stay open (zones.ZoneEngine.restore)."""
+        data = read_file(self.fs, BREACHES_PATH, 1024)
+        if not data:
+            return
+        try:
+            ids = cbor.loads(data, max_depth=2, max_items=64)
+        except ValueError:
+            ids = None
+        if isinstance(ids, list):
+            self.zone_engine.restore(ids)
+        else:
+            self.event("breaches_invalid")
 
     def _zones_unusable(self):
         """Zones are on flash but not enforced: the centre must know at once (an alert,
@@ -188,6 +211,8 @@ class Tag:
             )
             if kind == "zone_approach":
                 self._vibrate(APPROACH_VIBRATE_MS)
+            else:  # a breach or a clear: after the record, so a cut between the two
+                self._save_breaches()  # repeats an alert rather than losing one
         if not engine.accepted:
             return
         now = self.board.now_ms()

@@ -519,6 +519,21 @@ class ZoneEngine:
             self._emit(z, True, snap)
             self._emit(z, False, snap)
 
+    def breaches(self):
+        """Ids of the zones in breach now (the tag keeps them on flash across restarts)."""
+        return [z.id for z in self.zones if z.breach]
+
+    def restore(self, ids):
+        """Zones that were in breach before a restart are in breach again: no second breach
+        alert, and the clear comes when the wearer is surely back on the good side (or,
+        for a schedule, when its window has closed)."""
+        for z in self.zones:
+            if z.id in ids:
+                z.state = INSIDE if z.kind == EXCLUSION else OUTSIDE
+                z.breach = True
+                z.was_active = True
+                z.approach_armed = False
+
     def stats(self):
         """Counters for the shutdown event: fixes set aside, by reason."""
         return self.filter.stats()

@@ -21,7 +21,7 @@ zone = "victim-home"
 within_s = 60                     # after the true track enters the zone
 # after = "strap_cut"             # ...or after this sim event (simulator/timeline.py)
 # stamped_within_s = 5            # the alert's own time, after the reference
-# count = 0                       # must not happen
+# count = 0                       # must not happen (count = N: exactly N times)
 [[expect]]
 metric = "days_per_charge"        # or gnss_on_share, battery_pct: a run figure
 min = 3.0                         # and/or max
@@ -85,6 +85,9 @@ class Scenario:
         for e in self.expect:
             if "alert" not in e and "metric" not in e:
                 raise ScenarioError("%s: every [[expect]] needs an alert or a metric" % path)
+            n = e.get("count")
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+                raise ScenarioError("%s: [[expect]] count must be a whole number >= 0" % path)
 
 
 def _parse_time(text):

@@ -135,9 +135,15 @@ def _checks(sc, evs, stored_alerts):
             a for a in stored_alerts if a["alert"] == kind and (zone is None or a["zone"] == zone)
         ]
         what = kind + (" in " + zone if zone else "")
-        if exp.get("count") == 0:
+        count = exp.get("count")
+        if count == 0:
             checks.append({"ok": not hits, "text": "no %s (%d seen)" % (what, len(hits))})
             continue
+        if count is not None:
+            checks.append(
+                {"ok": len(hits) == count, "text": "%s stored %d times (expected %d)"
+                 % (what, len(hits), count)}
+            )
         if not hits:
             checks.append({"ok": False, "text": "%s reached the store: none did" % what})
             continue

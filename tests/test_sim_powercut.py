@@ -263,6 +263,23 @@ def test_power_cuts_mid_write_leave_a_verified_store_and_a_rebooted_tag(tmp_path
     assert a == b
 
 
+@pytest.mark.parametrize("interpreter", interpreters())
+def test_a_breach_open_across_a_cut_is_neither_repeated_nor_left_open(tmp_path, interpreter):
+    # the wearer is inside the zone from 466 s to 799 s; the tag breaks down at 600 s
+    cut = '[[event]]\nat_s = 600\ntype = "power_cut"\nat_write = false\n'
+    sc = write_scenario(tmp_path / "walk.toml", WALK, cut)
+    r = simulate.simulate(sc, str(tmp_path / "out"), interpreter)
+    assert r["boots"] == 2
+    stored_alerts = [(a["alert"], a["zone"]) for a in r["stored_alerts"]]
+    assert stored_alerts == [
+        ("zone_approach", "victim-home"),
+        ("exclusion_breach", "victim-home"),
+        ("exclusion_clear", "victim-home"),
+    ]
+    leave = next(e for e in events(str(tmp_path / "out")) if e["type"] == "truth_leave")
+    assert simulate._t(r["stored_alerts"][-1]) - simulate._t(leave) < 60
+
+
 def test_another_seed_tears_other_bytes(tmp_path):
     outs = []
     for seed in (7, 8):

@@ -359,3 +359,25 @@ def test_sparse_fixes_round_the_zone_are_not_a_crossing():
     # the same two fixes walking: no inference for walkers (their fixes come near a zone)
     eng = engine([circle("home", 100)])
     assert run(eng, [F(T0, 200, 0, speed_mmps=1400), F(T0 + 290, -200, 0, speed_mmps=1400)]) == []
+
+
+def test_a_restored_breach_is_not_raised_again_and_clears():
+    # the tag restarted during a breach of "home" (its flash said so); "shop" was fine
+    rows = [circle("home", 100), circle("shop", 100, north_m=2000)]
+    eng = engine(rows, {"clear_s": 20})
+    eng.restore(["home", "gone"])  # an id the table no longer has changes nothing
+    assert eng.breaches() == ["home"]
+    got = run(eng, chain(still(T0, 60, 0), walk(T0 + 60, 150, 0, 2.0)))
+    assert [g[1] for g in got] == ["exclusion_clear"]
+    assert eng.breaches() == []
+    # without the restore the same fixes raise the breach first
+    fresh = run(engine(rows, {"clear_s": 20}), chain(still(T0, 60, 0), walk(T0 + 60, 150, 0, 2.0)))
+    assert [g[1] for g in fresh] == ["exclusion_breach", "exclusion_clear"]
+
+
+def test_a_restored_curfew_breach_clears_when_its_window_has_closed():
+    # in breach of Monday 09:00-09:10 UTC before the restart; back after the window
+    eng = engine([circle("home", 50, kind=1, sched=[(9 * 60, 10)])], tzs=[UK])
+    eng.restore(["home"])
+    got = run(eng, still(T0 + 4300, 30, 500, step=2))
+    assert [g[1] for g in got] == ["curfew_clear"]
