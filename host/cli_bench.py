@@ -4,12 +4,13 @@ listed in BENCHMARKS; add yours with one line."""
 
 import importlib
 
-HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost on MicroPython)"
+HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed)"
 
 # name -> module, in --help order
 BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
+    "sim": "emtag.tools.bench_sim",
 }
 
 
