@@ -313,3 +313,15 @@ def test_micropython_decodes_like_cpython():
     assert len(got) == len(batch), proc.stdout[-2000:] + proc.stderr[-2000:]
     diffs = [(d.hex(), e, g) for d, e, g in zip(batch, expected, got, strict=True) if e != g]
     assert not diffs, json.dumps(diffs[:5], indent=1)
+
+
+def test_cbor_benchmark_runs_every_codec_on_the_same_record(capsys):
+    from emtag.tools import bench_cbor
+
+    assert bench_cbor.main(["-n", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "fix record, " in out and "cbor2 (C), CPython" in out and "emtag, CPython" in out
+    ns: dict = {}
+    exec(bench_cbor.LOOP, ns)
+    # canonical CBOR: both codecs make the same bytes of the benchmark's record
+    assert ns["cbor"].dumps(ns["REC"]) == cbor2.dumps(ns["REC"], canonical=True)
