@@ -700,7 +700,7 @@ class TagDevice(Device):
     def zones_changed(self):
         t = self.tag
         t.zone_engine = t._load_zones()  # a fresh engine: every zone starts undecided
-        t._save_breaches()  # ...and no breach of the old table carries over
+        t.save_open()  # ...and no breach of the old table carries over
         t._zones_unusable()
         return len(t.zone_engine.zones)
 

@@ -110,6 +110,15 @@ class Health:
         self.rssi_base = None
         self.configure(settings or DEFAULTS)
 
+    def restore(self, strap_open, case_open):
+        """At boot: a strap (case) reported open before the restart is not reported again
+        while it stays open; one found open that was closed is (firmware/tag.py keeps the
+        states)."""
+        if strap_open:
+            self.strap.state = False
+        if case_open:
+            self.case.state = False
+
     def configure(self, s):
         g = DEFAULTS.get
         self.low_pct = s.get("battery_low_pct", g("battery_low_pct"))

@@ -53,6 +53,8 @@ class Monitor:
         self.tag = tag
         self.board = b = tag.board
         self.health = health.Health()
+        opened = getattr(tag, "open_saved", {})
+        self.health.restore(bool(opened.get("strap")), bool(opened.get("case")))
         self.duty = health.Duty()
         self._cfg = None
         self._apply(load_settings(tag.fs))
@@ -98,6 +100,14 @@ class Monitor:
                 self._gnss(True, now)
         for kind, when in h.take():
             self._alert(kind, when)
+        saved = getattr(t, "open_saved", None)
+        if saved is not None and (
+            (h.strap.state is False) != bool(saved.get("strap"))
+            or (h.case.state is False) != bool(saved.get("case"))
+        ):
+            # the strap or case opened (its alert is logged above) or closed again: kept
+            # across restarts; a cut before this repeats the alert rather than losing it
+            t.save_open()
 
     def _moved(self):
         if _read(self.board, "motion"):

@@ -17,12 +17,13 @@ from emtag.protocol import messages as m
 FIRMWARE_VERSION = "0.1.0"
 KEY_PATH = "device.key"
 ZONES_PATH = "zones.cbor"
-BREACHES_PATH = "breaches.cbor"  # ids of the zones in breach, kept across restarts
+OPEN_PATH = "open.cbor"  # zones in breach, strap and case open: kept across restarts
 GNSS_IDLE_MS = 300  # a quiet UART this long ends the GNSS epoch
 FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zone engine
 # sets the interval (settings slow_interval_s / fast_interval_s in the zone table)
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
+RESCAN = 2000  # records looked through at boot for unacknowledged alerts
 
 
 class Tag:
@@ -49,7 +50,7 @@ class Tag:
             self.event("key_generated")
         self.device_id = self.signer.key_id()
         self.zone_engine = self._load_zones()
-        self._restore_breaches()
+        self._read_open()
         self.log = recordlog.RecordLog(self.fs)
         # the hash chain continues from the log's tail; a tail left unsealed is sealed at once
         self.chain = evidence.Chain(self.signer)
@@ -65,6 +66,7 @@ class Tag:
         }
         # the uplink sends only records a signature already covers
         self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello)
+        self._alerts_first_again()
         self._zones_unusable()
         self.event(
             "boot",
@@ -101,25 +103,57 @@ class Tag:
         finally:
             f.close()
 
-    def _save_breaches(self):
-        try:
-            write_atomic(self.fs, BREACHES_PATH, cbor.dumps(self.zone_engine.breaches()))
-        except OSError as e:
-            self.event("flash_error", path=BREACHES_PATH, error=str(e))
+    def _alerts_first_again(self):
+        """Alerts logged before a restart and not yet acknowledged go ahead of the backlog
+        again: that order lived in RAM. Only the newest RESCAN records are looked at (the
+        uplink keeps the newest URGENT_MAX alerts anyway); older ones go in order."""
+        log = self.log
+        seq = max(log.acked + 1, log.last_seq - RESCAN + 1)
+        while seq <= log.last_seq:
+            batch = log.read_from(seq, 16)
+            if not batch:
+                return
+            for s, wire in batch:
+                seq = s + 1
+                if evidence.is_signed(wire):  # alerts, restarts and checkpoints
+                    try:
+                        rec = cbor.loads(evidence.payload_of(wire))
+                    except ValueError:
+                        continue  # the log's CRC passed: only a bug gets here
+                    if rec.get(records.K_TYPE) == records.ALERT:
+                        self.uplink.send_first(s, wire)
 
-    def _restore_breaches(self):
-        """Breaches open before a power cut or reset stay open (zones.ZoneEngine.restore)."""
-        data = read_file(self.fs, BREACHES_PATH, 1024)
-        if not data:
-            return
+    def save_open(self):
+        """Write what is open now: zones in breach, strap and case found open (rewritten,
+        tmp file and rename, whenever one of them changes: rarely)."""
+        h = self.monitor.health if hasattr(self, "monitor") else None
+        state = {
+            "zones": self.zone_engine.breaches(),
+            "strap": 1 if h is not None and h.strap.state is False else 0,
+            "case": 1 if h is not None and h.case.state is False else 0,
+        }
         try:
-            ids = cbor.loads(data, max_depth=2, max_items=64)
-        except ValueError:
-            ids = None
-        if isinstance(ids, list):
-            self.zone_engine.restore(ids)
-        else:
-            self.event("breaches_invalid")
+            write_atomic(self.fs, OPEN_PATH, cbor.dumps(state))
+        except OSError as e:
+            self.event("flash_error", path=OPEN_PATH, error=str(e))
+        self.open_saved = state
+
+    def _read_open(self):
+        """What was open before a power cut or reset ({} if nothing was recorded): breaches
+        stay open (zones.ZoneEngine.restore), and a strap already reported open is not
+        reported again (health.Health.restore)."""
+        data = read_file(self.fs, OPEN_PATH, 1024)
+        state = None
+        if data:
+            try:
+                state = cbor.loads(data, max_depth=2, max_items=80)
+            except ValueError:
+                pass
+            if not isinstance(state, dict) or not isinstance(state.get("zones", []), list):
+                self.event("open_state_invalid")
+                state = None
+        self.open_saved = state or {}
+        self.zone_engine.restore(self.open_saved.get("zones", []))
 
     def _zones_unusable(self):
         """Zones are on flash but not enforced: the centre must know at once (an alert,
@@ -212,7 +246,7 @@ class Tag:
             if kind == "zone_approach":
                 self._vibrate(APPROACH_VIBRATE_MS)
             else:  # a breach or a clear: after the record, so a cut between the two
-                self._save_breaches()  # repeats an alert rather than losing one
+                self.save_open()  # repeats an alert rather than losing one
         if not engine.accepted:
             return
         now = self.board.now_ms()

@@ -280,6 +280,43 @@ def test_a_breach_open_across_a_cut_is_neither_repeated_nor_left_open(tmp_path, 
     assert simulate._t(r["stored_alerts"][-1]) - simulate._t(leave) < 60
 
 
+@pytest.mark.parametrize("interpreter", interpreters())
+def test_an_alert_waiting_out_an_outage_still_goes_first_after_a_cut(tmp_path, interpreter):
+    # at home, no link from 60 s to 5400 s; the strap is cut at 1800 s, the power at 3000 s
+    body = """
+[tag]
+armed = true
+
+[[link.outage]]
+start_s = 60
+end_s = 5400
+
+[[event]]
+at_s = 1800
+type = "strap_cut"
+
+[[event]]
+at_s = 3000
+type = "power_cut"
+at_write = false
+"""
+    sc = write_scenario(tmp_path / "home.toml", HOME, body, duration_s=6000, zones=None)
+    out = str(tmp_path / "out")
+    r = simulate.simulate(sc, out, interpreter)
+    assert r["boots"] == 2
+    evs = events(out)
+    # the strap stayed open through the restart: reported once, not again at boot
+    (alert,) = [e for e in evs if e["source"] == "tag" and e.get("alert") == "strap_tamper"]
+    bridge = [e for e in evs if e["source"] == "bridge" and e["t"] >= "2026-03-02T10:30"]
+    early = [e for e in bridge if e["type"] == "alert_early"]
+    assert [e["event_t"] for e in early] == [alert["event_t"]]
+    # ahead of the backlog: before the batch that brings the alert's seq in order
+    in_order = next(
+        e for e in bridge if e["type"] == "records_stored" and e["upto"] >= early[0]["seq"]
+    )
+    assert bridge.index(early[0]) < bridge.index(in_order)
+
+
 def test_another_seed_tears_other_bytes(tmp_path):
     outs = []
     for seed in (7, 8):

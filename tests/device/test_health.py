@@ -249,3 +249,20 @@ def test_duty_gives_up_a_hopeless_search_and_retries():
     assert not d.search_over(health.ACQ_MS, True)  # held on (a zone, a signal alert)
     assert d.search_over(health.ACQ_MS, False)
     assert d.next_on == health.ACQ_MS + health.RETRY_MS
+
+
+def test_a_strap_reported_open_before_a_restart_is_not_reported_again():
+    h = health.Health()
+    h.restore(True, False)  # the last run reported the strap open
+    h.switches(1000, False, True, False)
+    h.switches(2000, False, True, False)
+    assert kinds(h) == []
+    h.switches(3000, True, True, False)  # refitted...
+    h.switches(4000, True, True, False)
+    h.switches(5000, False, True, False)  # ...and cut again: a new opening
+    h.switches(6000, False, True, False)
+    assert kinds(h) == ["strap_tamper"]
+    fresh = health.Health()  # nothing recorded: open at boot is news
+    fresh.switches(1000, False, True, False)
+    fresh.switches(2000, False, True, False)
+    assert kinds(fresh) == ["strap_tamper"]
