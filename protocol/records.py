@@ -30,7 +30,7 @@ SIGNED_TYPES = (ALERT, RESTART, CHECKPOINT)
 
 # keys common to every record
 K_TYPE = 0
-K_SEQ = 1  # 1, 2, 3, ... per tag, never reused
+K_SEQ = 1  # 1, 2, 3, ... per tag; reused only after a record torn away unsent by a power cut
 K_TIME = 2  # UTC, seconds since 1970 (fix, alert: GNSS time; checkpoint: the tag's clock)
 K_TIME_MS = 3
 K_PREV = 4  # SHA-256 of the previous record's payload; genesis(device id) before seq 1
