@@ -38,7 +38,7 @@ import binascii
 import hashlib
 
 from emtag.firmware import config as fw_config
-from emtag.firmware import cose, p256
+from emtag.firmware import cose, files, p256
 from emtag.protocol import cbor, frame
 
 TRUST_PATH = "trust.cbor"
@@ -239,7 +239,7 @@ class Commands:
 
     # state on flash
     def _load(self):
-        data = fw_config.read_file(self.fs, TRUST_PATH, 256)
+        data = files.read_file(self.fs, TRUST_PATH, 256)
         if data is not None:
             self.provisioned = True  # whatever the file says, never back to factory state
             self.dev = False
@@ -255,7 +255,7 @@ class Commands:
             else:
                 self.anchor = obj[1]
                 self.dev = obj[2]
-        data = fw_config.read_file(self.fs, COUNTER_PATH, 8)
+        data = files.read_file(self.fs, COUNTER_PATH, 8)
         if data is not None:
             if len(data) == 8 and _counter_bytes(int.from_bytes(data[:4], "little")) == data:
                 self.counter = int.from_bytes(data[:4], "little")
@@ -263,7 +263,7 @@ class Commands:
                 self.damaged = "command counter unreadable"
         elif self.provisioned:
             self.damaged = "command counter missing"
-        data = fw_config.read_file(self.fs, STATE_PATH, 64)
+        data = files.read_file(self.fs, STATE_PATH, 64)
         if data is not None:
             try:
                 obj = cbor.loads(data, max_depth=1, max_items=4, max_len=64)
@@ -274,7 +274,7 @@ class Commands:
             self.device.event("security_state_damaged", error=self.damaged)
 
     def _save_trust(self, anchor, dev):
-        fw_config.write_atomic(self.fs, TRUST_PATH, cbor.dumps([1, anchor, dev]))
+        files.write_atomic(self.fs, TRUST_PATH, cbor.dumps([1, anchor, dev]))
 
     def reply(self, raw):
         """One request frame's message in, its reply frame out. Nothing raises: a bug or an
@@ -390,7 +390,7 @@ class Commands:
                 raise Reject("bad_args", "%s takes no argument %r" % (name, k))
         # authorised: the counter is spent now, before anything takes effect
         try:
-            fw_config.write_atomic(self.fs, COUNTER_PATH, _counter_bytes(counter))
+            files.write_atomic(self.fs, COUNTER_PATH, _counter_bytes(counter))
         except OSError as e:
             raise Reject("internal", "cannot store the counter: %s" % e) from None
         self.counter = counter
@@ -551,7 +551,7 @@ class Commands:
         return {"armed": True}
 
     def _set_armed(self, armed):
-        fw_config.write_atomic(self.fs, STATE_PATH, cbor.dumps({"armed": armed}))
+        files.write_atomic(self.fs, STATE_PATH, cbor.dumps({"armed": armed}))
         self.armed = armed
         self.device.armed_changed(armed)
         self.device.event("armed" if armed else "disarmed")

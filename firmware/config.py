@@ -12,6 +12,7 @@ thresholds travel with the zone table (firmware/zones.py SETTINGS); these are th
 Pure logic: no machine, no time, no I/O beyond the filesystem object given.
 """
 
+from emtag.firmware.files import write_atomic
 from emtag.protocol import cbor
 
 DEFAULT_TZ = "GMT0BST,M3.5.0/1,M10.5.0"  # tz.DEFAULT_RULE (tz.py loads only to check a rule)
@@ -127,29 +128,3 @@ class Config:
     def save(self, fs, path=PATH):
         data = cbor.dumps(self.changed())
         write_atomic(fs, path, data)
-
-
-def write_atomic(fs, path, data):
-    """Write a whole file so that a power cut leaves the old or the new one: littlefs renames
-    atomically, replacing the target."""
-    tmp = path + ".tmp"
-    f = fs.open(tmp, "wb")
-    try:
-        n = f.write(data)
-    finally:
-        f.close()
-    if n is not None and n != len(data):
-        raise OSError("short write of " + path)
-    fs.rename(tmp, path)
-
-
-def read_file(fs, path, limit):
-    """Bytes of a file (at most limit + 1, so an oversized file shows), or None if absent."""
-    try:
-        f = fs.open(path, "rb")
-    except OSError:
-        return None
-    try:
-        return f.read(limit + 1)
-    finally:
-        f.close()

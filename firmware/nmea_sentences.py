@@ -65,7 +65,13 @@ def rmc(f, ep, cons):
 @micropython.native
 def gga(f, ep, cons):
     q = f.int_(6)
-    if q is not None and 1 <= q <= 5:
+    _fix_fields(f, ep, q is not None and 1 <= q <= 5)
+
+
+@micropython.native
+def _fix_fields(f, ep, measured):
+    """GGA and GNS share their layout from field 2 on: position, sats, HDOP, altitude."""
+    if measured:
         ep.position(f.deg(2, 90), f.deg(4, 180), f.width(2))
         if ep.alt_cm is None:
             ep.alt_cm = f.snum(9, 2)
@@ -88,14 +94,7 @@ def gns(f, ep, cons):
         c = f.chat(6, k)
         if c != 0 and _measured(c):
             ok = True
-    if ok:
-        ep.position(f.deg(2, 90), f.deg(4, 180), f.width(2))
-        if ep.alt_cm is None:
-            ep.alt_cm = f.snum(9, 2)
-    if ep.sats_n is None:
-        ep.sats_n = f.int_(7)
-    if ep.hdop2 is None:
-        ep.hdop2 = f.num(8, 2)
+    _fix_fields(f, ep, ok)
 
 
 @micropython.native

@@ -15,6 +15,7 @@ save() and nowhere else: the file format below is the only place it is ever seri
 import hashlib
 
 from emtag.firmware import p256
+from emtag.firmware.files import write_atomic
 
 # Key file: magic "EMTK" | version 1 | curve 1 (P-256) | d (32 bytes, big-endian) |
 # first 4 bytes of SHA-256 over everything before (catches a torn or corrupted file).
@@ -68,21 +69,7 @@ class SoftwareSigner:
     def save(self, fs, path):
         """Write the key file atomically: path + ".tmp", then rename over path."""
         body = _HEADER + self._d.to_bytes(32, "big")
-        data = body + hashlib.sha256(body).digest()[:4]
-        tmp = path + ".tmp"
-        f = fs.open(tmp, "wb")
-        try:
-            n = f.write(data)
-        finally:
-            f.close()
-        if n is not None and n != len(data):
-            raise OSError("short write of key file")
-        try:
-            fs.rename(tmp, path)  # littlefs replaces the target atomically
-        except OSError:
-            # A filesystem that cannot rename over a file: load() falls back to the .tmp.
-            fs.remove(path)
-            fs.rename(tmp, path)
+        write_atomic(fs, path, body + hashlib.sha256(body).digest()[:4])
 
     def public_key(self):
         return self._pub

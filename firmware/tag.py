@@ -9,7 +9,7 @@ import gc
 import json
 
 from emtag.firmware import evidence, nmea, recordlog, uplink, zones
-from emtag.firmware.config import read_file, write_atomic
+from emtag.firmware.files import read_file, write_atomic
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import cbor, frame, records
 from emtag.protocol import messages as m

@@ -51,28 +51,9 @@ class Board(mcu.McuBoard):
         self.serial = "".join("%02x" % b for b in machine.unique_id())
         self._part = None
 
-    # GNSS module
-    def gnss_read(self):
-        return self.uart.read()
-
-    def gnss_write(self, data):
-        self.uart.write(data)
-
-    def gnss_power(self, on):
-        self.gnss_en.value(1 if on else 0)
-
-    # sensors and the motor
-    def strap_closed(self):
-        return self.strap.value() == 0
-
+    # the battery, through its divider
     def battery_mv(self):
         return self.adc.read_uv() * BATTERY_DIVIDER // 1000
-
-    def vibrate(self, ms):
-        self.motor.value(1)
-        self._motor_timer.init(
-            mode=machine.Timer.ONE_SHOT, period=ms, callback=lambda t: self.motor.value(0)
-        )
 
     # storage
     def _partition(self):

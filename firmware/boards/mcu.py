@@ -20,6 +20,7 @@ sleep currents and the USB stdio behaviour need a real board.
 import sys
 import time
 
+import machine
 import micropython
 
 DATA_DIR = "/data"
@@ -74,9 +75,15 @@ class PrefixFs:
 
 
 class McuBoard:
-    """Base of the real boards: the parts that are the same on ESP32 and RP2."""
+    """Base of the real boards: the parts that are the same on ESP32 and RP2. A board's
+    __init__ sets its pins: uart (GNSS), gnss_en, strap, motor and _motor_timer."""
 
     name = "mcu"
+    uart: "machine.UART"
+    gnss_en: "machine.Pin"
+    strap: "machine.Pin"
+    motor: "machine.Pin"
+    _motor_timer: "machine.Timer"
 
     def __init__(self):
         import select
@@ -92,6 +99,29 @@ class McuBoard:
         self._wait_poll = select.poll()  # console or GNSS input ends a sleep
         self._wait_poll.register(sys.stdin, select.POLLIN)
         self._fs = None
+
+    # GNSS module (UART.write is a stream method its stub lacks)
+    def gnss_read(self):
+        return self.uart.read()
+
+    def gnss_write(self, data):
+        self.uart.write(data)  # type: ignore[attr-defined]
+
+    def gnss_power(self, on):
+        self.gnss_en.value(1 if on else 0)
+
+    # the strap loop pulls its pin to ground while closed; the vibration motor
+    def strap_closed(self):
+        return self.strap.value() == 0
+
+    def vibrate(self, ms):
+        motor = self.motor
+        motor.value(1)
+        self._motor_timer.init(
+            mode=machine.Timer.ONE_SHOT,  # type: ignore[attr-defined]
+            period=ms,
+            callback=lambda t: motor.value(0),
+        )
 
     # time: milliseconds since boot, from the wrapping tick counter
     def now_ms(self):

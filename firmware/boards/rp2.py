@@ -47,26 +47,8 @@ class Board(mcu.McuBoard):
         self._motor_timer = machine.Timer()
         self.serial = "".join("%02x" % b for b in machine.unique_id())
 
-    def gnss_read(self):
-        return self.uart.read()
-
-    def gnss_write(self, data):
-        self.uart.write(data)
-
-    def gnss_power(self, on):
-        self.gnss_en.value(1 if on else 0)
-
-    def strap_closed(self):
-        return self.strap.value() == 0
-
     def battery_mv(self):
         return self.adc.read_u16() * ADC_REF_UV * BATTERY_DIVIDER // 65535 // 1000
-
-    def vibrate(self, ms):
-        self.motor.value(1)
-        self._motor_timer.init(
-            mode=machine.Timer.ONE_SHOT, period=ms, callback=lambda t: self.motor.value(0)
-        )
 
 
 def main(pins=None):
