@@ -10,6 +10,12 @@ A bundle is a zip archive (so it opens anywhere and its summary reads without em
                     RFC 8742; protocol/records.cddl): fixes as plain records, alerts,
                     restarts and checkpoints as ES256 COSE_Sign1
     public_key.pem  the tag's P-256 public key (SubjectPublicKeyInfo)
+    manifest.sig    optional (`emtag export --sign KEY`): COSE_Sign1 (ES256) by the
+                    exporting monitoring centre's key with manifest.json as its payload, kid
+                    its key id. The tag's signatures prove every record up to the last one
+                    exported, never that none came after: a bundle cut short at an earlier
+                    checkpoint, with its manifest edited to match, would still verify. The
+                    centre's signature over the declared range and window closes that.
 
 records.cbor runs from the first record of the time window to the signed record that seals
 its last one, so every record in the window carries its proof. The declared range lets a
@@ -35,6 +41,7 @@ from emtag.protocol import records as R
 
 FORMAT = "emtag-evidence-bundle/1"
 MEMBERS = ("SUMMARY.txt", "manifest.json", "records.cbor", "public_key.pem")
+SIGNATURE = "manifest.sig"  # optional member
 MAX_MEMBER = 512 * 1024 * 1024  # a year of fixes a minute is about 45 MB
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -50,6 +57,22 @@ class Bundle:
     records_bytes: bytes
     public_key_pem: bytes
     summary: str
+    manifest_bytes: bytes = b""
+    manifest_sig: bytes | None = None  # COSE_Sign1 by the exporting centre, if signed
+
+
+def check_manifest_signature(bun: Bundle, centre_key) -> str | None:
+    """None if manifest.sig is the centre key's signature over this manifest.json, else
+    why not."""
+    if bun.manifest_sig is None:
+        return "the manifest is not signed (no manifest.sig)"
+    try:
+        payload = host_cose.verify_sign1(bun.manifest_sig, centre_key)
+    except ValueError as e:
+        return "manifest.sig does not verify with the centre key: %s" % e
+    if payload != bun.manifest_bytes:
+        return "manifest.sig signs another manifest than manifest.json"
+    return None
 
 
 def iso(t: int | None, t_ms: int | None = None) -> str:
@@ -131,10 +154,11 @@ def verdict_json(v: verify.Verdict) -> dict:
 
 
 def build(
-    store, device: str, t_from: int, t_to: int, now: datetime.datetime
+    store, device: str, t_from: int, t_to: int, now: datetime.datetime, signer=None
 ) -> tuple[bytes, verify.Report]:
     """The bundle (zip bytes) for a device's valid records with t_from <= t <= t_to, and
-    the verification report written into its summary. Raises BundleError if there are none."""
+    the verification report written into its summary. Raises BundleError if there are none.
+    signer (host/keys.py HostSigner, the centre's key) adds manifest.sig."""
     sec1 = store.device(device)
     if sec1 is None:
         raise BundleError("no device %s in the store" % device)
@@ -178,16 +202,21 @@ def build(
             (device, t_from, t_to),
         ).fetchone()[0],
     }
-    summary = summary_text(manifest, report)
+    manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
+    members = [
+        ("SUMMARY.txt", summary_text(manifest, report, signer).encode()),
+        ("manifest.json", manifest_bytes),
+        ("records.cbor", data),
+        ("public_key.pem", pem),
+    ]
+    if signer is not None:
+        from emtag.firmware import cose as fw_cose
+
+        members.append((SIGNATURE, fw_cose.sign1(signer, manifest_bytes, kid=signer.key_id())))
     buf = io.BytesIO()
     stamp = now.timetuple()[:6]
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, body in (
-            ("SUMMARY.txt", summary.encode()),
-            ("manifest.json", (json.dumps(manifest, indent=2) + "\n").encode()),
-            ("records.cbor", data),
-            ("public_key.pem", pem),
-        ):
+        for name, body in members:
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -201,7 +230,7 @@ def _version() -> str:
     return VERSION
 
 
-def summary_text(manifest: dict, report: verify.Report) -> str:
+def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
     counts: dict[str, int] = {}
     for v in report.verdicts:
         counts[v.type_name] = counts.get(v.type_name, 0) + 1
@@ -228,6 +257,12 @@ def summary_text(manifest: dict, report: verify.Report) -> str:
         "Rejected records   %d in the window were refused by the bridge and are not included"
         % manifest["rejected_in_window"],
         "Exported           %s by %s" % (manifest["exported_at"], manifest["exported_by"]),
+        "Manifest           %s"
+        % (
+            "signed by the centre key %s (manifest.sig)" % signer.key_id().hex()
+            if signer is not None
+            else "not signed",
+        ),
         "Verification       %s" % verdict,
         "",
         "How the records are proven",
@@ -240,10 +275,12 @@ def summary_text(manifest: dict, report: verify.Report) -> str:
         "  record breaks this, and `emtag verify` says which record and how.",
         "",
         "Check it yourself",
-        "  emtag verify --key KEY THIS-FILE.zip",
+        "  emtag verify --key KEY [--centre CENTRE] THIS-FILE.zip",
         "  with KEY the tag's public key from its fitting record (PEM, DER or COSE_Key); its",
-        "  SHA-256 must be the fingerprint above. records.cbor is a plain CBOR sequence of",
-        "  COSE_Sign1 messages and records (schema: protocol/records.cddl) for other tools.",
+        "  SHA-256 must be the fingerprint above. CENTRE, the exporting centre's public key,",
+        "  checks manifest.sig: that the seq range and window are the ones it exported.",
+        "  records.cbor is a plain CBOR sequence of COSE_Sign1 messages and records (schema:",
+        "  protocol/records.cddl) for other tools.",
         "",
         "Records",
     ]
@@ -266,15 +303,18 @@ def read(data: bytes) -> Bundle:
         raise BundleError("not a zip archive: %s" % e) from None
     with z:
         names = [i.filename for i in z.infolist()]
-        if sorted(names) != sorted(MEMBERS):
+        if sorted(n for n in names if n != SIGNATURE) != sorted(MEMBERS) or len(names) != len(
+            set(names)
+        ):
             raise BundleError(
-                "bundle must hold exactly %s, found %s" % (", ".join(MEMBERS), ", ".join(names))
+                "bundle must hold exactly %s (and optionally %s), found %s"
+                % (", ".join(MEMBERS), SIGNATURE, ", ".join(names))
             )
         for info in z.infolist():
             if info.file_size > MAX_MEMBER:
                 raise BundleError("%s is too large" % info.filename)
         try:
-            body = {name: z.read(name) for name in MEMBERS}
+            body = {name: z.read(name) for name in names}
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise BundleError("damaged archive: %s" % e) from None
     try:
@@ -296,4 +336,6 @@ def read(data: bytes) -> Bundle:
         body["records.cbor"],
         body["public_key.pem"],
         body["SUMMARY.txt"].decode("utf-8", "replace"),
+        body["manifest.json"],
+        body.get(SIGNATURE),
     )

@@ -27,6 +27,12 @@ def add_arguments(p):
     )  # fmt: skip
     p.add_argument("--to", dest="t_to", required=True, metavar="T", help="window end, inclusive")
     p.add_argument("-o", "--output", required=True, metavar="BUNDLE", help="file to write (.zip)")
+    p.add_argument(
+        "--sign", metavar="NAME",
+        help="sign the manifest with this centre key from the key store (manifest.sig): the "
+        "exported seq range and window become the centre's statement",
+    )  # fmt: skip
+    p.add_argument("--keys", metavar="DIR", help="key store (default $EMTAG_KEYS or ~/.config...)")
 
 
 def parse_time(text, what):
@@ -49,6 +55,14 @@ def run(args):
 
     from emtag.host.store import Store
 
+    signer = None
+    if args.sign:
+        from emtag.host import keys
+
+        try:
+            signer = keys.KeyStore(args.keys).get(args.sign, role="centre").signer()
+        except keys.KeysError as e:
+            raise CommandError("--sign %s: %s" % (args.sign, e)) from None
     t_from = parse_time(args.t_from, "--from")
     t_to = parse_time(args.t_to, "--to")
     if t_to < t_from:
@@ -68,7 +82,7 @@ def run(args):
             )
         now = datetime.datetime.now(datetime.UTC)
         try:
-            data, report = B.build(store, match[0], t_from, t_to, now)
+            data, report = B.build(store, match[0], t_from, t_to, now, signer)
         except B.BundleError as e:
             raise CommandError(str(e)) from None
     finally:

@@ -28,6 +28,12 @@ def add_arguments(p):
         help="the tag's public key: PEM, DER, COSE_Key or 65-byte SEC1 (required for streams; "
         "for a bundle, default: the key inside it, which proves integrity but not origin)",
     )
+    p.add_argument(
+        "--centre",
+        metavar="KEY",
+        help="the exporting centre's public key: a bundle's manifest.sig must verify with it "
+        "(the exported seq range and window are then the centre's statement)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document for machines")
     p.add_argument(
         "--first-seq", type=int, metavar="N", help="a stream must start at seq N (default: 1 "
@@ -54,7 +60,7 @@ def _load_key(data, what):
         raise CommandError("%s: %s" % (what, e)) from None
 
 
-def check_file(path, data, key, first_seq=None, last_seq=None):
+def check_file(path, data, key, first_seq=None, last_seq=None, centre=None):
     """Verify one file; returns a result dict (see --json)."""
     notes = []
     res = {"file": path, "format": "stream", "key_source": "--key"}
@@ -83,11 +89,22 @@ def check_file(path, data, key, first_seq=None, last_seq=None):
             res["key_mismatch"] = True
         if hashlib.sha256(bun.records_bytes).hexdigest() != m.get("records", {}).get("sha256"):
             notes.append("note: records.cbor differs from the SHA-256 in manifest.json")
+        if centre is not None:
+            why = B.check_manifest_signature(bun, centre)
+            res["manifest_signed"] = why is None
+            if why:
+                notes.append("FAIL: " + why)
+            else:
+                notes.append("manifest signed by the centre key: its seq range and window hold")
+        elif bun.manifest_sig is not None:
+            notes.append("note: manifest.sig not checked (give --centre KEY)")
         items = verify.split_stream(bun.records_bytes, keep_rest=True)
         first_seq, last_seq = m["first_seq"], m["last_seq"]
     else:
         if key is None:
             raise CommandError("%s is a record stream: --key is required" % path)
+        if centre is not None:
+            notes.append("note: --centre checks a bundle's manifest; a stream has none")
         items = verify.split_stream(data, keep_rest=True)
     report = verify.verify(items, key, first_seq=first_seq, last_seq=last_seq)
     sec1 = verify.public_key_sec1(key)
@@ -96,7 +113,7 @@ def check_file(path, data, key, first_seq=None, last_seq=None):
         public_key_sha256=B.key_fingerprint(sec1),
         first_seq=report.first_seq,
         last_seq=report.last_seq,
-        ok=report.ok and not res.get("key_mismatch"),
+        ok=report.ok and not res.get("key_mismatch") and res.get("manifest_signed") is not False,
         counts=dict(report.counts, deleted=sum(g.last - g.first + 1 for g in report.gaps)),
         messages=[B.verdict_json(v) for v in report.verdicts],
         gaps=[
@@ -112,10 +129,11 @@ def run(args):
     key = None
     if args.key:
         key = _load_key(_read(args.key), args.key)
+    centre = _load_key(_read(args.centre), args.centre) if args.centre else None
     results = []
     for path in args.files:
         data = _read(path)
-        res, report = check_file(path, data, key, args.first_seq, args.last_seq)
+        res, report = check_file(path, data, key, args.first_seq, args.last_seq, centre)
         results.append(res)
         if args.json:
             continue

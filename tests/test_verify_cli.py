@@ -1,6 +1,7 @@
 """`emtag verify` and `emtag export`: key formats, one line per message, --json, exit status,
 and bundles checked without the store."""
 
+import hashlib
 import io
 import json
 import os
@@ -232,6 +233,59 @@ def test_a_tampered_bundle_fails(tmp_path, tag, capsys):
     rewrite(good, str(tmp_path / "extra.zip"), **{"notes.txt": b"x"})
     code, out, _ = run(capsys, "verify", "--key", key, str(tmp_path / "extra.zip"))
     assert code == 1 and "exactly" in out
+
+
+def test_a_signed_manifest_catches_a_bundle_cut_short_at_an_earlier_checkpoint(
+    tmp_path, tag, capsys
+):
+    from emtag.host import keys
+
+    sg, items = tag
+    db = str(tmp_path / "store.sqlite")
+    fill_store(db, sg, items)
+    ks = keys.KeyStore(tmp_path / "keys")
+    centre = ks.new("centre", "centre")
+    ks.new("rogue", "centre")
+    signed = str(tmp_path / "signed.zip")
+    code, out, _ = run(capsys, "export", "--store", db, "--device", sg.key_id().hex(),
+                       "--from", "0", "--to", "9999999999", "-o", signed,
+                       "--sign", "centre", "--keys", str(ks.path))  # fmt: skip
+    assert code == 0, out
+    with zipfile.ZipFile(signed) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        recs = _split(z.read("records.cbor"))
+        assert "signed by the centre key %s" % centre.kid.hex() in z.read("SUMMARY.txt").decode()
+    tag_key = write_keys(tmp_path, sg)["pem"]
+    centre_pem = str(ks.path / "centre.pub.pem")
+    code, out, _ = run(capsys, "verify", "--key", tag_key, "--centre", centre_pem, signed)
+    assert code == 0 and "manifest signed by the centre key" in out
+    code, out, _ = run(capsys, "verify", "--key", tag_key, signed)
+    assert code == 0 and "manifest.sig not checked" in out
+    # cut the records at an earlier signed record and make the manifest agree: the tag's
+    # signatures still hold, so only the centre's signature can tell
+    cut = max(i for i, r in enumerate(recs[:-1]) if r[0] == 0xD2) + 1
+    short = dict(manifest, last_seq=manifest["first_seq"] + cut - 1)
+    short["records"] = dict(manifest["records"], count=cut, sha256=hashlib.sha256(
+        b"".join(recs[:cut])).hexdigest())  # fmt: skip
+    short_bytes = (json.dumps(short, indent=2) + "\n").encode()
+    forged = str(tmp_path / "forged.zip")
+    rewrite(signed, forged, **{"records.cbor": b"".join(recs[:cut]), "manifest.json": short_bytes})
+    code, out, _ = run(capsys, "verify", "--key", tag_key, forged)
+    assert code == 0  # without the centre's key the shorter bundle looks whole
+    code, out, _ = run(capsys, "verify", "--key", tag_key, "--centre", centre_pem, forged)
+    assert code == 1 and "signs another manifest" in out
+    # a manifest re-signed by a key that is not the centre's, and no signature at all
+    code, out, _ = run(capsys, "verify", "--key", tag_key, "--centre",
+                       str(ks.path / "rogue.pub.pem"), signed)  # fmt: skip
+    assert code == 1 and "does not verify with the centre key" in out
+    unsigned = str(tmp_path / "unsigned.zip")
+    code, _, _ = run(capsys, "export", "--store", db, "--device", sg.key_id().hex(),
+                     "--from", "0", "--to", "9999999999", "-o", unsigned)  # fmt: skip
+    code, out, _ = run(capsys, "verify", "--key", tag_key, "--centre", centre_pem, unsigned)
+    assert code == 1 and "not signed" in out
+    r = emtag("export", "--store", db, "--device", sg.key_id().hex(), "--from", "0",
+              "--to", "1", "-o", unsigned, "--sign", "nobody", "--keys", str(ks.path))  # fmt: skip
+    assert r.returncode == 2 and "--sign nobody" in r.stderr
 
 
 def test_export_refuses_what_it_cannot_do(tmp_path, tag):
