@@ -648,6 +648,7 @@ class TagDevice(Device):
             "pending": t.log.pending(),
             "zones": len(t.zone_engine.zones),
             "gnss": self.gnss(),
+            "nmea": t.parser.health(),  # what the GNSS UART carried: good, bad, noise
             "strap": self.strap_closed(),
             "battery_mv": self._sensor("battery_mv"),
         }

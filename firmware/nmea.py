@@ -138,6 +138,16 @@ class NmeaParser:
             n = len(data)
         self._scan(data, 0, n)
 
+    def health(self):
+        """The counters, for the tag's status and shutdown report."""
+        return {
+            "good": self.good,
+            "bad_checksum": self.bad_checksum,
+            "overlong": self.overlong,
+            "unknown": self.unknown,
+            "garbage": self.garbage,
+        }
+
     def flush(self):
         if self._ep.nsent:
             self._close()

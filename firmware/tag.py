@@ -329,12 +329,11 @@ class Tag:
         self.board.event(text)
 
     def shutdown(self):
-        stats = {
-            "nmea_good": self.parser.good,
-            "nmea_bad_checksum": self.parser.bad_checksum,
+        stats = {"nmea_" + k: v for k, v in self.parser.health().items()}
+        stats.update({
             "records": self.log.last_seq,
             "acked": self.log.acked,
-        }
+        })
         if self.heap_live_peak:
             stats["heap_live_peak"] = self.heap_live_peak  # right after a collection
         peak = self.board.heap_peak() if hasattr(self.board, "heap_peak") else None

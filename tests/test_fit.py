@@ -126,6 +126,10 @@ def test_fitting_session(bench, capsys):
     assert code == 0 and r["armed"] is True
     code, r = fit(bench, capsys, "status")
     assert code == 0 and r["armed"] and r["status"]["zones"] == 1 and not r["dev"]
+    nmea = r["status"]["nmea"]  # the GNSS UART's health, as the parser counted it
+    assert nmea["good"] > 0 and set(nmea) == {
+        "good", "bad_checksum", "overlong", "unknown", "garbage"
+    }
     code, r = fit(bench, capsys, "logs", "-n", "8")
     assert code == 0
     kinds = [json.loads(e)["type"] for e in r["events"]]

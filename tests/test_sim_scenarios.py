@@ -91,7 +91,9 @@ def test_rtc_drift_and_a_lossy_gnss_uart_do_not_break_the_evidence(tmp_path):
     assert result["hardware"]["uart_errors"] > 0
     evs = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     stats = next(e for e in evs if e["type"] == "shutdown")
-    assert stats["nmea_bad_checksum"] > 0
+    # a flipped bit in 1 byte of 2,000 spoils about 1 sentence (~70 bytes) of 30
+    bad = stats["nmea_bad_checksum"]
+    assert 0.01 < bad / (bad + stats["nmea_good"]) < 0.08
 
 
 def test_a_lossy_jittery_link_with_an_outage_still_delivers_in_order(tmp_path):
