@@ -47,6 +47,9 @@ MAX_ZONES = fw_table.MAX_ZONES
 MAX_ZONE_VERTICES = fw_table.MAX_ZONE_VERTICES
 MAX_VERTICES = fw_table.MAX_VERTICES
 MAX_RADIUS_M = 20000
+# What the simulated 192 KiB tag loads beside the rest of its firmware (README, "Zone table
+# size"): more compiles, but a tag may refuse the push, so the compiler warns.
+TAG_VERTICES = 1600
 DEFAULT_APPROACH_M = {"exclusion": 200, "inclusion": 0}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": range(7), "weekdays": range(5), "weekends": range(5, 7)}
@@ -216,6 +219,12 @@ def parse(doc, source="zones", strict=False):
                 "the polygons" % (source, MAX_VERTICES)
             )
         zones.append(z)
+    if total > TAG_VERTICES:
+        warnings.append(
+            "%d vertices in all: a 192 KiB tag holds about %d beside the rest of its firmware "
+            "and refuses a table it cannot load; simplify the polygons if the push fails"
+            % (total, TAG_VERTICES)
+        )
     return ZoneSet(zones, dict(settings), warnings, source)
 
 

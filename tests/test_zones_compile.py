@@ -165,6 +165,20 @@ def test_limits():
     assert "zone 'county': larger than 40 km across" in error(wide)
 
 
+def _ring(n, lat):
+    turn = [6.283185307 * i / n for i in range(n)]
+    pts = [[LON + 0.002 * math.cos(a), lat + 0.001 * math.sin(a)] for a in turn]
+    return pts + [pts[0]]
+
+
+def test_a_table_beyond_what_a_tag_holds_compiles_with_a_warning():
+    fits = fc(*[feature(poly(_ring(400, LAT + 0.01 * k)), id="z%d" % k) for k in range(4)])
+    assert zonefile.parse(fits).warnings == []  # 1,600 vertices: loads on the tag (README)
+    big = fc(*[feature(poly(_ring(400, LAT + 0.01 * k)), id="z%d" % k) for k in range(6)])
+    (w,) = zonefile.parse(big).warnings
+    assert "2400 vertices in all" in w and "about 1600" in w
+
+
 def test_schedules_compile_to_minutes_of_the_week():
     doc = fc(
         feature(
