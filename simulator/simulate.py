@@ -141,8 +141,8 @@ def _checks(sc, evs, stored_alerts):
             continue
         if count is not None:
             checks.append(
-                {"ok": len(hits) == count, "text": "%s stored %d times (expected %d)"
-                 % (what, len(hits), count)}
+                {"ok": len(hits) == count, "text": "%s stored %d time%s (expected %d)"
+                 % (what, len(hits), "" if len(hits) == 1 else "s", count)}
             )
         if not hits:
             checks.append({"ok": False, "text": "%s reached the store: none did" % what})
