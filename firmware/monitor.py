@@ -88,7 +88,8 @@ class Monitor:
         h = self.health
         fired = _read(b, "sensor_events")
         due = h.deadline
-        if fired or now >= self.next_sense or (due is not None and now >= due):
+        sensed = fired or now >= self.next_sense or (due is not None and now >= due)
+        if sensed:
             self._sense(now)
         d = self.duty
         if d.on:
@@ -100,7 +101,7 @@ class Monitor:
                 self._gnss(True, now)
         for kind, when in h.take():
             self._alert(kind, when)
-        saved = getattr(t, "open_saved", None)
+        saved = getattr(t, "open_saved", None) if sensed else None  # switches move only there
         if saved is not None and (
             (h.strap.state is False) != bool(saved.get("strap"))
             or (h.case.state is False) != bool(saved.get("case"))
