@@ -413,6 +413,10 @@ def _lis(seqs: list[int], scores: list[int]) -> set[int]:
     return keep
 
 
+def _not_sealed(s):
+    return "is not the seq %d the tag sealed (seq %d commits to another hash)" % (s, s + 1)
+
+
 def verify(
     items: Iterable[bytes],
     public_key: ec.EllipticCurvePublicKey | bytes,
@@ -588,12 +592,7 @@ def verify(
                 if at in auth_by_seq:
                     kind_of[d] = (SPLICED, "a second seq %d that the tag did not seal" % s, None)
                 else:
-                    kind_of[d] = (
-                        MODIFIED,
-                        "is not the seq %d the tag sealed (seq %d commits to another hash)"
-                        % (s, s + 1),
-                        None,
-                    )
+                    kind_of[d] = (MODIFIED, _not_sealed(s), None)
             elif at < top:
                 kind_of[d] = (
                     UNVERIFIABLE,
@@ -616,12 +615,7 @@ def verify(
                     None,
                 )
             else:
-                kind_of[d] = (
-                    MODIFIED,
-                    "is not the seq %d the tag sealed (seq %d commits to another hash)"
-                    % (s, s + 1),
-                    None,
-                )
+                kind_of[d] = (MODIFIED, _not_sealed(s), None)
         elif s in linked_seqs or it.index < top_pos:
             kind_of[d] = (SPLICED, "does not belong to this tag's chain", None)
         else:

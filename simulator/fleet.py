@@ -45,15 +45,7 @@ def fleet(path, n, out_dir, interpreter=None, jobs=None, seed=None, on_done=None
         (path, first + i, os.path.join(out_dir, "tag-%03d" % (i + 1)), interpreter, {})
         for i in range(n)
     ]
-    results = [None] * n
-    with _pool(jobs, n) as pool:
-        futs = {pool.submit(_run, job): i for i, job in enumerate(work)}
-        for f in concurrent.futures.as_completed(futs):
-            i = futs[f]
-            results[i] = f.result()
-            if on_done is not None:
-                on_done(i, results[i])
-    return results
+    return _run_all(work, jobs, on_done)
 
 
 def with_baseline(path, out_dir, interpreter=None, seed=None, jobs=None, on_done=None):
@@ -64,8 +56,13 @@ def with_baseline(path, out_dir, interpreter=None, seed=None, jobs=None, on_done
         (path, s, out_dir, interpreter, {}),
         (path, s, os.path.join(out_dir, "baseline-1hz"), interpreter, {"always_on_gnss": True}),
     ]
-    results = [None, None]
-    with _pool(jobs, 2) as pool:
+    return _run_all(work, jobs, on_done)
+
+
+def _run_all(work, jobs, on_done):
+    """Results of the runs in `work`, in its order; on_done(i, result) as each finishes."""
+    results = [None] * len(work)
+    with _pool(jobs, len(work)) as pool:
         futs = {pool.submit(_run, job): i for i, job in enumerate(work)}
         for f in concurrent.futures.as_completed(futs):
             i = futs[f]

@@ -21,16 +21,15 @@ import time
 REPEAT = 5  # runs of the track; per fix the fastest counts (scheduler noise out)
 HELP = "zone engine: per-fix time and allocation on MicroPython (20 zones x 200 vertices)"
 
-MP_SCRIPT = r"""
-import gc, sys, time, struct, micropython
-from array import array
-from emtag.firmware import zones
+# The fixes as the NMEA parser gives them, from 32-byte records: one decoder for both
+# interpreters.
+FIX_DECODER = r"""
+import struct
 
 class F:
     pass
 
-def load(path):
-    data = open(path, "rb").read()
+def decode(data):
     out = []
     for i in range(0, len(data), 32):
         f = F()
@@ -39,6 +38,16 @@ def load(path):
         f.sats, f.hdop, f.fix, f.course_cdeg, f.alt_cm = sats, hdop, fx, 0, 0
         out.append(f)
     return out
+"""
+
+MP_SCRIPT = FIX_DECODER + r"""
+import gc, sys, time, micropython
+from array import array
+from emtag.firmware import zones
+
+def load(path):
+    with open(path, "rb") as f:
+        return decode(f.read())
 
 def run(table_path, fix_path, repeat):
     gc.collect()
@@ -190,16 +199,9 @@ def run_micropython(table, fixes):
 def run_cpython(table, fixes):
     from emtag.firmware import zones
 
-    class F:
-        pass
-
-    objs = []
-    for i in range(0, len(fixes), 32):
-        f = F()
-        t, lat, lon, acc, spd, sats, hdop, fx = struct.unpack_from("<iiiiiiii", fixes, i)
-        f.t, f.t_ms, f.lat, f.lon, f.acc_cm, f.speed_mmps = t, 0, lat, lon, acc, spd
-        f.sats, f.hdop, f.fix, f.course_cdeg, f.alt_cm = sats, hdop, fx, 0, 0
-        objs.append(f)
+    ns: dict = {}
+    exec(FIX_DECODER, ns)
+    objs = ns["decode"](fixes)
     us, events = [1e9] * len(objs), [0] * len(objs)
     for _ in range(REPEAT):
         eng = zones.ZoneEngine.from_table(table)
