@@ -30,14 +30,17 @@ def _sig_structure(protected, external_aad, payload):
     return cbor.dumps(["Signature1", protected, external_aad, payload])
 
 
-def sign1(signer, payload, kid=None, external_aad=b""):
-    """A tagged COSE_Sign1 over payload (bytes) made by signer (see firmware/signer.py)."""
+def sign1(signer, payload, kid=None, external_aad=b"", extra=None):
+    """A tagged COSE_Sign1 over payload (bytes) made by signer (see firmware/signer.py).
+    extra: more unprotected header parameters (not covered by the signature)."""
     if not isinstance(payload, bytes) or not isinstance(external_aad, bytes):
         raise TypeError("payload and external_aad must be bytes")
     if kid is not None and not isinstance(kid, bytes):
         raise TypeError("kid must be bytes")
     sig = signer.sign(_sig_structure(_PROTECTED, external_aad, payload))
     unprotected = {} if kid is None else {HDR_KID: kid}
+    if extra:
+        unprotected.update(extra)
     return cbor.dumps(cbor.Tag(TAG_SIGN1, [_PROTECTED, unprotected, payload, sig]))
 
 

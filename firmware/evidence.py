@@ -1,62 +1,83 @@
-"""The tag's evidence chain: sequence numbers, the SHA-256 hash chain, and when to sign.
+"""The tag's evidence chain: sequence numbers, blocks, and when to seal them.
 
-Pure: no I/O and no clock of its own. The tag hands in record maps (protocol/records.py),
-the board's clock value and a `store(seq, wire)` callable (the record log's append); this
-module numbers and links each record, signs the ones that must be signed, and says when a
-checkpoint is due. Formats: protocol/records.cddl.
+Pure: no I/O and no clock of its own. Formats: protocol/records.py and records.cddl.
 
-    chain = Chain(signer)                 signer: firmware/signer.py interface
-    chain.resume(entries)                 after boot: the log's last (seq, wire) entries
-    chain.add(rec, now_ms, store) -> wire
-    chain.seal_due(now_ms) -> bool        time for a checkpoint?
-    chain.checkpoint(now_ms, t, t_ms, store) -> wire or None
+    chain = Chain(signer)
+    chain.resume(entries, sealed_upto)     after boot: the log's (seq, wire) tail
+    chain.add_fix(fix, now_ms, log)        the per-fix path: no allocation
+    chain.add(rec, now_ms, log) -> wire    an alert or restart map: signed at once
+    chain.seal_due(now_ms, delivering)     time for a checkpoint?
+    chain.checkpoint(now_ms, t, log) -> wire or None
 
-Policy. A signed record (alert, restart, checkpoint) seals the chain up to itself: its
-signature covers its `prev`, which covers the record before, and so on. Fixes are not
-signed; a checkpoint seals them when `max_records` records are unsealed or the oldest
-unsealed one is `max_ms` old, and at once after a reboot that left the log unsealed. The
-uplink sends only sealed records (SealedView), so every upload carries its own proof, the
-bridge acknowledges only what it has verified, and a tag that dies leaves at most
-`max_records` records (`max_ms` of fixes) without a signature in its flash.
+`log` is the record log (firmware/recordlog.py): append(seq, wire) for a signed item,
+append_fix(seq, entry) for a fix, whose entry this module lays out for it in a
+preallocated buffer: length (1) | body | CRC-16 (2, big-endian), the CRC over the fix's
+wire item (the body's CBOR byte-string head, then the body).
+
+A block is the records after the last checkpoint. Each record adds its wire item to the
+block's running SHA-256 and its CRC-16 to the block's tag list; a checkpoint signs the
+hash (as COSE external AAD, with the device id and the block's first seq) and carries the
+tags. Policy: seal when `max_records` records are in the block; while the uplink is
+delivering (`delivering`), also when the oldest is `max_ms` old and at once after an alert
+or restart, or when the link has just come back. While the link is down, only the count
+seals: a tag at rest for a week makes one checkpoint per `max_records` fixes, not one per
+two. The uplink sends only sealed records (SealedView).
 """
 
 import hashlib
 
 from emtag.firmware import cose
-from emtag.protocol import cbor, records
+from emtag.protocol import cbor, fixcodec, records
 
-# At most this many records wait for a signature, and none longer than CHECKPOINT_MS. The
-# issue asks for at least every 60 records; 15 makes a sealed range (its records and their
-# checkpoint) fit the uplink's window (uplink.WINDOW = 16), so the bridge can acknowledge
-# nothing before its proof and the tag keeps every record until it has been verified.
-CHECKPOINT_RECORDS = 15
-CHECKPOINT_MS = 600000  # 10 minutes
-
+SEAL_RECORDS = 60  # records in a block at most (one signature per 60 fixes while offline)
+SEAL_MS = 900000  # 15 minutes: the oldest routine fix waits no longer while the link is up
 _TAG_SIGN1 = 0xD2  # first byte of a tagged COSE_Sign1 (tag 18)
+_ENTRY = 1 + fixcodec.MAX_BODY + 2
 
 
 def is_signed(wire):
-    """True if a logged/wire item is a COSE_Sign1, False if it is a plain record."""
+    """True if a logged/wire item is a COSE_Sign1, False if it is a fix."""
     return len(wire) > 0 and wire[0] == _TAG_SIGN1
 
 
 def payload_of(wire):
-    """The encoded record inside a wire item (what the chain hashes)."""
-    if is_signed(wire):
-        return cbor.loads(wire).value[2]
-    return wire
+    """The encoded map inside a signed item."""
+    return cbor.loads(wire).value[2]
+
+
+def fix_body(wire):
+    """A fix's body: its wire item without the CBOR byte-string head."""
+    return wire[1:] if wire[0] < 0x58 else wire[2:]
 
 
 class Chain:
-    def __init__(self, signer, max_records=CHECKPOINT_RECORDS, max_ms=CHECKPOINT_MS):
+    def __init__(self, signer, max_records=SEAL_RECORDS, max_ms=SEAL_MS):
         self.signer = signer
         self.device_id = signer.key_id()
         self.max_records = max_records
         self.max_ms = max_ms
         self.seq = 0  # last record made
-        self.head = records.genesis(self.device_id)  # SHA-256 of its payload
-        self.sealed_seq = 0  # last record covered by a signature (signed or before one)
-        self.deadline = None  # clock value by which a checkpoint is due; None: all sealed
+        self.sealed_seq = 0  # last checkpoint
+        self.tags = bytearray(2 * max_records)
+        self.encoder = fixcodec.FixEncoder()
+        self.entry = bytearray(_ENTRY)
+        mv = memoryview(self.entry)
+        # exact-length views: hashing and writing n bytes allocate nothing
+        self._entries = [mv[:n] for n in range(_ENTRY + 1)]
+        self._bodies = [mv[1 : 1 + n] for n in range(fixcodec.MAX_BODY + 1)]
+        self._body = mv[1:]
+        self.head = bytearray(2)  # a fix's CBOR byte-string head
+        hv = memoryview(self.head)
+        self._heads = (hv[:0], hv[:1], hv[:2])
+        self._new_block()
+
+    def _new_block(self):
+        self.first = self.seq + 1
+        self.n = 0
+        self.hash = hashlib.sha256()
+        self.encoder.reset()
+        self.oldest_ms = None  # clock value when the block's first record was added
+        self.urgent = False  # seal as soon as the link carries it
 
     def next_seq(self):
         return self.seq + 1
@@ -64,64 +85,138 @@ class Chain:
     def unsealed(self):
         return self.seq - self.sealed_seq
 
-    def resume(self, entries):
-        """Continue after a reboot from the tail of the log: (seq, wire) pairs, oldest first,
-        at least the last CHECKPOINT_RECORDS + 1 of them when there are that many."""
-        first = 0
-        for seq, wire in entries:
-            if not first:
-                first = seq
-            self.seq = seq
-            if is_signed(wire):
-                self.sealed_seq = seq
-            self.head = hashlib.sha256(payload_of(wire)).digest()
-        if not first:
-            return
-        if self.sealed_seq < first - 1:  # no signature in the tail we were shown
-            self.sealed_seq = first - 1
-        if self.seq > self.sealed_seq:
-            self.deadline = 0  # whatever the clock says: seal what the last run left open
+    @property
+    def deadline(self):
+        """When the time rule seals the block (while delivering); None: nothing open."""
+        if self.n == 0:
+            return None
+        return self.oldest_ms + self.max_ms
 
-    def add(self, rec, now_ms, store):
-        """Link, encode and (for alert, restart, checkpoint) sign rec, hand it to
-        store(seq, wire) and only then advance. rec's seq and prev must be next_seq() and
-        head. Returns the wire item."""
+    def resume(self, entries, sealed_upto=0):
+        """Continue after a reboot from the log's tail: (seq, wire) pairs, oldest first,
+        reaching back to the last checkpoint (or to sealed_upto, the acknowledged seq,
+        which always ends a block). The open block goes on where the last run left it."""
+        start = None  # index of the open block's first entry
+        for i, (seq, wire) in enumerate(entries):
+            self.seq = seq
+            if seq <= sealed_upto:
+                start = i + 1
+            elif is_signed(wire) and cbor.loads(payload_of(wire))[records.K_TYPE] == (
+                records.CHECKPOINT
+            ):
+                start = i + 1
+        if self.seq == 0:
+            return
+        if start is None:
+            start = 0  # no checkpoint in the tail shown: the block starts where it starts
+        self.sealed_seq = entries[start - 1][0] if start else entries[0][0] - 1
+        self._new_block()
+        self.first = self.sealed_seq + 1
+        bodies = []
+        for seq, wire in entries[start:]:
+            self.hash.update(wire)
+            self._link(wire, fixcodec.crc16(wire), 0)
+            if not is_signed(wire):
+                bodies.append(fix_body(wire))
+        try:
+            self.encoder.resume(bodies)
+        except ValueError:
+            # not the start of a block (a log older than this firmware): leave those
+            # records to the bridge as they are and start afresh after them
+            self.sealed_seq = self.seq
+            self._new_block()
+        if self.n:
+            self.urgent = True  # what the last run left open goes out once the link is up
+
+    def _link(self, wire, crc, now_ms):
+        """wire (bytes or exact views) joins the open block."""
+        k = 2 * self.n
+        self.tags[k] = crc >> 8
+        self.tags[k + 1] = crc & 0xFF
+        self.n += 1
+        if self.oldest_ms is None:
+            self.oldest_ms = now_ms
+
+    def add_fix(self, fix, now_ms, log):
+        """Encode, log and link one fix: the per-fix path, without allocation."""
+        n = self.encoder.encode(fix, self._body)
+        e = self.entry
+        e[0] = n
+        h = self.head
+        if n < 24:
+            h[0] = 0x40 | n
+            head = self._heads[1]
+        else:
+            h[0] = 0x58
+            h[1] = n
+            head = self._heads[2]
+        body = self._bodies[n]
+        crc = fixcodec.crc16(body, n, fixcodec.crc16(head))
+        e[n + 1] = crc >> 8
+        e[n + 2] = crc & 0xFF
+        log.append_fix(self.seq + 1, self._entries[n + 3])
+        # stored: now it counts
+        self.seq += 1
+        self.encoder.commit(fix)
+        self.hash.update(head)
+        self.hash.update(body)
+        self._link(None, crc, now_ms)
+
+    def add(self, rec, now_ms, log):
+        """Sign an alert or restart map (its seq must be next_seq()), log it, link it.
+        Returns the wire item."""
         seq = self.seq + 1
-        if rec.get(records.K_SEQ) != seq or rec.get(records.K_PREV) != self.head:
-            raise ValueError("record does not continue the chain")
-        payload = cbor.dumps(rec)
-        signed = rec[records.K_TYPE] in records.SIGNED_TYPES
-        wire = cose.sign1(self.signer, payload, kid=self.device_id) if signed else payload
-        store(seq, wire)
+        if rec.get(records.K_SEQ) != seq or rec.get(records.K_TYPE) not in (
+            records.ALERT,
+            records.RESTART,
+        ):
+            raise ValueError("not the next alert or restart record")
+        wire = cose.sign1(self.signer, cbor.dumps(rec), kid=self.device_id)
+        log.append(seq, wire)
         self.seq = seq
-        self.head = hashlib.sha256(payload).digest()
-        if signed:
-            self.sealed_seq = seq
-            self.deadline = None
-        elif self.deadline is None:
-            self.deadline = now_ms + self.max_ms
+        self.hash.update(wire)
+        self._link(wire, fixcodec.crc16(wire), now_ms)
+        self.urgent = True
         return wire
 
-    def seal_due(self, now_ms):
-        if self.seq == self.sealed_seq:
+    def seal_due(self, now_ms, delivering=True):
+        if self.n == 0:
             return False
-        return self.unsealed() >= self.max_records or (
-            self.deadline is not None and now_ms >= self.deadline
-        )
+        if self.n >= self.max_records:
+            return True
+        if not delivering:
+            return False
+        return self.urgent or now_ms >= self.oldest_ms + self.max_ms
 
-    def checkpoint(self, now_ms, t, t_ms, store):
-        """Sign a checkpoint over the unsealed records; None when there are none.
-        t, t_ms: the time the checkpoint states (UTC seconds and milliseconds)."""
-        if self.seq == self.sealed_seq:
+    def link_back(self):
+        """The uplink reached the bridge again: seal the open block at once."""
+        if self.n:
+            self.urgent = True
+
+    def checkpoint(self, now_ms, t, log):
+        """Sign a checkpoint over the open block; None when it is empty. t: the time it
+        states (UTC seconds)."""
+        if self.n == 0:
             return None
-        rec = records.checkpoint_record(
-            self.seq + 1, self.head, t, t_ms, self.device_id, self.sealed_seq + 1
+        seq = self.seq + 1
+        rec = records.checkpoint_record(seq, t, self.n)
+        aad = records.block_aad(self.device_id, self.first, self.hash.digest())
+        wire = cose.sign1(
+            self.signer,
+            cbor.dumps(rec),
+            kid=self.device_id,
+            external_aad=aad,
+            extra={records.H_TAGS: bytes(self.tags[: 2 * self.n])},
         )
-        return self.add(rec, now_ms, store)
+        log.append(seq, wire)
+        self.seq = seq
+        self.sealed_seq = seq
+        self._new_block()
+        return wire
 
 
 class SealedView:
-    """The record log as the uplink sees it: it ends at the last sealed record, so nothing
+    """The record log as the uplink sees it: it ends at the last checkpoint, so nothing
     leaves the tag before the signature that proves it."""
 
     def __init__(self, log, chain):
@@ -136,9 +231,9 @@ class SealedView:
     def acked(self):
         return self.log.acked
 
-    def read_from(self, seq, limit):
+    def read_from(self, seq, limit, max_bytes=None):
         limit = min(limit, self.last_seq - seq + 1)
-        return self.log.read_from(seq, limit) if limit > 0 else []
+        return self.log.read_from(seq, limit, max_bytes) if limit > 0 else []
 
     def ack(self, seq):
         self.log.ack(seq)

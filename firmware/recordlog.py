@@ -2,11 +2,17 @@
 
 Layout, in the directory /log:
 
-    <first seq, 8 hex digits>   segment files, each a run of entries
-                                    seq (4 LE) | length (2 LE) | record | crc32 (4 LE)
-                                the CRC covers seq, length and record
+    <first seq, 8 hex digits>   segment files, each a run of entries for consecutive seqs
+                                (the file name is the first one's):
+                                    fix:    n (1, 1..127) | fix body (n) | crc16 (2)
+                                    other:  0x80 | len >> 8, len & 0xFF | record | crc16 (2)
+                                the CRC-16 (protocol/fixcodec.py, big-endian) covers the
+                                record's wire item (for a fix: its CBOR byte-string head and
+                                body), the same value a checkpoint lists as its tag
     acked                       acknowledged by the bridge up to: seq (4 LE) | crc32 (4 LE);
                                 written when a segment can go, and every ACK_EVERY records
+
+A fix costs its body and 3 bytes; what read_from returns is the wire item either way.
 
 Durability. `append` returns once the segment file is closed: littlefs commits on close,
 atomically, so a power cut leaves either the file as it was or with the new entry. The
@@ -39,20 +45,26 @@ and the hash chain stay gap-free, thinning happens before a fix gets its sequenc
 
 import binascii
 
+from emtag.protocol.fixcodec import crc16
+
 SEGMENT_BYTES = 16384
 MAX_RECORD = 2048
-# 30 days at one fix a minute: 43,200 signed fix records of about 180 bytes with framing,
-# 7.8 MB, below the 7/8 thinning threshold of 10 MiB (tests/device/test_recordlog.py).
+# 30 days at one fix a minute is 43,200 compact fixes of 12-16 bytes with their entry and
+# share of checkpoints, about 0.8 MB: under the 7/8 thinning threshold of the 1.5 MB budget
+# a 2 MB flash gives (tests/device/test_recordlog.py, emtag bench records).
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 THIN_KEEP = 15
 ACK_EVERY = 64  # write the acknowledged mark at least this often (records)
 MARKS = 8  # read positions remembered (uplink window / batch, and then some)
-_HDR = 6
-_TAIL = 4
+_CHUNK = 512  # bytes read from a segment at a time
 
 
 def _crc(data):
     return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def _fix_head(n):
+    return bytes([0x40 | n]) if n < 24 else bytes([0x58, n])
 
 
 def _capacity(fs):
@@ -65,6 +77,55 @@ def _capacity(fs):
     except OSError:
         return None
     return st[0] * st[2]
+
+
+class _Reader:
+    """Entries of one segment from a byte offset, read in chunks."""
+
+    def __init__(self, f):
+        self.f = f
+        self.buf = b""
+        self.pos = 0
+
+    def take(self, n):
+        """n bytes, or fewer at the end of the file."""
+        while len(self.buf) - self.pos < n:
+            more = self.f.read(max(_CHUNK, n))
+            if not more:
+                break
+            self.buf = self.buf[self.pos :] + more
+            self.pos = 0
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out
+
+    def entry(self):
+        """(wire item, entry length) of the next intact entry, or None (end, torn, bad)."""
+        h = self.take(1)
+        if not h:
+            return None
+        h = h[0]
+        if h & 0x80:
+            lo = self.take(1)
+            if not lo:
+                return None
+            n = ((h & 0x7F) << 8) | lo[0]
+            if n == 0 or n > MAX_RECORD:
+                return None
+            body = self.take(n + 2)
+            if len(body) < n + 2:
+                return None
+            item, size = body[:n], n + 4
+        else:
+            if h == 0:
+                return None
+            body = self.take(h + 2)
+            if len(body) < h + 2:
+                return None
+            item, size = _fix_head(h) + body[:h], h + 3
+        if crc16(item) != (body[-2] << 8 | body[-1]):
+            return None
+        return item, size
 
 
 class RecordLog:
@@ -153,44 +214,43 @@ class RecordLog:
             return 0
         return int.from_bytes(b[:4], "little")
 
-    def _scan(self, first, offset, seq, limit, out):
-        """Append (seq, record) to `out` for intact entries of a segment from byte `offset`
-        with seq >= `seq`, until `out` holds `limit`; stops at the first torn or corrupt
-        entry. Returns (offset after the last entry read, last (seq, record) read or None)."""
+    def _scan(self, first, offset, at, seq, limit, out, max_bytes=None):
+        """Append (seq, wire item) to `out` for intact entries of a segment from byte
+        `offset` (the entry of seq `at`) with seq >= `seq`, until `out` holds `limit` (or
+        max_bytes of items, at least one); stops at the first torn or corrupt entry.
+        Returns (offset after the last entry read, its seq + 1, last (seq, item) or None)."""
         last = None
         try:
             f = self.fs.open(self._path(first), "rb")
         except OSError:
-            return offset, last
+            return offset, at, last
+        size = sum(len(w) for _, w in out)
         try:
             if offset:
                 f.seek(offset)
+            r = _Reader(f)
             while len(out) < limit:
-                hdr = f.read(_HDR)
-                if len(hdr) < _HDR:
+                got = r.entry()
+                if got is None:
                     break
-                n = hdr[4] | (hdr[5] << 8)
-                if n > MAX_RECORD:
+                item, n = got
+                if at >= seq and out and max_bytes is not None and size + len(item) > max_bytes:
                     break
-                body = f.read(n + _TAIL)
-                if len(body) < n + _TAIL:
-                    break
-                if _crc(hdr + body[:n]) != int.from_bytes(body[n:], "little"):
-                    break
-                offset += _HDR + n + _TAIL
-                s = int.from_bytes(hdr[:4], "little")
-                last = (s, body[:n])
-                if s >= seq:
+                offset += n
+                last = (at, item)
+                if at >= seq:
                     out.append(last)
+                    size += len(item)
+                at += 1
         finally:
             f.close()
-        return offset, last
+        return offset, at, last
 
     def _recover_tail(self):
         """Find the last record, repairing what a power cut may have left at the tail."""
         while self.segments:
             first, size = self.segments[-1], self.sizes[-1]
-            good, last = self._scan(first, 0, 1 << 32, 1, [])
+            good, _, last = self._scan(first, 0, first, 1 << 32, 1, [])
             if last is None:
                 # created by an append that never completed (or wholly unreadable)
                 self._remove(self._path(first))
@@ -242,25 +302,35 @@ class RecordLog:
         return False
 
     def append(self, seq, record):
-        """Store one record; durable when this returns."""
+        """Store one record (a signed item, or any bytes); durable when this returns."""
+        n = len(record)
+        if n > MAX_RECORD or n == 0:
+            raise ValueError("record of %d bytes" % n)
+        crc = crc16(record)
+        entry = bytearray(n + 4)
+        entry[0] = 0x80 | (n >> 8)
+        entry[1] = n & 0xFF
+        entry[2 : 2 + n] = record
+        entry[n + 2] = crc >> 8
+        entry[n + 3] = crc & 0xFF
+        self._write(seq, entry)
+        self.last_record = bytes(record)
+
+    def append_fix(self, seq, entry):
+        """Store a fix entry laid out by the caller (firmware/evidence.py): n | body | crc."""
+        self._write(seq, entry)
+        self.last_record = None  # read it back if needed (last_item)
+
+    def _write(self, seq, entry):
         if seq != self.last_seq + 1:
             raise ValueError("sequence gap: %d after %d" % (seq, self.last_seq))
-        n = len(record)
-        if n > MAX_RECORD:
-            raise ValueError("record too long")
-        entry = bytearray(_HDR + n + _TAIL)
-        entry[0:4] = seq.to_bytes(4, "little")
-        entry[4] = n & 0xFF
-        entry[5] = n >> 8
-        entry[_HDR : _HDR + n] = record
-        entry[_HDR + n :] = _crc(memoryview(entry)[: _HDR + n]).to_bytes(4, "little")
         if not self.segments or self.sizes[-1] + len(entry) > self.segment_bytes:
             self.segments.append(seq)
             self.sizes.append(0)
         with self.fs.open(self._path(self.segments[-1]), "ab") as f:
             f.write(entry)
         self.sizes[-1] += len(entry)
-        self.last_seq, self.last_record = seq, record
+        self.last_seq = seq
         self._update_full()
 
     def ack(self, seq):
@@ -292,32 +362,35 @@ class RecordLog:
             self._remove(self._path(first))
 
     # reading
-    def read_from(self, seq, limit):
-        """Up to `limit` (seq, record) pairs starting at `seq`, oldest first."""
+    def read_from(self, seq, limit, max_bytes=None):
+        """Up to `limit` (seq, wire item) pairs starting at `seq`, oldest first, and no more
+        than max_bytes of items (but at least one)."""
         out: list = []
         segs = self.segments
         if not segs or seq > self.last_seq:
             return out
-        i, offset = -1, 0
+        i, offset, at = -1, 0, 0
         for mark in self._marks:
             if mark[0] == seq and mark[1] in segs:
-                i, offset = segs.index(mark[1]), mark[2]
+                i, offset, at = segs.index(mark[1]), mark[2], seq
                 break
         if i < 0:
             i = 0
             while i + 1 < len(segs) and segs[i + 1] <= seq:
                 i += 1
-        while i < len(segs):
+            at = segs[i]
+        while True:
             first = segs[i]
-            offset, _ = self._scan(first, offset, seq, limit, out)
-            if len(out) >= limit:
-                marks = self._marks
-                marks.append((out[-1][0] + 1, first, offset))
-                if len(marks) > MARKS:
-                    marks.pop(0)
-                return out
+            offset, at, _ = self._scan(first, offset, at, seq, limit, out, max_bytes)
+            if len(out) >= limit or i + 1 >= len(segs) or at < segs[i + 1]:
+                break  # full, the end, or out of bytes (or a damaged segment: stop there)
             i += 1
-            offset = 0
+            offset, at = 0, segs[i]
+        if out:
+            marks = self._marks
+            marks.append((out[-1][0] + 1, first, offset))
+            if len(marks) > MARKS:
+                marks.pop(0)
         return out
 
     def pending(self):

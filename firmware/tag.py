@@ -52,11 +52,11 @@ class Tag:
         self.zone_engine = self._load_zones()
         self._read_open()
         self.log = recordlog.RecordLog(self.fs)
-        # the hash chain continues from the log's tail; a tail left unsealed is sealed at once
+        # the open block continues from the log's tail (back to its last checkpoint)
         self.chain = evidence.Chain(self.signer)
-        tail = max(1, self.log.last_seq - evidence.CHECKPOINT_RECORDS)
-        self.chain.resume(self.log.read_from(tail, evidence.CHECKPOINT_RECORDS + 1))
-        self._restart()
+        log = self.log
+        tail = max(log.acked + 1, log.last_seq - self.chain.max_records)
+        self.chain.resume(log.read_from(tail, self.chain.max_records + 1), log.acked)
         self.storage_full = False  # storage_full raised for the log's current `full` episode
         hello = {
             m.H_DEVICE: self.device_id,
@@ -65,7 +65,11 @@ class Tag:
             m.H_NEXT_SEQ: self.log.last_seq + 1,
         }
         # the uplink sends only records a signature already covers
-        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello)
+        carrier = getattr(b, "link_up", None)
+        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello,
+                                    carrier=carrier)
+        self._restart()
+        hello[m.H_NEXT_SEQ] = self.log.last_seq + 1
         self._alerts_first_again()
         self._zones_unusable()
         self.event(
@@ -179,7 +183,7 @@ class Tag:
                 self._on_message(raw, now)
         if self.log.full != self.storage_full:
             self._storage_full(now)
-        if self.chain.seal_due(now):
+        if self.chain.seal_due(now, self.uplink.delivering):
             self._checkpoint(now)
         for msg in self.uplink.poll(now):
             b.link_write(frame.encode(msg))
@@ -193,7 +197,7 @@ class Tag:
         up = self.uplink.next_deadline()
         if up is not None:
             d = min(d, up)
-        if self.chain.deadline is not None:
+        if self.chain.deadline is not None and self.uplink.delivering:
             d = min(d, self.chain.deadline)
         return self.monitor.deadline(d)
 
@@ -205,7 +209,9 @@ class Tag:
             self.event("bad_message")
             return
         what = self.uplink.receive(msg, now)
-        if what == "ack":
+        if what == "greeted":
+            self.chain.link_back()  # seal what waited for the link, at once
+        if what in ("ack", "greeted"):
             self.event("uplink_ack", acked=self.log.acked, pending=self.log.pending())
         elif what == "bad_message":
             self.event("bad_message")
@@ -258,9 +264,10 @@ class Tag:
                 self.last_fix_ms = now
                 self.next_fix_due = now + engine.interval_ms() - 500
                 return
-            rec = records.fix_record(self._seq(), self.prev_hash, fix)
-            self._append(rec)
-            self.event("fix", seq=rec[records.K_SEQ], lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm)
+            self.chain.add_fix(fix, now, self.log)  # encoded and logged without allocation
+            self.utc_offset_ms = fix.t * 1000 + fix.t_ms - now
+            self.event("fix", seq=self.chain.seq, lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm)
+            self._seal_if_due(now)
             self.last_fix_ms = now
             self.next_fix_due = now + engine.interval_ms() - 500
             self.monitor.fix_logged(now, fix)  # the receiver may sleep until the next one
@@ -299,24 +306,25 @@ class Tag:
 
     @property
     def prev_hash(self):
-        return self.chain.head
+        return None  # records no longer store the previous one's hash (protocol/records.py)
 
     def _append(self, rec):
-        # numbered, linked, signed if not a fix (firmware/evidence.py), logged as sent
+        # an alert or restart: numbered, signed at once and logged (firmware/evidence.py)
         now = self.board.now_ms()
-        self.chain.add(rec, now, self.log.append)
-        if rec[records.K_TYPE] == records.FIX:
-            self.utc_offset_ms = rec[records.K_TIME] * 1000 + rec[records.K_TIME_MS] - now
-        elif rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
+        self.chain.add(rec, now, self.log)
+        if rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
             self.uplink.send_first(self.log.last_seq, self.log.last_record)
-        if self.chain.seal_due(now):  # never more than evidence.CHECKPOINT_RECORDS unsealed
+        self._seal_if_due(now)
+
+    def _seal_if_due(self, now):
+        if self.chain.seal_due(now, self.uplink.delivering):
             self._checkpoint(now)
 
     def _checkpoint(self, now):
-        """Sign the chain head: seals every record since the last signed one."""
+        """Sign the open block: seals every record since the last checkpoint."""
         utc = now if self.utc_offset_ms is None else now + self.utc_offset_ms
-        first = self.chain.sealed_seq + 1
-        self.chain.checkpoint(now, utc // 1000, utc % 1000, self.log.append)
+        first = self.chain.first
+        self.chain.checkpoint(now, utc // 1000, self.log)
         self.event("checkpoint", seq=self.chain.seq, first=first, last=self.chain.seq - 1)
 
     def event(self, kind, **fields):

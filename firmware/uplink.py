@@ -1,56 +1,71 @@
-"""Uplink state machine (pure): which records to send, when to resend, what acks mean.
+"""Uplink state machine (pure): which records to send, when to probe, what acks mean.
 
 Messages: protocol/uplink.cddl. The tag speaks first with HELLO; the bridge answers with an
 ACK carrying the last sequence number it holds, so after any break the tag resumes from
 there. Then:
 
-- Alerts first: an alert logged while a backlog waits before it (a link outage, a long
-  upload) is also sent at once, on its own, as an ALERT message, and again each timeout
-  until ALERT_ACK; the bridge stores it as an early alert and forwards it. It still goes in
-  order with the backlog later (stored once as valid; duplicates are harmless). An alert
-  with nothing unsent before it just goes in order, in the same pass.
-- Records go oldest first in RECORDS batches (at most BATCH records and BATCH_BYTES), with
-  at most WINDOW unacknowledged at once.
-- No ACK within the timeout: everything unacknowledged is sent again, the timeout doubling
-  up to MAX_TIMEOUT_MS; any ACK that moves forward resets it.
-- NACK of seq 0 is the bridge not knowing this session ("hello first": it restarted, or
-  it invites a HELLO as a new session starts): say HELLO again at once (when a HELLO is
-  already unanswered, the backoff stands). NACK of a record: it was stored as rejected;
-  what happens next is the ACK's call.
+- Records go oldest first in RECORDS batches ([2, first seq, the wire items concatenated],
+  at most BATCH_BYTES of items), with at most WINDOW_BYTES (and WINDOW records) sent and
+  not acknowledged: enough to keep a 115,200-baud or cellular link busy while the ACKs
+  come back.
+- The link is believed down when an ACK that should have come has not (ack_timeout: 5 s
+  plus 1 ms per byte in flight, so a slow link is not mistaken for a dead one), when a
+  HELLO goes unanswered, or when the link says so (`carrier()`, a modem's registration or a
+  serial carrier line: True, False, or None where the hardware cannot tell). Then the tag
+  sends nothing but a HELLO, the probe: at once when the carrier comes back, else after
+  PROBE_MS doubling to PROBE_MAX_MS; nothing at all while the carrier says down. The
+  HELLO's ACK says where to resume, so nothing is resent blindly into a dead link.
+- Alerts first: an alert logged while a backlog waits before it is also sent at once, on
+  its own, as an ALERT message, and again each probe interval until ALERT_ACK; it still
+  goes in order with the backlog later (stored once; duplicates are harmless).
+- NACK of seq 0 is the bridge not knowing this session ("hello first"): HELLO again at
+  once (when one is already unanswered, the backoff stands). NACK of a record: it was
+  stored as rejected; what happens next is the ACK's call.
 - COMMAND carries a signed command (protocol/console.cddl request) from the monitoring
   centre; `on_command(request bytes) -> reply bytes` answers it in COMMAND_REPLY (no
   handler: an empty reply, "not supported").
 - TIME: the host's clock, kept in host_time_ms for the tag.
 
 `log` is the record log as the uplink may see it (firmware/evidence.py SealedView: it ends
-at the last sealed record): last_seq, acked, read_from(seq, n), ack(seq).
+at the last sealed record): last_seq, acked, read_from(seq, n, max_bytes), ack(seq).
 """
 
 from emtag.protocol import cbor
 from emtag.protocol import messages as m
 
-WINDOW = 32  # records sent and not yet acknowledged
-BATCH = 8  # records per RECORDS message...
-BATCH_BYTES = 2048  # ...and bytes of records (a frame holds frame.MAX_FRAME)
-TIMEOUT_MS = 5000
-MAX_TIMEOUT_MS = 300000
+WINDOW = 512  # records sent and not yet acknowledged...
+WINDOW_BYTES = 8192  # ...and their bytes
+BATCH_BYTES = 2048  # bytes of records in one RECORDS message (a frame holds frame.MAX_FRAME)
+ACK_TIMEOUT_MS = 5000  # no ACK this long after sending (plus 1 ms a byte in flight): down
+PROBE_MS = 5000  # HELLO again after this, doubling...
+PROBE_MAX_MS = 60000  # ...up to this: the link's return is noticed within a minute
 URGENT_MAX = 8  # alerts waiting to go ahead of the backlog; older ones simply go in order
 
 
 class Uplink:
-    def __init__(self, log, hello_body, on_command=None):
+    def __init__(self, log, hello_body, on_command=None, carrier=None):
         self.log = log
         self.hello_body = hello_body
         self.on_command = on_command
-        self.greeted = False  # the bridge answered our HELLO
-        self.sent_upto = log.acked  # highest seq sent since the last (re)send
-        self.deadline = 0  # when to send HELLO again or resend records
-        self.timeout = TIMEOUT_MS
+        self.carrier = carrier  # () -> True / False / None (unknown); None: no such line
+        self.link = None  # the carrier as last read
+        self.greeted = False  # the bridge answered our HELLO: records may go
+        self.sent_upto = log.acked  # highest seq sent since the last (re)start
+        self.inflight = 0  # bytes of records sent and not acknowledged...
+        self.batches = []  # ...as [last seq, bytes] of each RECORDS message in flight
+        self.deadline = 0  # probe again / give up waiting for an ACK
+        self.probe = PROBE_MS
         self.host_time_ms = None
         self.urgent = []  # [seq, wire] of alerts to send ahead of the backlog
         self.urgent_due = 0
         self.replies = []  # messages owed to the bridge (command replies)
-        self.resends = 0  # timeouts that sent records again (for the tag's statistics)
+        self.resends = 0  # times an ACK did not come and the tag went back to probing
+        self.sent_bytes = 0  # bytes of messages handed to the link (before framing)
+
+    @property
+    def delivering(self):
+        """The bridge is there: what is sealed now goes out soon."""
+        return self.greeted
 
     def send_first(self, seq, wire):
         """An alert just logged (seq, its wire bytes): send it ahead of the backlog. The tag
@@ -63,59 +78,84 @@ class Uplink:
         self.urgent.append([seq, wire])
         self.urgent_due = 0
 
+    def _read_carrier(self, now):
+        if self.carrier is None:
+            return
+        up = self.carrier()
+        if up is False and self.link is not False:
+            self._lost()
+        elif up and self.link is False:
+            self.probe = PROBE_MS
+            self.deadline = now  # back: probe at once
+        self.link = up
+
+    def _lost(self):
+        """The link is down, or the bridge gone: probe, send nothing else."""
+        self.greeted = False
+        self.sent_upto = self.log.acked
+        self.inflight = 0
+        self.batches = []
+
     def poll(self, now):
         """Messages (bytes) to send now."""
         out = self.replies
         self.replies = []
+        self._read_carrier(now)
+        if self.link is False:
+            return out  # known down: not even a probe
         if not self.greeted:
             if now >= self.deadline:
-                out.append(cbor.dumps([m.HELLO, self.hello_body]))
-                self._backoff(now)
+                out.append(self._msg([m.HELLO, self.hello_body]))
+                self.deadline = now + self.probe
+                self.probe = min(self.probe * 2, PROBE_MAX_MS)
             return out
         log = self.log
         acked = log.acked
-        if now >= self.deadline and self.sent_upto > acked:
-            self.sent_upto = acked  # no ack in time: send again from the first unacked
-            self.resends += 1
-            self.timeout = min(self.timeout * 2, MAX_TIMEOUT_MS)
-            self.deadline = now + self.timeout
-        first = True
-        last = log.last_seq
+        if self.sent_upto > acked and now >= self.deadline:
+            self.resends += 1  # no ACK in time: the link or the bridge is gone
+            self._lost()
+            self.probe = PROBE_MS
+            out.append(self._msg([m.HELLO, self.hello_body]))
+            self.deadline = now + self.probe
+            return out
         alerts_at = len(out)  # early alerts go ahead of these records
-        while self.sent_upto < last and self.sent_upto - acked < WINDOW:
-            n = min(BATCH, WINDOW - (self.sent_upto - acked))
-            batch = log.read_from(self.sent_upto + 1, n)
+        last = log.last_seq
+        while (
+            self.sent_upto < last
+            and self.sent_upto - acked < WINDOW
+            and self.inflight < WINDOW_BYTES
+        ):
+            room = min(BATCH_BYTES, WINDOW_BYTES - self.inflight)
+            batch = log.read_from(self.sent_upto + 1, WINDOW - (self.sent_upto - acked), room)
             if not batch:
                 break
-            recs: list = []
             size = 0
-            for seq, wire in batch:
-                if recs and size + len(wire) > BATCH_BYTES:
-                    break
-                recs.append(wire)
+            for _, wire in batch:
                 size += len(wire)
-                self.sent_upto = seq
-            out.append(cbor.dumps([m.RECORDS, recs]))
-            if first:
-                first = False
-                if self.deadline <= now:
-                    self.deadline = now + self.timeout
+            out.append(self._msg([m.RECORDS, batch[0][0], b"".join(w for _, w in batch)]))
+            if self.sent_upto == acked:
+                self.deadline = now + ACK_TIMEOUT_MS + self.inflight + size
+            self.sent_upto = batch[-1][0]
+            self.inflight += size
+            self.batches.append([self.sent_upto, size])
         if self.urgent:
             # an alert within what was just sent in order needs no early copy; one behind
-            # a backlog goes now, ahead of it, and again each timeout until ALERT_ACK
+            # a backlog goes now, ahead of it, and again each probe interval until ALERT_ACK
             self.urgent = [u for u in self.urgent if u[0] > self.sent_upto]
             if self.urgent and now >= self.urgent_due:
-                early = [cbor.dumps([m.ALERT, u[1]]) for u in self.urgent]
+                early = [self._msg([m.ALERT, u[1]]) for u in self.urgent]
                 out[alerts_at:alerts_at] = early
-                self.urgent_due = now + self.timeout
+                self.urgent_due = now + PROBE_MS
         return out
 
-    def _backoff(self, now):
-        self.deadline = now + self.timeout
-        self.timeout = min(self.timeout * 2, MAX_TIMEOUT_MS)
+    def _msg(self, obj):
+        raw = cbor.dumps(obj)
+        self.sent_bytes += len(raw)
+        return raw
 
     def receive(self, msg, now):
-        """Handle one decoded message from the bridge; returns an event name or None."""
+        """Handle one decoded message from the bridge; returns an event name or None:
+        "greeted" for the answer to HELLO (the tag then seals what is open), "ack", ..."""
         if not isinstance(msg, list) or not msg or not isinstance(msg[0], int):
             return "bad_message"
         kind = msg[0]
@@ -125,24 +165,28 @@ class Uplink:
             if not self.greeted:
                 # the answer to HELLO: resume right after what the bridge holds
                 self.greeted = True
+                self.link = True if self.carrier is not None else None
                 log.ack(msg[1])
                 self.sent_upto = log.acked
-                self.timeout = TIMEOUT_MS
+                self.inflight = 0
+                self.batches = []
+                self.probe = PROBE_MS
                 self.deadline = now
                 self.urgent_due = now
-                return "ack"
+                return "greeted"
             log.ack(msg[1])
             if self.sent_upto < log.acked:
                 self.sent_upto = log.acked
             if log.acked > before:
-                self.timeout = TIMEOUT_MS
-                self.deadline = now + self.timeout
+                while self.batches and self.batches[0][0] <= log.acked:
+                    self.inflight -= self.batches.pop(0)[1]
+                self.deadline = now + ACK_TIMEOUT_MS + self.inflight
             return "ack"
         if kind == m.NACK and len(msg) >= 2 and isinstance(msg[1], int):
             if msg[1] == 0 and self.greeted:
                 # the bridge does not know this session (it restarted): greet it again
-                self.greeted = False
-                self.timeout = TIMEOUT_MS
+                self._lost()
+                self.probe = PROBE_MS
                 self.deadline = now
             return "nack"
         if kind == m.ALERT_ACK and len(msg) == 2 and isinstance(msg[1], int):
@@ -153,14 +197,16 @@ class Uplink:
             return "time"
         if kind == m.COMMAND and len(msg) == 2 and isinstance(msg[1], bytes):
             reply = b"" if self.on_command is None else self.on_command(msg[1])
-            self.replies.append(cbor.dumps([m.COMMAND_REPLY, reply]))
+            self.replies.append(self._msg([m.COMMAND_REPLY, reply]))
             return "command"
         return "bad_message"
 
     def next_deadline(self):
-        d = None
         if self.replies:
             return 0
+        if self.link is False:
+            return None  # the carrier's return wakes the tag
+        d = None
         if not self.greeted or self.sent_upto > self.log.acked:
             d = self.deadline
         if self.greeted and self.urgent:

@@ -23,9 +23,9 @@ from emtag.host import verify
 from emtag.protocol import frame, records
 from emtag.protocol import messages as m
 
-# A real tag has at most evidence.CHECKPOINT_RECORDS (15) records unsealed at once and
-# uploads only sealed ranges; more than this waiting in one session is not a tag.
-MAX_UNSEALED = 64
+# A real tag has at most evidence.SEAL_RECORDS (60) records in a block and uploads only
+# sealed blocks; more than this waiting in one session is not a tag.
+MAX_UNSEALED = 128
 
 
 def _record_columns(rec):
@@ -39,6 +39,15 @@ def _record_columns(rec):
         "alert": rec.get(records.K_ALERT),
         "zone": rec.get(records.K_ZONE),
     }
+
+
+_COLUMNS = (
+    (records.K_TIME, "t"), (records.K_TIME_MS, "t_ms"), (records.K_LAT, "lat_e7"),
+    (records.K_LON, "lon_e7"), (records.K_ACC, "acc_cm"), (records.K_FIXTYPE, "fix"),
+    (records.K_SATS, "sats"), (records.K_HDOP, "hdop"), (records.K_SPEED, "speed_mmps"),
+    (records.K_COURSE, "course_cdeg"), (records.K_ALT, "alt_cm"), (records.K_ALERT, "alert"),
+    (records.K_ZONE, "zone"),
+)  # fmt: skip
 
 
 def _is_int(v):
@@ -71,9 +80,8 @@ class Session:
         self.deframer = frame.Deframer()
         self.device = None
         self.key = None
-        self.last_seq = 0  # newest valid (proven) record stored
-        self.last_hash = None  # its payload digest: the chain continues from it
-        self.unsealed = []  # wire items of this session waiting for their seal
+        self.last_seq = 0  # the last checkpoint of the blocks stored
+        self.unsealed = []  # wire items after it, in seq order, waiting for their checkpoint
 
     def receive(self, data):
         """Bytes from the tag in, bytes for the tag out."""
@@ -94,10 +102,16 @@ class Session:
             return []
         if msg[0] == m.HELLO and len(msg) == 2 and isinstance(msg[1], dict):
             return self._hello(msg[1])
-        if msg[0] == m.RECORDS and len(msg) == 2 and isinstance(msg[1], list):
+        if (
+            msg[0] == m.RECORDS
+            and len(msg) == 3
+            and _is_int(msg[1])
+            and msg[1] >= 1
+            and isinstance(msg[2], bytes)
+        ):
             if self.device is None:
                 return [[m.NACK, 0, "hello first"]]
-            return self._records(msg[1])
+            return self._records(msg[1], msg[2])
         if msg[0] == m.ALERT and len(msg) == 2 and isinstance(msg[1], bytes):
             if self.device is None:
                 return [[m.NACK, 0, "hello first"]]
@@ -135,9 +149,9 @@ class Session:
             return [[m.NACK, 0, "unknown tag"]]
         self.device = device
         self.key = host_cose.load_public_key(pub)
-        seq, wire = self.store.last_valid(device)
-        # the chain continues from the newest record proven and stored
-        self.last_seq, self.last_hash = seq, verify.digest_of(wire) if wire else None
+        seq, _ = self.store.last_valid(device)
+        # the stream continues after the newest block proven and stored
+        self.last_seq = seq
         self.unsealed = []
         self.emit("hello", device=device, firmware=body.get(m.H_FIRMWARE), stored_upto=seq)
         return [[m.ACK, self.last_seq]]
@@ -159,7 +173,7 @@ class Session:
             **_record_columns(rec),
             "hash": it.digest,
         }
-        if not it.seal or it.type != records.ALERT:
+        if it.problem is not None or it.type != records.ALERT:
             why = "early alert: %s" % (it.problem[1] if it.problem else "not an alert record")
             row.update(status="rejected", reason=why)
             self.store.add_records([row])
@@ -179,68 +193,67 @@ class Session:
             )
         return [[m.ALERT_ACK, seq]]
 
-    def _records(self, items):
-        wires = [bytes(x) for x in items if isinstance(x, (bytes, bytearray))]
-        wires.sort(key=lambda w: verify.peek_seq(w) or 1 << 62)  # arrival order is no evidence
+    def _records(self, first, data):
+        """A RECORDS batch: wire items from seq `first` on (protocol/uplink.cddl)."""
+        try:
+            wires = verify.split_stream(data)
+        except ValueError as e:
+            return [[m.NACK, 0, "records: %s" % e]]
+        expect = self.last_seq + 1 + len(self.unsealed)
+        if first > expect:
+            # records after a gap: nothing of them is stored, the tag resends from our ACK
+            self.unsealed = []
+            return [[m.ACK, self.last_seq]]
+        if first < expect:  # a resend of what we hold or already stored
+            skip = expect - first
+            if skip >= len(wires):
+                return [[m.ACK, self.last_seq]]
+            wires = wires[skip:]
         stream = self.unsealed + wires
-        anchor = (self.last_seq, self.last_hash) if self.last_hash is not None else None
         report = verify.verify(
             stream,
             self.key,
-            first_seq=None if anchor else 1,
-            anchor=anchor,
+            anchor=(self.last_seq, None),
             held=self._held_digest,
             check_order=False,
         )
-        # Valid rows stay one unbroken chain: nothing after a gap or an altered record is
-        # stored (the tag resends from our ACK), and a fix is stored only together with the
-        # signed record that proves it; until then it waits in this session. Records that are
-        # not the tag's are refused (stored as rejected, NACKed) wherever they are.
+        # Stored: whole proven blocks, in order from the anchor, nothing after a gap or a
+        # record that is not the tag's (the tag resends from our ACK). Records that are not
+        # the tag's are refused (stored as rejected, NACKed) wherever they are.
+        verdicts = report.verdicts
         block = min([g.before for g in report.gaps], default=len(stream))
-        for v in report.verdicts:
-            if v.index >= block:
-                break
-            if v.kind not in (
-                verify.VALID,
-                verify.UNSEALED,
-                verify.UNVERIFIABLE,
-                verify.DUPLICATE,
-                verify.SPLICED,
-            ):
+        for v in verdicts:
+            if v.index < block and v.kind in (verify.MODIFIED, verify.SPLICED):
                 block = v.index
-        seals = {
-            v.seq
-            for v in report.verdicts
-            if v.index < block and v.kind == verify.VALID and v.sealed_by == v.seq
-        }
-        rows, replies, proven, waiting = [], [], [], []
-        for v in report.verdicts:
+        blocks, cur, proven = [], [], []
+        upto = self.last_seq
+        for v in verdicts[:block]:
+            if v.kind != verify.VALID or v.seq != upto + len(cur) + 1:
+                break
+            cur.append((stream[v.index], self._columns(v)))
+            if v.sealed_by == v.seq and v.type == records.CHECKPOINT:
+                blocks.append((upto + 1, v.seq, cur))
+                proven += [x for x in verdicts if upto < (x.seq or 0) <= v.seq]
+                upto, cur = v.seq, []
+        waiting = [stream[v.index] for v in verdicts[: block] if (v.seq or 0) > upto]
+        replies, rejected = [], []
+        for v in verdicts:
             if v.kind in (verify.MODIFIED, verify.SPLICED):
-                row = self._row(v, stream[v.index], "rejected")
-                rows.append(row)
+                rejected.append(self._row(v, stream[v.index], "rejected"))
                 if not replies:
-                    replies.append([m.NACK, v.seq or 0, row["reason"]])
-            elif v.index >= block or v.kind == verify.DUPLICATE:
-                continue
-            elif v.kind == verify.VALID and v.sealed_by in seals:
-                rows.append(self._row(v, stream[v.index], "valid"))
-                proven.append(v)
-            else:  # its proof is still on the way (or a record before it is)
-                waiting.append(stream[v.index])
+                    replies.append([m.NACK, v.seq or 0, rejected[-1]["reason"]])
         if len(waiting) > MAX_UNSEALED:
             replies.append([m.NACK, 0, "too many records without a checkpoint"])
             waiting = []
         self.unsealed = waiting
-        if rows:
-            self.store.add_records(rows)  # committed before the ACK below goes out
-            for v in proven:  # the newest proven record anchors the next batch
-                if v.seq > self.last_seq:
-                    self.last_seq, self.last_hash = v.seq, v.digest
+        if blocks or rejected:
+            self.store.add_blocks(self.device, blocks, self.now_iso(), rejected)
+            self.last_seq = upto
             self.emit(
                 "records_stored",
                 device=self.device,
-                valid=len(proven),
-                rejected=len(rows) - len(proven),
+                valid=sum(len(b[2]) for b in blocks),
+                rejected=len(rejected),
                 upto=self.last_seq,
             )
         for v in proven:
@@ -257,6 +270,13 @@ class Session:
                     lon=rec.get(records.K_LON),
                 )
         return replies + [[m.ACK, self.last_seq]]
+
+    @staticmethod
+    def _columns(v):
+        rec = v.record or {}
+        cols = {name: rec.get(key) for key, name in _COLUMNS}
+        cols.update(seq=v.seq, type=v.type)
+        return cols
 
     def _held_digest(self, seq):
         wire = self.store.valid_wire(self.device, seq)

@@ -71,7 +71,60 @@ MIGRATIONS = [
         (NEW.device, NEW.seq, CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, NEW.id);
     END;
     """,
+    # 4: compact evidence (protocol/records.py). A proven block is stored once, as the exact
+    # bytes the tag signed (`blocks.wire`: its wire items concatenated, the checkpoint
+    # last); each of its records gets a row of query columns in `proven` (no bytes: where
+    # its item sits in the block is off/len). Rejected records and early alerts stay in
+    # the old table, renamed records_other; the view `records` shows both as before.
+    """
+    ALTER TABLE records RENAME TO records_other;
+    CREATE TABLE device_ids (
+        dev INTEGER PRIMARY KEY,          -- small number for a device in `proven`
+        device TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE blocks (
+        device TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,        -- the checkpoint's seq
+        first_seq INTEGER NOT NULL,
+        wire BLOB NOT NULL,               -- items first_seq..last_seq exactly as signed
+        received TEXT NOT NULL,           -- bridge time, ISO 8601 UTC
+        PRIMARY KEY (device, last_seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE proven (
+        dev INTEGER NOT NULL,             -- device_ids.dev
+        t INTEGER NOT NULL,               -- UTC seconds (a fix's or alert's GNSS time)
+        seq INTEGER NOT NULL,
+        type INTEGER NOT NULL,            -- 1 fix, 2 alert, 3 restart, 4 checkpoint
+        t_ms INTEGER, lat_e7 INTEGER, lon_e7 INTEGER, acc_cm INTEGER, fix INTEGER,
+        sats INTEGER, hdop INTEGER, speed_mmps INTEGER, course_cdeg INTEGER, alt_cm INTEGER,
+        alert TEXT, zone TEXT,
+        off INTEGER NOT NULL, len INTEGER NOT NULL,  -- the item within its block's wire
+        PRIMARY KEY (dev, t, seq)
+    ) WITHOUT ROWID;
+    CREATE VIEW records AS
+        SELECT id, device, seq, type, t, t_ms, lat_e7, lon_e7, acc_cm, alert, zone, status,
+               reason, received, cose, hash, sealed_by FROM records_other
+        UNION ALL
+        SELECT (p.dev << 32) | p.seq, d.device, p.seq, p.type, p.t, p.t_ms, p.lat_e7,
+               p.lon_e7, p.acc_cm, p.alert, p.zone, 'valid', NULL, b.received,
+               substr(b.wire, p.off + 1, p.len), NULL, b.last_seq
+        FROM proven p JOIN device_ids d ON d.dev = p.dev
+        JOIN blocks b ON b.device = d.device AND b.last_seq = (
+            SELECT MIN(last_seq) FROM blocks WHERE device = d.device AND last_seq >= p.seq);
+    CREATE TRIGGER outbox_on_proven AFTER INSERT ON proven
+    WHEN NEW.type IN (1, 2)
+    BEGIN
+        INSERT OR IGNORE INTO outbox(device, seq, kind, record_id) VALUES
+        ((SELECT device FROM device_ids WHERE dev = NEW.dev), NEW.seq,
+         CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, (NEW.dev << 32) | NEW.seq);
+    END;
+    """,
 ]
+
+PROVEN_COLS = (
+    "t", "seq", "type", "t_ms", "lat_e7", "lon_e7", "acc_cm", "fix", "sats", "hdop",
+    "speed_mmps", "course_cdeg", "alt_cm", "alert", "zone", "off", "len",
+)  # fmt: skip
 
 
 class Store:
@@ -104,16 +157,70 @@ class Store:
             )
 
     def last_valid(self, device):
-        """(seq, signed record) of the newest valid record, or (0, None)."""
+        """(seq, checkpoint) of the newest proven block, or (0, None)."""
         row = self.db.execute(
-            "SELECT seq, cose FROM records WHERE device=? AND status='valid' "
-            "ORDER BY seq DESC LIMIT 1",
+            "SELECT last_seq, wire FROM blocks WHERE device=? ORDER BY last_seq DESC LIMIT 1",
             (device,),
         ).fetchone()
-        return (row[0], row[1]) if row else (0, None)
+        return (row[0], None) if row else (0, None)
+
+    def _dev(self, device):
+        row = self.db.execute("SELECT dev FROM device_ids WHERE device=?", (device,)).fetchone()
+        if row:
+            return row[0]
+        return self.db.execute("INSERT INTO device_ids(device) VALUES (?)", (device,)).lastrowid
+
+    def add_blocks(self, device, blocks, received, others=()):
+        """Store proven blocks and other rows in one transaction (committed before anything
+        is acknowledged). blocks: (first_seq, last_seq, [(wire, row dict)] in seq order);
+        others: rows for records_other (rejected records)."""
+        with self.db:
+            dev = self._dev(device)
+            for first, last, recs in blocks:
+                wire = b"".join(w for w, _ in recs)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO blocks(device, last_seq, first_seq, wire, received) "
+                    "VALUES (?,?,?,?,?)",
+                    (device, last, first, wire, received),
+                )
+                off = 0
+                rows = []
+                for w, row in recs:
+                    row = dict(row, off=off, len=len(w))
+                    off += len(w)
+                    rows.append((dev,) + tuple(row.get(c) for c in PROVEN_COLS))
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO proven(dev, %s) VALUES (%s)"
+                    % (",".join(PROVEN_COLS), ",".join("?" * (len(PROVEN_COLS) + 1))),
+                    rows,
+                )
+            if others:
+                self._insert_other(others)
+
+    def valid_items(self, device, first_seq=1, last_seq=None):
+        """(seq, wire item) of every proven record of a device in the range, in seq order,
+        cut from the stored blocks."""
+        from emtag.host.verify import split_stream
+
+        out = []
+        hi = last_seq if last_seq is not None else 1 << 62
+        for first, wire in self.db.execute(
+            "SELECT first_seq, wire FROM blocks WHERE device=? AND last_seq>=? AND first_seq<=? "
+            "ORDER BY last_seq",
+            (device, first_seq, hi),
+        ):
+            for k, item in enumerate(split_stream(wire)):
+                if first_seq <= first + k <= hi:
+                    out.append((first + k, item))
+        return out
 
     def add_records(self, rows):
-        """Insert rows (dicts) in one transaction: committed before anything is acknowledged."""
+        """Insert rows (dicts) for records_other (rejected records, early alerts) in one
+        transaction: committed before anything is acknowledged."""
+        with self.db:
+            self._insert_other(rows)
+
+    def _insert_other(self, rows):
         cols = (
             "device",
             "seq",
@@ -132,11 +239,11 @@ class Store:
             "hash",
             "sealed_by",
         )
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
-                [tuple(r.get(c) for c in cols) for r in rows],
-            )
+        self.db.executemany(
+            "INSERT INTO records_other(%s) VALUES (%s)"
+            % (",".join(cols), ",".join("?" * len(cols))),
+            [tuple(r.get(c) for c in cols) for r in rows],
+        )
 
     def records(self, device, status="valid"):
         cur = self.db.execute(
@@ -158,10 +265,8 @@ class Store:
         )
 
     def valid_wire(self, device, seq):
-        row = self.db.execute(
-            "SELECT cose FROM records WHERE device=? AND seq=? AND status='valid'", (device, seq)
-        ).fetchone()
-        return row[0] if row else None
+        got = self.valid_items(device, seq, seq)
+        return got[0][1] if got else None
 
     def valid_span(self, device, t_from, t_to):
         """(first seq, last seq) of the valid fixes, alerts and restarts with t_from <= t <=

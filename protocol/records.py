@@ -1,20 +1,23 @@
 """Evidence records: what the tag logs, signs and uploads (schema: protocol/records.cddl).
 
-A record is a CBOR map with small integer keys, in core deterministic encoding. Every
-record carries the tag's sequence number and `prev`, the SHA-256 of the previous record's
-encoded payload (for seq 1: genesis(device id)), so a verifier can detect deletion,
-reordering, duplication and splicing. On the wire (and in the tag's log):
+Every record has a per-tag sequence number. On the wire, in the tag's log and in evidence
+files a record is one CBOR item (a "wire item"):
 
-- a fix record is its plain CBOR encoding (unsigned);
-- alert, restart and checkpoint records are an ES256 COSE_Sign1 (tag 18, kid = device id)
-  whose payload is that encoding.
+- a fix is a byte string: the compact, delta-encoded fix (protocol/fixcodec.py);
+- an alert or a restart is an ES256 COSE_Sign1 (tag 18, kid = device id) over a CBOR map
+  with small integer keys, signed at once;
+- a checkpoint is an ES256 COSE_Sign1 over {type, seq, time, count} whose external AAD
+  binds the block it seals: the device id, the block's first seq and the SHA-256 of the
+  block's wire items concatenated (`block_aad`). The verifier recomputes that hash, so no
+  record stores a hash of another. The checkpoint's unprotected header also carries each
+  sealed record's CRC-16 (`H_TAGS`): not signed, used only to say which record of a block
+  that fails to verify was changed, removed or moved.
 
-A signed record proves itself and, through `prev`, every record before it. A checkpoint is
-a signed record with no other news: it seals the records since the last signed one.
-firmware/evidence.py decides when; host/verify.py checks.
+A block is the records after one checkpoint up to and including the next: fixes, alerts
+and restarts, then the checkpoint. Fixes delta-encode against the previous fix of their
+block, so each block decodes and verifies on its own. firmware/evidence.py decides when to
+seal; host/verify.py checks.
 """
-
-import hashlib
 
 from emtag.protocol import cbor
 
@@ -25,16 +28,14 @@ RESTART = 3
 CHECKPOINT = 4
 
 TYPE_NAMES = {FIX: "fix", ALERT: "alert", RESTART: "restart", CHECKPOINT: "checkpoint"}
-# Types the tag always signs; a fix may be signed too (older firmware signed every record).
 SIGNED_TYPES = (ALERT, RESTART, CHECKPOINT)
 
-# keys common to every record
+# keys of the signed records' maps
 K_TYPE = 0
-K_SEQ = 1  # 1, 2, 3, ... per tag; reused only after a record torn away unsent by a power cut
+K_SEQ = 1  # 1, 2, 3 ... per tag; reused only after a record torn away unsent by a power cut
 K_TIME = 2  # UTC, seconds since 1970 (fix, alert: GNSS time; checkpoint: the tag's clock)
 K_TIME_MS = 3
-K_PREV = 4  # SHA-256 of the previous record's payload; genesis(device id) before seq 1
-# fix fields (all scaled integers, see firmware/nmea.py)
+# position fields (scaled integers, see firmware/nmea.py); a decoded fix uses them too
 K_LAT = 10  # degrees x 1e7
 K_LON = 11
 K_ACC = 12  # accuracy radius, cm
@@ -44,25 +45,15 @@ K_HDOP = 15  # x100
 K_SPEED = 16  # mm/s
 K_COURSE = 17  # centidegrees
 K_ALT = 18  # cm above mean sea level
-# alert fields
 K_ALERT = 20  # alert kind, one of ALERTS
 K_ZONE = 21  # zone id (text) where a zone is involved
-# restart fields
-K_REASON = 30
-# checkpoint fields: it seals records K_FIRST..K_LAST (K_LAST = its own seq - 1) whose
-# chain head is its K_PREV
-K_DEVICE = 40  # the tag's device id (8 bytes), inside the signed payload
-K_FIRST = 41
-K_LAST = 42
+K_REASON = 30  # restart reason
+K_COUNT = 42  # checkpoint: how many records before it it seals (first = seq - count)
 
-GENESIS_LABEL = "emtag genesis v1"
-
-
-def genesis(device_id):
-    """`prev` of a tag's first record: SHA-256 of the CBOR array ["emtag genesis v1", device
-    id]. Bound to the device, so another tag's chain can never continue this one's."""
-    return hashlib.sha256(cbor.dumps([GENESIS_LABEL, bytes(device_id)])).digest()
-
+# checkpoint's unprotected header: the sealed records' CRC-16s, 2 bytes each, big-endian
+# (a private-use COSE header label, RFC 9052 section 3.1)
+H_TAGS = -65537
+BLOCK_LABEL = "emtag block v2"
 
 # One vocabulary for events, protocol and store.
 ALERTS = (
@@ -87,7 +78,7 @@ ALERTS = (
     "device_restart",
 )
 
-_FIX_FIELDS = (
+POSITION_FIELDS = (
     (K_LAT, "lat"),
     (K_LON, "lon"),
     (K_ACC, "acc_cm"),
@@ -100,29 +91,21 @@ _FIX_FIELDS = (
 )
 
 
-def _base(kind, seq, t, t_ms, prev):
-    return {K_TYPE: kind, K_SEQ: seq, K_TIME: t, K_TIME_MS: t_ms, K_PREV: prev}
-
-
-def fix_record(seq, prev, fix):
-    """Record for a Fix (firmware/nmea.py); unknown fields are left out, not zeroed."""
-    rec = _base(FIX, seq, fix.t, fix.t_ms, prev)
-    for key, attr in _FIX_FIELDS:
-        v = getattr(fix, attr)
-        if v is not None:
-            rec[key] = v
-    return rec
+def _base(kind, seq, t, t_ms):
+    return {K_TYPE: kind, K_SEQ: seq, K_TIME: t, K_TIME_MS: t_ms}
 
 
 def alert_record(seq, prev, kind, t, t_ms, fix=None, zone=None):
+    """An alert's map (signed on its own). `prev` is unused: chain hashes are computed over
+    records, not stored in them (kept so callers need not change)."""
     if kind not in ALERTS:
         raise ValueError("unknown alert kind %r" % kind)
-    rec = _base(ALERT, seq, t, t_ms, prev)
+    rec = _base(ALERT, seq, t, t_ms)
     rec[K_ALERT] = kind
     if zone is not None:
         rec[K_ZONE] = zone
     if fix is not None:
-        for key, attr in _FIX_FIELDS:
+        for key, attr in POSITION_FIELDS:
             v = getattr(fix, attr)
             if v is not None:
                 rec[key] = v
@@ -130,17 +113,24 @@ def alert_record(seq, prev, kind, t, t_ms, fix=None, zone=None):
 
 
 def restart_record(seq, prev, t, t_ms, reason):
-    rec = _base(RESTART, seq, t, t_ms, prev)
+    """A restart's map (signed on its own; `prev` unused, as for alert_record)."""
+    rec = _base(RESTART, seq, t, t_ms)
     rec[K_REASON] = reason
     return rec
 
 
-def checkpoint_record(seq, prev, t, t_ms, device_id, first):
-    """Seals records first..seq-1; prev is the chain head (the hash of record seq-1)."""
-    if not 1 <= first < seq:
+def checkpoint_record(seq, t, count):
+    """Seals the `count` records seq-count .. seq-1 (its block)."""
+    if not 1 <= count < seq:
         raise ValueError("a checkpoint seals at least one earlier record")
-    rec = _base(CHECKPOINT, seq, t, t_ms, prev)
-    rec[K_DEVICE] = device_id
-    rec[K_FIRST] = first
-    rec[K_LAST] = seq - 1
-    return rec
+    return {K_TYPE: CHECKPOINT, K_SEQ: seq, K_TIME: t, K_COUNT: count}
+
+
+def block_aad(device_id, first, digest):
+    """External AAD of a checkpoint: what its signature binds besides its own map."""
+    return cbor.dumps([BLOCK_LABEL, bytes(device_id), first, bytes(digest)])
+
+
+def fix_header(n):
+    """The CBOR byte-string head of an n-byte fix body (n < 256)."""
+    return bytes([0x40 | n]) if n < 24 else bytes([0x58, n])

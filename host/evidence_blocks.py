@@ -1,0 +1,284 @@
+"""Place a stream's items into the tag's blocks and prove each block by its checkpoint.
+
+A checkpoint signs the SHA-256 of its block's wire items (records.block_aad) and lists
+each one's CRC-16. The normal case is positional: the items between the previous
+checkpoint and this one are the block, their CRCs match the list, the signature verifies.
+Otherwise (something moved, went missing, was added or changed) the list finds each
+record wherever it is in the stream; a block whose records are all found in seq order
+and whose signature then verifies is proven whatever the order they arrived in. What the
+lists cannot place is matched with the seqs still missing around it: standing in for a
+sealed record it is `modified`, in a range no checkpoint covers it is the chain's own
+(unverifiable, or unsealed at the end), and with no seq left for it it was `spliced` in.
+
+Output: per item a Placement (seq, kind, reason, sealed_by, record), for host/verify.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from emtag.host import fixcodec
+from emtag.host.evidence_items import MODIFIED, SPLICED, Item, verify_checkpoint
+from emtag.protocol import records as R
+
+VALID = "valid"
+UNSEALED = "unsealed"
+UNVERIFIABLE = "unverifiable"
+MAX_RETRIES = 16  # other candidates tried for a block whose first choice does not verify
+
+
+@dataclass
+class Placement:
+    seq: int | None
+    kind: str
+    reason: str
+    sealed_by: int | None = None
+    record: dict | None = None
+
+
+def _aad(device_id: bytes, first: int, items: list[Item]) -> bytes:
+    import cbor2
+
+    digest = hashlib.sha256(b"".join(it.wire for it in items)).digest()
+    return cbor2.dumps([R.BLOCK_LABEL, device_id, first, digest])
+
+
+def _own(it: Item) -> bool:
+    """A record of this tag that a block can hold: a fix, or a verified alert/restart."""
+    return it.problem is None and not it.is_checkpoint and (it.body is not None or it.signed)
+
+
+class Placer:
+    def __init__(self, items: list[Item], key, device_id: bytes, start_seq: int):
+        self.items = items
+        self.key = key
+        self.dev = device_id
+        self.start = start_seq  # the seq before the stream's first record
+        self.out: dict[int, Placement] = {}  # item index -> placement
+        self.seq_of: dict[int, int] = {}  # item index -> seq, for placed records
+        self.covered: set[int] = set()  # seqs some checkpoint of the stream seals
+        self.top = start_seq  # highest checkpoint seq seen
+
+    def run(self) -> dict[int, Placement]:
+        cps = [it for it in self.items if it.is_checkpoint]
+        seen: dict[bytes, Item] = {}
+        copies: list[tuple[Item, Item]] = []
+        done: list[tuple[Item, list[Item] | None]] = []
+        prev_index = -1
+        prev_seq: int | None = None
+        for cp in cps:
+            n = cp.record[R.K_COUNT]
+            first = cp.seq - n
+            self.covered.update(range(first, cp.seq))
+            self.top = max(self.top, cp.seq)
+            if cp.wire in seen:  # a copy: the ordering step calls it a duplicate
+                copies.append((cp, seen[cp.wire]))
+                prev_index = cp.index
+                continue
+            seen[cp.wire] = cp
+            between = self.items[prev_index + 1 : cp.index]
+            done.append((cp, self._positional(cp, between, prev_seq)))
+            prev_index, prev_seq = cp.index, cp.seq
+        for cp, block in done:
+            if block is None:
+                self._by_tags(cp)
+        for copy, cp in copies:
+            self._copy(copy, cp)
+        self._leftovers()
+        return self.out
+
+    def _copy(self, it: Item, of: Item) -> None:
+        p = self.out[of.index]
+        self.seq_of[it.index] = p.seq
+        self.out[it.index] = Placement(p.seq, p.kind, p.reason, p.sealed_by, p.record)
+
+    # the normal layout
+    def _positional(self, cp: Item, between: list[Item], prev_seq: int | None):
+        if not between or not all(_own(it) for it in between):
+            return None
+        n = cp.record[R.K_COUNT]
+        found = [it.tag for it in between]
+        if len(between) == n and verify_checkpoint(cp, self.key, _aad(self.dev, cp.seq - n, between)):
+            self._proven(cp, between)
+            if cp.tags != found:
+                self.out[cp.index] = Placement(
+                    cp.seq, MODIFIED, "its list of record CRCs was altered (its block verifies)"
+                )
+            return between
+        if cp.tags != found:
+            return None
+        # every record is where the list says and unchanged: the checkpoint was altered
+        first = (prev_seq if prev_seq is not None else cp.seq - len(between) - 1) + 1
+        for j, it in enumerate(between):
+            self._place(it, first + j, UNVERIFIABLE, "its checkpoint (#%d) was altered" % cp.index)
+        self.seq_of[cp.index] = first + len(between)
+        self.out[cp.index] = Placement(
+            first + len(between), MODIFIED, "checkpoint signature does not verify"
+        )
+        return between
+
+    # anything else: find each record by its CRC
+    def _by_tags(self, cp: Item) -> None:
+        n = cp.record[R.K_COUNT]
+        first = cp.seq - n
+        tags = cp.tags or []
+        cands: list[list[Item]] = [[] for _ in range(n)]
+        for it in self.items:
+            if not _own(it) or it.index in self.seq_of:
+                continue
+            if it.signed:
+                j = it.seq - first
+                if 0 <= j < n:
+                    cands[j].append(it)
+                continue
+            for j, tag in enumerate(tags):
+                if tag == it.tag:
+                    cands[j].append(it)
+        pick = [c[0] if c else None for c in cands]
+        if all(p is not None for p in pick):
+            tries = 0
+            block = list(pick)
+            if self._verifies(cp, first, block):
+                self._proven(cp, block)
+                return
+            for j, c in enumerate(cands):
+                for alt in c[1:]:
+                    if tries >= MAX_RETRIES:
+                        break
+                    tries += 1
+                    trial = block[:j] + [alt] + block[j + 1 :]
+                    if self._verifies(cp, first, trial):
+                        self._proven(cp, trial)
+                        return
+            if tries == 0 and len({p.index for p in pick}) == n:
+                for j, it in enumerate(pick):
+                    self._place(it, first + j, UNVERIFIABLE, "its checkpoint (#%d) was altered" % cp.index)
+                self.out[cp.index] = Placement(cp.seq, MODIFIED, "checkpoint signature does not verify")
+                self.seq_of[cp.index] = cp.seq
+                return
+        # an incomplete block: what was found is the tag's, but nothing proves it
+        used: set[int] = set()
+        for j, c in enumerate(cands):
+            for it in c:
+                if it.index not in used and it.index not in self.seq_of:
+                    used.add(it.index)
+                    self._place(it, first + j, UNVERIFIABLE,
+                                "the block sealed by seq %d is broken" % cp.seq)
+                    break
+        self.out[cp.index] = Placement(cp.seq, UNVERIFIABLE, "a record of its block is missing or altered")
+        self.seq_of[cp.index] = cp.seq
+
+    def _verifies(self, cp: Item, first: int, block: list[Item]) -> bool:
+        if len({it.index for it in block}) != len(block):
+            return False
+        return verify_checkpoint(cp, self.key, _aad(self.dev, first, block))
+
+    def _proven(self, cp: Item, block: list[Item]) -> None:
+        first = cp.seq - len(block)
+        self.seq_of[cp.index] = cp.seq
+        self.out[cp.index] = Placement(cp.seq, VALID, "signature verifies", cp.seq, cp.record)
+        fixes = [it for it in block if not it.signed]
+        try:
+            recs = fixcodec.decode_block([it.body for it in fixes])
+            if fixcodec.encode_block(recs) != [it.body for it in fixes]:
+                raise fixcodec.FixFormatError("not in its one encoding")
+        except fixcodec.FixFormatError as e:
+            for j, it in enumerate(block):
+                self._place(it, first + j, MODIFIED, "signed, but not a valid fix record: %s" % e)
+            return
+        decoded = dict(zip((it.index for it in fixes), recs))
+        for j, it in enumerate(block):
+            rec = it.record if it.signed else decoded[it.index]
+            if not it.signed:
+                rec[R.K_SEQ] = first + j
+            why = None if it.signed else _check_fix(rec)
+            if why:
+                self._place(it, first + j, MODIFIED, "signed, but %s" % why)
+            else:
+                reason = "sealed by the checkpoint seq %d" % cp.seq
+                self._place(it, first + j, VALID, reason, cp.seq, rec)
+
+    def _place(self, it, seq, kind, reason, sealed_by=None, rec=None):
+        if it.signed and it.problem is None and kind == UNVERIFIABLE:
+            kind, reason, sealed_by = VALID, "signature verifies", it.seq
+        self.seq_of[it.index] = seq
+        if rec is None and it.signed:
+            rec = it.record
+        self.out[it.index] = Placement(seq, kind, reason, sealed_by, rec)
+
+    # what no checkpoint placed
+    def _leftovers(self) -> None:
+        items = self.items
+        run: list[Item] = []
+        last_seq = self.start
+        by_wire = {self.items[i].wire: self.items[i] for i in self.out if i in self.seq_of}
+        for it in items + [None]:
+            known = None
+            if it is not None:
+                if it.index in self.seq_of:
+                    known = self.seq_of[it.index]
+                elif _own(it) and it.wire in by_wire:  # a copy of a placed record
+                    self._copy(it, by_wire[it.wire])
+                    known = self.seq_of[it.index]
+                elif it.signed and it.problem is None and it.seq is not None:
+                    known = it.seq
+                    self._place(it, it.seq, VALID, "signature verifies", it.seq)
+            if it is None or known is not None:
+                self._fill(run, last_seq, known)
+                run = []
+                if known is not None and known > last_seq:
+                    last_seq = known
+            elif it.problem is None or it.problem[0] == MODIFIED:
+                run.append(it)
+            else:
+                self.out[it.index] = Placement(it.seq, it.problem[0], it.problem[1])
+
+    def _fill(self, run: list[Item], after: int, before: int | None) -> None:
+        placed = set(self.seq_of.values())
+        if before is None:
+            free = [after + 1 + k for k in range(len(run) + len(placed) + 1)]
+            free = [s for s in free if s not in placed][: len(run)]
+        else:
+            free = [s for s in range(after + 1, before) if s not in placed]
+        bodies: list[Item] = []
+        for k, it in enumerate(run):
+            if k >= len(free):
+                if it.problem:
+                    self.out[it.index] = Placement(None, MODIFIED, it.problem[1])
+                else:
+                    self.out[it.index] = Placement(None, SPLICED, "not in this tag's chain")
+                continue
+            s = free[k]
+            self.seq_of[it.index] = s
+            if it.problem:
+                self.out[it.index] = Placement(s, MODIFIED, it.problem[1] + " (in place of seq %d)" % s)
+            elif s in self.covered:
+                self.out[it.index] = Placement(s, MODIFIED, "not the record the tag sealed as seq %d" % s)
+            elif s < self.top:
+                self.out[it.index] = Placement(s, UNVERIFIABLE, "nothing signed covers it (its checkpoint is missing)")
+                bodies.append(it)
+            else:
+                self.out[it.index] = Placement(s, UNSEALED, "no checkpoint follows it")
+                bodies.append(it)
+        _decode_unproven(bodies, self.out)
+
+
+def _check_fix(rec: dict) -> str | None:
+    from emtag.host.evidence_items import check_position
+
+    return check_position(rec)
+
+
+def _decode_unproven(items: list[Item], out: dict[int, Placement]) -> None:
+    """Fields of records nothing proves, best effort (a run from a key fix)."""
+    fixes = [it for it in items if not it.signed]
+    if not fixes or not fixes[0].body or not fixes[0].body[0] & 0x80:
+        return
+    try:
+        recs = fixcodec.decode_block([it.body for it in fixes])
+    except fixcodec.FixFormatError:
+        return
+    for it, rec in zip(fixes, recs):
+        rec[R.K_SEQ] = out[it.index].seq
+        out[it.index].record = rec
