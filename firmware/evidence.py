@@ -131,6 +131,8 @@ class Chain:
     def _link(self, wire, crc, now_ms):
         """wire (bytes or exact views) joins the open block."""
         k = 2 * self.n
+        if k >= len(self.tags):  # past max_records before a checkpoint (not the tag's way)
+            self.tags.extend(b"\0\0")
         self.tags[k] = crc >> 8
         self.tags[k + 1] = crc & 0xFF
         self.n += 1

@@ -85,6 +85,11 @@ class Placer:
                 self._by_tags(cp)
         for copy, cp in copies:
             self._copy(copy, cp)
+        for cp in cps:
+            p = self.out.get(cp.index)
+            if cp.altered and p is not None:  # its envelope was changed
+                kind = MODIFIED if p.kind == VALID else cp.altered[0]
+                self.out[cp.index] = Placement(p.seq, kind, cp.altered[1])
         self._leftovers()
         return self.out
 

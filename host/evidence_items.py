@@ -134,6 +134,7 @@ class Item:
     problem: tuple[str, str] | None = None
     tag: int = 0  # CRC-16 of the wire item
     tags: list[int] | None = field(default=None, repr=False)  # a checkpoint's list
+    altered: tuple[str, str] | None = None  # a checkpoint's envelope, not what it signs
     sign1: Any = field(default=None, repr=False)
 
     @property
@@ -202,21 +203,26 @@ def parse_item(index: int, wire: bytes, key: ec.EllipticCurvePublicKey, device_i
             else:
                 it.problem = (MODIFIED, "signature: %s" % e)
             return it
-    elif it.kid != device_id:
-        it.problem = (SPLICED, "a checkpoint of another key (kid %s)" % _hex(it.kid))
-        return it
     want = {4: device_id}
     if checkpoint:
         tags = msg.unprotected.get(R.H_TAGS)
         if isinstance(tags, bytes) and len(tags) == 2 * rec[R.K_COUNT]:
             it.tags = [tags[i] << 8 | tags[i + 1] for i in range(0, len(tags), 2)]
         want[R.H_TAGS] = tags  # a damaged list only blinds the search for its records
+    problem = None
     if msg.protected_bytes != _PROTECTED or dict(msg.unprotected) != want:
-        it.problem = (MODIFIED, "COSE header altered (kid %s)" % _hex(it.kid))
+        problem = (MODIFIED, "COSE header altered (kid %s)" % _hex(it.kid))
+        if checkpoint and it.kid != device_id:
+            problem = (SPLICED, "a checkpoint with another key's id (kid %s)" % _hex(it.kid))
     elif _reencode(msg) != wire:
-        it.problem = (MODIFIED, "COSE_Sign1 not in deterministic encoding")
+        problem = (MODIFIED, "COSE_Sign1 not in deterministic encoding")
     elif why is not None:
-        it.problem = (MODIFIED, "signed payload is not a valid record: %s" % why)
+        problem = (MODIFIED, "signed payload is not a valid record: %s" % why)
+    if checkpoint and problem is not None and msg.protected_bytes == _PROTECTED:
+        # the signature may still prove its block: host/evidence_blocks.py decides
+        it.altered = problem
+    else:
+        it.problem = problem
     return it
 
 
