@@ -39,6 +39,7 @@ import struct
 import cbor2
 
 from emtag.firmware import tz as fw_tz
+from emtag.firmware import tzparse as fw_tzparse
 from emtag.firmware import zones as fw_zones
 from emtag.firmware import zonetable as fw_table
 
@@ -249,7 +250,7 @@ def _zone(feat, i, source, warnings, strict):
     rule = props.get("tz", fw_tz.DEFAULT_RULE)
     try:
         fw_tz.Rule(rule)
-    except fw_tz.TZError as e:
+    except fw_tzparse.TZError as e:
         fail(str(e))
     windows = _schedule(props.get("schedule"), fail)
     geom = feat.get("geometry") or {}
@@ -606,4 +607,4 @@ def compile_table(zoneset):
 
 def engine(zoneset):
     """The tag's zone engine for these zones, in process (simulations and benchmarks)."""
-    return fw_zones.ZoneEngine.from_table(compile_table(zoneset))
+    return fw_table.engine(compile_table(zoneset))

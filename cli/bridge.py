@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "verify, store and forward what tags upload (serial port or TCP)"
 

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "fit a tag over USB serial: provision, configure, zones, selftest, arm, ..."
 

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "run a simulated tag through a scenario, end to end"
 
@@ -66,7 +66,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from emtag.simulator import runner, scenario, simulate
+    from emtag.simulator import runner, scenario, simulate, summary
 
     if args.serve:
         return _serve(args)
@@ -104,7 +104,7 @@ def run(args):
     except (ValueError, OSError, runner.FirmwareCrashed) as e:
         raise CommandError(str(e)) from None
     print()
-    print(simulate.summary_table(result))
+    print(summary.summary_table(result))
     failed = [c for c in result["checks"] if not c["ok"]]
     for c in result["checks"]:
         print("%s  %s" % ("PASS" if c["ok"] else "FAIL", c["text"]))
