@@ -25,6 +25,7 @@ COMMANDS = {
     "flash": "emtag.host.cli_flash",
     "zones": "emtag.host.cli_zones",
     "bench": "emtag.host.cli_bench",
+    "store": "emtag.host.cli_store",
 }
 
 
