@@ -1,0 +1,30 @@
+"""What every command that reads the store shares: the --store argument, opening the store
+without ever creating one, and finding a device by id or unique prefix, each failing with
+a clear CommandError."""
+
+from emtag.host.errors import CommandError
+
+STORE_HELP = "the bridge's store: a SQLite file or postgresql://USER@HOST[:PORT]/DB"
+
+
+def add_store_argument(p, required=True):
+    p.add_argument("--store", required=required, metavar="DB", help=STORE_HELP)
+
+
+def open_reading(target):
+    """The store at target, migrated; CommandError if there is none or it is not emtag's."""
+    from emtag.host.store import StoreError, open_store
+
+    try:
+        return open_store(target, create=False)
+    except StoreError as e:
+        raise CommandError(str(e)) from None
+
+
+def device_of(store, text):
+    from emtag.host.store import StoreError
+
+    try:
+        return store.resolve_device(text)
+    except StoreError as e:
+        raise CommandError(str(e)) from None
