@@ -129,6 +129,7 @@ class BridgeLink:
     (at most every RETRY_S); bytes sent meanwhile are lost, as on a dead link."""
 
     RETRY_S = 2.0
+    START_S = 10.0  # at start, wait this long for the bridge to come up
 
     def __init__(self, spec):
         u = urlparse(spec if "://" in spec else "socket://" + spec.replace("tcp:", "", 1))
@@ -142,7 +143,12 @@ class BridgeLink:
         self.url = "tcp:%s:%d" % self.addr
         self.sock = None
         self._next_try = 0.0
-        self._connect()
+        give_up = time.monotonic() + self.START_S
+        while self.sock is None and time.monotonic() < give_up:
+            self._next_try = 0.0
+            self._connect()
+            if self.sock is None:
+                time.sleep(0.2)
         if self.sock is None:
             raise ServeError("cannot reach a bridge at %s (start `emtag bridge --listen "
                              "tcp://%s:%d` first)" % (self.url, host, port))
@@ -152,7 +158,7 @@ class BridgeLink:
             return
         self._next_try = time.monotonic() + self.RETRY_S
         try:
-            self.sock = socket.create_connection(self.addr, timeout=5)
+            self.sock = socket.create_connection(self.addr, timeout=2)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             self.sock = None
