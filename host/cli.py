@@ -26,6 +26,7 @@ COMMANDS = {
     "zones": "emtag.host.cli_zones",
     "bench": "emtag.host.cli_bench",
     "store": "emtag.host.cli_store",
+    "where": "emtag.host.cli_where",
 }
 
 
