@@ -27,6 +27,8 @@ COMMANDS = {
     "bench": "emtag.host.cli_bench",
     "store": "emtag.host.cli_store",
     "where": "emtag.host.cli_where",
+    "trail": "emtag.host.cli_trail",
+    "report": "emtag.host.cli_report",
 }
 
 
