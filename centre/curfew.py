@@ -23,6 +23,7 @@ class Night(NamedTuple):
     unknown_s: float
     alerts: tuple  # seqs of the curfew alerts in the window
     compliant: bool  # no alert time in breach and no fix surely outside
+    verdict: str  # "breach"; "no data" (fixes for under half the window); else "kept"
 
 
 def windows(zone, t_from, t_to):
@@ -70,8 +71,10 @@ def nights(zones, fixes, alerts, t_from, t_to):
                 breach_s += max(0, b - max(open_at, a))
             inside = [f for f in fixes if a - 600 <= f.t <= b]
             p = presence(inside, z.signed_distance_m, a, b)
+            ok = breach_s == 0 and p.outside_s == 0
+            verdict = "breach" if not ok else "no data" if p.unknown_s > (b - a) / 2 else "kept"
             out.append(
                 Night(z.id, date, a, b, breach_s, p.outside_s, p.unsure_s, p.unknown_s,
-                      tuple(seqs), breach_s == 0 and p.outside_s == 0)
+                      tuple(seqs), ok, verdict)
             )  # fmt: skip
     return sorted(out, key=lambda n: n.t_start)

@@ -150,7 +150,9 @@ def _places(doc):
 def _curfew(doc, tz, ov):
     rows = []
     for n, night in zip(doc["curfew"], ov.nights, strict=True):
-        verdict = '<b class="ok">kept</b>' if n["compliant"] else '<b class="bad">BREACH</b>'
+        verdict = {"kept": '<b class="ok">kept</b>', "breach": '<b class="bad">BREACH</b>'}.get(
+            n["verdict"], "no data"
+        )
         rows.append([
             P.esc(datetime.date.fromisoformat(n["night"]).strftime("%a %d %b")), P.esc(n["zone"]),
             "%s-%s" % (P._hm(night.t_start, tz), P._hm(night.t_end, tz)),

@@ -87,6 +87,7 @@ function draw(day){
   cells.forEach(function(c){var f=Math.sqrt(c.seconds/top);
     L.polygon(c.boundary,{weight:0.5,color:'#b3261e',fillColor:'#d93025',fillOpacity:0.1+0.7*f})
     .bindTooltip((c.seconds/3600).toFixed(1)+' h').addTo(hl);});
+  document.getElementById('heat').setAttribute('data-cells',hl.getLayers().length);
 }
 draw('');heat.fitBounds(bounds.pad(0.05));
 document.getElementById('heatday').addEventListener('change',function(e){draw(e.target.value);});

@@ -48,7 +48,7 @@ def to_json(ov, with_fixes=False):
              "to": iso(n.t_end), "breach_minutes_alerts": minutes(n.alert_breach_s),
              "outside_minutes_fixes": minutes(n.outside_s), "unsure_minutes": minutes(n.unsure_s),
              "unknown_minutes": minutes(n.unknown_s), "alerts": list(n.alerts),
-             "compliant": n.compliant}
+             "compliant": n.compliant, "verdict": n.verdict}
             for n in ov.nights
         ],
         "away_from_home": [
@@ -104,7 +104,7 @@ def to_text(ov):
             lines.append("  %s %-18s %6.1f / %6.1f  unsure %5.1f  unknown %5.1f  %s" % (
                 n["night"], n["zone"], n["breach_minutes_alerts"], n["outside_minutes_fixes"],
                 n["unsure_minutes"], n["unknown_minutes"],
-                "ok" if n["compliant"] else "BREACH"))  # fmt: skip
+                n["verdict"]))  # fmt: skip
     for a in d["away_from_home"]:
         lines.append("away from home night of %s: %.1f min" % (a["night"], a["away_minutes"]))
     lines.append("alerts: %d" % len(d["alerts"]))
