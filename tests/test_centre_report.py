@@ -12,8 +12,8 @@ import shutil
 import pytest
 
 from emtag.centre import analytics, localtime
+from emtag.cli.main import main as cli_main
 from emtag.host import zonefile
-from emtag.host.cli import main as cli_main
 from emtag.host.store import open_store
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")

@@ -12,8 +12,8 @@ from sftag import T0, Tag
 from test_store_backends import D1, row
 
 from emtag.centre.where import where
+from emtag.cli.main import main as cli_main
 from emtag.host import bridge, geo
-from emtag.host.cli import main as cli_main
 from emtag.host.store import open_store
 from emtag.protocol import frame
 from emtag.protocol import messages as m

@@ -12,8 +12,8 @@ import pytest
 from bridgeproc import BridgeProc
 from sftag import T0, SocketLink, Tag, free_port
 
+from emtag.cli.main import main as cli_main
 from emtag.host import bridge, geo
-from emtag.host.cli import main as cli_main
 from emtag.host.store import StoreError, open_store
 from emtag.protocol import frame
 from emtag.protocol import messages as m

@@ -19,14 +19,10 @@ from emtag.host.store.base import (  # noqa: F401  (the interface, re-exported)
     Record,
     RetentionRun,
     StoreError,
+    describe,
+    is_postgres,
 )
 from emtag.host.store.sqlite import Store  # noqa: F401  (SQLite by path, as before)
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres(target: str) -> bool:
-    return str(target).startswith(POSTGRES_SCHEMES)
 
 
 def open_store(target: str, create: bool = True):
@@ -41,18 +37,3 @@ def open_store(target: str, create: bool = True):
             "store %r: give a SQLite file path or a postgresql://USER@HOST[:PORT]/DB URL" % target
         )
     return Store(str(target), create=create)
-
-
-def describe(target: str) -> str:
-    """The target for messages and logs, without a password."""
-    if not is_postgres(target):
-        return str(target)
-    import urllib.parse
-
-    u = urllib.parse.urlsplit(target)
-    if u.password:
-        netloc = "%s:***@%s" % (u.username or "", u.hostname or "")
-        if u.port:
-            netloc += ":%d" % u.port
-        return urllib.parse.urlunsplit(u._replace(netloc=netloc))
-    return target

@@ -343,3 +343,25 @@ RECORD_COLUMNS = (
     "hash",
     "sealed_by",
 )
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(target: str) -> bool:
+    return str(target).startswith(POSTGRES_SCHEMES)
+
+
+def describe(target: str) -> str:
+    """The target for messages and logs, without a password."""
+    if not is_postgres(target):
+        return str(target)
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(target)
+    if u.password:
+        netloc = "%s:***@%s" % (u.username or "", u.hostname or "")
+        if u.port:
+            netloc += ":%d" % u.port
+        return urllib.parse.urlunsplit(u._replace(netloc=netloc))
+    return target

@@ -29,9 +29,7 @@ class PostgresStore(base.Store):
     def __init__(self, url, create=True):
         import psycopg
 
-        from emtag.host.store import describe
-
-        self.target = describe(url)
+        self.target = base.describe(url)
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as e:

@@ -9,8 +9,8 @@ written, with the failure in its summary), 2 for a usage error."""
 
 import datetime
 
+from emtag.cli.storeargs import add_store_argument, device_of, open_reading
 from emtag.host import bundle as B
-from emtag.host.cli_storeargs import add_store_argument, device_of, open_reading
 from emtag.host.errors import CommandError
 
 HELP = "export a tag's records for a time window as a self-contained evidence bundle"

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 from emtag.host.store import StoreError
 
 HELP = "verify, store and forward what tags upload (serial port or TCP)"

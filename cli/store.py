@@ -12,7 +12,7 @@ import datetime
 import re
 import time
 
-from emtag.host.cli_storeargs import add_store_argument, open_reading
+from emtag.cli.storeargs import add_store_argument, open_reading
 from emtag.host.errors import CommandError
 
 HELP = "store upkeep: retention (delete records older than a policy period, logged)"
@@ -44,7 +44,7 @@ def parse_period(text):
 
 
 def run(args):
-    from emtag.host.cli_export import parse_time
+    from emtag.cli.export import parse_time
 
     period = parse_period(args.older_than)
     now = parse_time(args.now, "--now") if args.now else int(time.time())

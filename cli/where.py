@@ -8,7 +8,7 @@ writes the evidence bundle backing it. More than --max-gap from any fix there is
 position: it says "no data" and why (no fix, tag off, link down) where the records tell.
 Exit status 0 with a position, 1 for no data, 2 for a usage error."""
 
-from emtag.host.cli_storeargs import (
+from emtag.cli.storeargs import (
     add_store_argument,
     device_of,
     iso,

@@ -6,7 +6,7 @@ breaches, data gaps with their reasons, and an H3 heatmap (--json) of the period
   emtag trail --store DB --device ID --from 2026-03-09 --to 2026-03-16 \\
       --zones zones.geojson [--json]"""
 
-from emtag.host.cli_storeargs import add_store_argument, device_of, open_reading, parse_instant
+from emtag.cli.storeargs import add_store_argument, device_of, open_reading, parse_instant
 from emtag.host.errors import CommandError
 
 HELP = "stay points, frequent places, curfew minutes, gaps and heatmaps of a tag's trail"

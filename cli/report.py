@@ -13,8 +13,8 @@ says so. Nothing is written when the store, device or week is wrong."""
 
 import os
 
-from emtag.host.cli_storeargs import add_store_argument, device_of, open_reading
-from emtag.host.cli_trail import add_zones_argument, load_zones
+from emtag.cli.storeargs import add_store_argument, device_of, open_reading
+from emtag.cli.trail import add_zones_argument, load_zones
 from emtag.host.errors import CommandError
 
 HELP = "reports: the weekly overview of a tag for a probation officer (HTML, PDF)"
