@@ -113,7 +113,7 @@ class Chain:
         self._new_block()
         self.first = self.sealed_seq + 1
         bodies = []
-        for seq, wire in entries[start:]:
+        for _, wire in entries[start:]:
             self.hash.update(wire)
             self._link(wire, fixcodec.crc16(wire), 0)
             if not is_signed(wire):

@@ -20,6 +20,7 @@ import cbor2
 
 from emtag.host import cose as host_cose
 from emtag.host import verify
+from emtag.host.store.base import StoredRecord
 from emtag.protocol import frame, records
 from emtag.protocol import messages as m
 
@@ -39,15 +40,6 @@ def _record_columns(rec):
         "alert": rec.get(records.K_ALERT),
         "zone": rec.get(records.K_ZONE),
     }
-
-
-_COLUMNS = (
-    (records.K_TIME, "t"), (records.K_TIME_MS, "t_ms"), (records.K_LAT, "lat_e7"),
-    (records.K_LON, "lon_e7"), (records.K_ACC, "acc_cm"), (records.K_FIXTYPE, "fix"),
-    (records.K_SATS, "sats"), (records.K_HDOP, "hdop"), (records.K_SPEED, "speed_mmps"),
-    (records.K_COURSE, "course_cdeg"), (records.K_ALT, "alt_cm"), (records.K_ALERT, "alert"),
-    (records.K_ZONE, "zone"),
-)  # fmt: skip
 
 
 def _is_int(v):
@@ -230,12 +222,14 @@ class Session:
         for v in verdicts[:block]:
             if v.kind != verify.VALID or v.seq != upto + len(cur) + 1:
                 break
-            cur.append((stream[v.index], self._columns(v)))
+            cur.append(
+                StoredRecord(v.seq, v.type, wire=stream[v.index], **_record_columns(v.record or {}))
+            )
             if v.sealed_by == v.seq and v.type == records.CHECKPOINT:
-                blocks.append((upto + 1, v.seq, cur))
+                blocks.append(cur)
                 proven += [x for x in verdicts if upto < (x.seq or 0) <= v.seq]
                 upto, cur = v.seq, []
-        waiting = [stream[v.index] for v in verdicts[: block] if (v.seq or 0) > upto]
+        waiting = [stream[v.index] for v in verdicts[:block] if (v.seq or 0) > upto]
         replies, rejected = [], []
         for v in verdicts:
             if v.kind in (verify.MODIFIED, verify.SPLICED):
@@ -252,7 +246,7 @@ class Session:
             self.emit(
                 "records_stored",
                 device=self.device,
-                valid=sum(len(b[2]) for b in blocks),
+                valid=sum(len(b) for b in blocks),
                 rejected=len(rejected),
                 upto=self.last_seq,
             )
@@ -270,13 +264,6 @@ class Session:
                     lon=rec.get(records.K_LON),
                 )
         return replies + [[m.ACK, self.last_seq]]
-
-    @staticmethod
-    def _columns(v):
-        rec = v.record or {}
-        cols = {name: rec.get(key) for key, name in _COLUMNS}
-        cols.update(seq=v.seq, type=v.type)
-        return cols
 
     def _held_digest(self, seq):
         wire = self.store.valid_wire(self.device, seq)

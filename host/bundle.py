@@ -7,8 +7,8 @@ A bundle is a zip archive (so it opens anywhere and its summary reads without em
     manifest.json   format, device id, public key, the declared seq range of records.cbor,
                     the requested time window, SHA-256 and count of records.cbor, exporter
     records.cbor    the tag's wire items for seqs first..last, concatenated (a CBOR sequence,
-                    RFC 8742; protocol/records.cddl): fixes as plain records, alerts,
-                    restarts and checkpoints as ES256 COSE_Sign1
+                    RFC 8742; protocol/records.cddl): fixes as compact byte strings,
+                    alerts, restarts and checkpoints as ES256 COSE_Sign1
     public_key.pem  the tag's P-256 public key (SubjectPublicKeyInfo)
     manifest.sig    optional (`emtag export --sign KEY`): COSE_Sign1 (ES256) by the
                     exporting monitoring centre's key with manifest.json as its payload, kid
@@ -17,8 +17,9 @@ A bundle is a zip archive (so it opens anywhere and its summary reads without em
                     checkpoint, with its manifest edited to match, would still verify. The
                     centre's signature over the declared range and window closes that.
 
-records.cbor runs from the first record of the time window to the signed record that seals
-its last one, so every record in the window carries its proof. The declared range lets a
+records.cbor runs from the first record of the block holding the window's first record to
+the checkpoint that seals the block of its last one: one signature covers a whole block
+(protocol/records.py), so every record in the window carries its proof. The declared range lets a
 verifier tell a record deleted at either end from one never exported. Nothing in the bundle
 needs trusting but the public key, which must be checked against the tag's fitting record:
 the summary and manifest are conveniences, and `emtag verify` recomputes everything.
@@ -105,7 +106,9 @@ def verdict_line(v: verify.Verdict) -> str:
             pos += " ±%.1f m" % (rec[R.K_ACC] / 100)
         detail.append(pos)
     if v.type == R.CHECKPOINT:
-        detail.append("seals seq %s..%s" % (rec.get(R.K_FIRST), rec.get(R.K_LAST)))
+        n, seq = rec.get(R.K_COUNT), rec.get(R.K_SEQ)
+        if isinstance(n, int) and isinstance(seq, int):
+            detail.append("seals seq %d..%d" % (seq - n, seq - 1))
     return "#%-5d %s %-24s %-10s %-34s  %s: %s" % (
         v.index,
         seq,
@@ -167,7 +170,9 @@ def build(
         raise BundleError(
             "no valid records of %s between %s and %s" % (device, iso(t_from), iso(t_to))
         )
-    first, last_in_window, last = span
+    first_in_window, last_in_window, last = span
+    # whole blocks: a checkpoint proves its block only with every record of it
+    first = (store.block_of(device, first_in_window) or (first_in_window,))[0]
     rows = store.valid_rows(device, first, last)
     items = [bytes(r[3]) for r in rows]
     data = b"".join(items)
@@ -186,7 +191,7 @@ def build(
         "window": {
             "from": iso(t_from),
             "to": iso(t_to),
-            "first_seq": first,
+            "first_seq": first_in_window,
             "last_seq": last_in_window,
         },
         "records": {
@@ -196,11 +201,7 @@ def build(
         },
         "exported_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "exported_by": "emtag " + _version(),
-        "rejected_in_window": store.db.execute(
-            "SELECT COUNT(*) FROM records WHERE device=? AND status='rejected' "
-            "AND t BETWEEN ? AND ?",
-            (device, t_from, t_to),
-        ).fetchone()[0],
+        "rejected_in_window": store.rejected_count(device, t_from, t_to),
     }
     manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
     members = [
@@ -225,9 +226,10 @@ def build(
 
 
 def _version() -> str:
-    from emtag.host.cli import VERSION
+    """emtag's version, as installed (pyproject.toml)."""
+    from importlib.metadata import version
 
-    return VERSION
+    return version("emtag")
 
 
 def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
@@ -251,9 +253,9 @@ def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
         "Public key         SHA-256 %s (public_key.pem)" % manifest["public_key_sha256"],
         "Time window        %s .. %s (UTC)" % (w["from"], w["to"]),
         "Records            seq %d..%d: %s" % (manifest["first_seq"], manifest["last_seq"], what),
-        "                   (the window holds seq %d..%d; later ones, up to the signed record"
+        "                   (the window holds seq %d..%d; the others complete the blocks"
         % (w["first_seq"], w["last_seq"]),
-        "                   that seals them, are included as their proof)",
+        "                   whose checkpoints prove them)",
         "Rejected records   %d in the window were refused by the bridge and are not included"
         % manifest["rejected_in_window"],
         "Exported           %s by %s" % (manifest["exported_at"], manifest["exported_by"]),
@@ -266,13 +268,12 @@ def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
         "Verification       %s" % verdict,
         "",
         "How the records are proven",
-        "  Each record names its sequence number and the SHA-256 of the record before it (the",
-        "  first record of the tag names a value derived from the tag's device id). Alerts and",
-        "  checkpoints are signed on the tag (ES256, COSE_Sign1) with a key made on the tag that",
-        "  never leaves it. A signature covers its record, hence the hash of the record before,",
-        "  hence that record, and so back along the chain: a fix is proven by the next signed",
-        "  record after it ('proven by' below). Changing, removing, reordering or inserting any",
-        "  record breaks this, and `emtag verify` says which record and how.",
+        "  The tag logs its records in blocks of up to 60. A checkpoint ends each block: it is",
+        "  signed on the tag (ES256, COSE_Sign1) with a key made on the tag that never leaves",
+        "  it, over its own sequence number, the tag's device id and the SHA-256 of every record",
+        "  of its block as they stand here, so it proves them all ('sealed by' below). Alerts",
+        "  and restart records are also signed on their own. Changing, removing, reordering or",
+        "  inserting any record breaks this, and `emtag verify` says which record and how.",
         "",
         "Check it yourself",
         "  emtag verify --key KEY [--centre CENTRE] THIS-FILE.zip",

@@ -104,7 +104,9 @@ class Placer:
             return None
         n = cp.record[R.K_COUNT]
         found = [it.tag for it in between]
-        if len(between) == n and verify_checkpoint(cp, self.key, _aad(self.dev, cp.seq - n, between)):
+        if len(between) == n and verify_checkpoint(
+            cp, self.key, _aad(self.dev, cp.seq - n, between)
+        ):
             self._proven(cp, between)
             if cp.tags != found:
                 self.out[cp.index] = Placement(
@@ -140,7 +142,18 @@ class Placer:
             for j, tag in enumerate(tags):
                 if tag == it.tag:
                     cands[j].append(it)
-        pick = [c[0] if c else None for c in cands]
+        # the k-th record with a CRC goes to the k-th place listing it, in stream order
+        # (identical fixes are common: a tag at rest repeats its deltas)
+        pick: list[Item | None] = []
+        used: set[int] = set()
+        last = -1
+        for c in cands:
+            free = [it for it in c if it.index not in used]
+            p = next((it for it in free if it.index > last), free[0] if free else None)
+            pick.append(p)
+            if p is not None:
+                used.add(p.index)
+                last = p.index
         if all(p is not None for p in pick):
             tries = 0
             block = list(pick)
@@ -158,8 +171,12 @@ class Placer:
                         return
             if tries == 0 and len({p.index for p in pick}) == n:
                 for j, it in enumerate(pick):
-                    self._place(it, first + j, UNVERIFIABLE, "its checkpoint (#%d) was altered" % cp.index)
-                self.out[cp.index] = Placement(cp.seq, MODIFIED, "checkpoint signature does not verify")
+                    self._place(
+                        it, first + j, UNVERIFIABLE, "its checkpoint (#%d) was altered" % cp.index
+                    )
+                self.out[cp.index] = Placement(
+                    cp.seq, MODIFIED, "checkpoint signature does not verify"
+                )
                 self.seq_of[cp.index] = cp.seq
                 return
         # an incomplete block: what was found is the tag's, but nothing proves it
@@ -168,10 +185,13 @@ class Placer:
             for it in c:
                 if it.index not in used and it.index not in self.seq_of:
                     used.add(it.index)
-                    self._place(it, first + j, UNVERIFIABLE,
-                                "the block sealed by seq %d is broken" % cp.seq)
+                    self._place(
+                        it, first + j, UNVERIFIABLE, "the block sealed by seq %d is broken" % cp.seq
+                    )
                     break
-        self.out[cp.index] = Placement(cp.seq, UNVERIFIABLE, "a record of its block is missing or altered")
+        self.out[cp.index] = Placement(
+            cp.seq, UNVERIFIABLE, "a record of its block is missing or altered"
+        )
         self.seq_of[cp.index] = cp.seq
 
     def _verifies(self, cp: Item, first: int, block: list[Item]) -> bool:
@@ -192,7 +212,7 @@ class Placer:
             for j, it in enumerate(block):
                 self._place(it, first + j, MODIFIED, "signed, but not a valid fix record: %s" % e)
             return
-        decoded = dict(zip((it.index for it in fixes), recs))
+        decoded = dict(zip((it.index for it in fixes), recs, strict=True))
         for j, it in enumerate(block):
             rec = it.record if it.signed else decoded[it.index]
             if not it.signed:
@@ -217,14 +237,12 @@ class Placer:
         items = self.items
         run: list[Item] = []
         last_seq = self.start
-        by_wire = {self.items[i].wire: self.items[i] for i in self.out if i in self.seq_of}
+        self.by_wire = {self.items[i].wire: self.items[i] for i in self.out if i in self.seq_of}
+        self.keyed = False  # a key fix seen since the last checkpoint (a block is open)
         for it in items + [None]:
             known = None
             if it is not None:
                 if it.index in self.seq_of:
-                    known = self.seq_of[it.index]
-                elif _own(it) and it.wire in by_wire:  # a copy of a placed record
-                    self._copy(it, by_wire[it.wire])
                     known = self.seq_of[it.index]
                 elif it.signed and it.problem is None and it.seq is not None:
                     known = it.seq
@@ -234,18 +252,46 @@ class Placer:
                 run = []
                 if known is not None and known > last_seq:
                     last_seq = known
+                if it is not None and it.is_checkpoint:
+                    self.keyed = False
+                elif it is not None and it.body is not None and it.body[0] & 0x80:
+                    self.keyed = True
             elif it.problem is None or it.problem[0] == MODIFIED:
                 run.append(it)
             else:
                 self.out[it.index] = Placement(it.seq, it.problem[0], it.problem[1])
 
+    def _copies(self, run: list[Item], extra: int | None) -> list[Item]:
+        """Take copies of placed records out of a run: up to `extra` of them (None: in an
+        open tail, where the tag's own fixes follow a checkpoint as a block does, a key fix
+        first, so a delta fix before any key fix, or a repeated key fix, is a copy)."""
+        keep = []
+        for it in run:
+            own_fix = it.problem is None and it.body is not None
+            key = own_fix and bool(it.body[0] & 0x80)
+            copy = _own(it) and it.wire in self.by_wire
+            if copy and extra is None:
+                copy = it.signed or key or not self.keyed
+            elif copy:
+                copy = extra > 0
+                extra -= copy
+            if copy:
+                self._copy(it, self.by_wire[it.wire])
+                continue
+            self.keyed = self.keyed or key
+            keep.append(it)
+        return keep
+
     def _fill(self, run: list[Item], after: int, before: int | None) -> None:
         placed = set(self.seq_of.values())
         if before is None:
+            run = self._copies(run, None)
             free = [after + 1 + k for k in range(len(run) + len(placed) + 1)]
             free = [s for s in free if s not in placed][: len(run)]
         else:
             free = [s for s in range(after + 1, before) if s not in placed]
+            if len(run) > len(free):  # more than the missing seqs: copies are the extra
+                run = self._copies(run, len(run) - len(free))
         bodies: list[Item] = []
         for k, it in enumerate(run):
             if k >= len(free):
@@ -257,11 +303,17 @@ class Placer:
             s = free[k]
             self.seq_of[it.index] = s
             if it.problem:
-                self.out[it.index] = Placement(s, MODIFIED, it.problem[1] + " (in place of seq %d)" % s)
+                self.out[it.index] = Placement(
+                    s, MODIFIED, it.problem[1] + " (in place of seq %d)" % s
+                )
             elif s in self.covered:
-                self.out[it.index] = Placement(s, MODIFIED, "not the record the tag sealed as seq %d" % s)
+                self.out[it.index] = Placement(
+                    s, MODIFIED, "not the record the tag sealed as seq %d" % s
+                )
             elif s < self.top:
-                self.out[it.index] = Placement(s, UNVERIFIABLE, "nothing signed covers it (its checkpoint is missing)")
+                self.out[it.index] = Placement(
+                    s, UNVERIFIABLE, "nothing signed covers it (its checkpoint is missing)"
+                )
                 bodies.append(it)
             else:
                 self.out[it.index] = Placement(s, UNSEALED, "no checkpoint follows it")
@@ -284,6 +336,6 @@ def _decode_unproven(items: list[Item], out: dict[int, Placement]) -> None:
         recs = fixcodec.decode_block([it.body for it in fixes])
     except fixcodec.FixFormatError:
         return
-    for it, rec in zip(fixes, recs):
+    for it, rec in zip(fixes, recs, strict=True):
         rec[R.K_SEQ] = out[it.index].seq
         out[it.index].record = rec

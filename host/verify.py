@@ -110,7 +110,6 @@ def split_stream(data: bytes, keep_rest: bool = False) -> list[bytes]:
     return out
 
 
-
 # ------------------------------------------------------------------------------ report
 
 
@@ -170,7 +169,6 @@ class Report:
         return ", ".join(parts) or "empty"
 
 
-
 def _lis(seqs: list[int], scores: list[int]) -> set[int]:
     """Positions (into seqs) of a longest strictly increasing subsequence; among the longest,
     one with the highest total score, then the earliest items. O(n log n) (Fenwick tree)."""
@@ -198,9 +196,6 @@ def _lis(seqs: list[int], scores: list[int]) -> set[int]:
         keep.add(i)
         i = back[i]
     return keep
-
-
-
 
 
 def verify(
@@ -262,8 +257,9 @@ def verify(
             continue
         kind_of[it.index] = (p.kind, p.reason, p.sealed_by)
         nodes.append(it)
-    digest = {it.index: it.wire for it in nodes}
-    copies: dict[bytes, list[Item]] = {}
+    # a record is its place and its bytes: identical fixes at two seqs are two records
+    digest = {it.index: (it.seq, it.wire) for it in nodes}
+    copies: dict[tuple, list[Item]] = {}
     for it in nodes:
         copies.setdefault(digest[it.index], []).append(it)
 
@@ -304,7 +300,11 @@ def verify(
         if id(it) in kept_ids:
             put(it, kind, reason, sb)
         elif digest[it.index] in kept_digest:
-            put(it, DUPLICATE, "copy of #%d (seq %d)" % (kept_digest[digest[it.index]].index, it.seq))
+            put(
+                it,
+                DUPLICATE,
+                "copy of #%d (seq %d)" % (kept_digest[digest[it.index]].index, it.seq),
+            )
         elif copies[digest[it.index]][0] is not it:
             put(it, DUPLICATE, "copy of #%d (seq %d)" % (copies[digest[it.index]][0].index, it.seq))
         else:
@@ -344,7 +344,6 @@ def verify(
     return Report(dev, verdicts, gaps, lo_seq, hi_seq, counts)
 
 
-
 def decode_record_fields(rec: Mapping | None) -> dict:
     """Named fields of a record map, for tables and the store."""
     if rec is None:
@@ -354,7 +353,6 @@ def decode_record_fields(rec: Mapping | None) -> dict:
         R.K_LAT: "lat_e7", R.K_LON: "lon_e7", R.K_ACC: "acc_cm", R.K_FIXTYPE: "fix",
         R.K_SATS: "sats", R.K_HDOP: "hdop_x100", R.K_SPEED: "speed_mmps",
         R.K_COURSE: "course_cdeg", R.K_ALT: "alt_cm", R.K_ALERT: "alert", R.K_ZONE: "zone",
-        R.K_REASON: "reason", R.K_FIRST: "first", R.K_LAST: "last",
+        R.K_REASON: "reason", R.K_COUNT: "count",
     }  # fmt: skip
     return {names[k]: v for k, v in rec.items() if k in names}
-

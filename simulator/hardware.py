@@ -8,6 +8,7 @@ wrote (what the firmware wrote: uplink bytes, events, outputs), tag_ms / true_ms
 Every random draw comes from streams seeded by the scenario seed.
 """
 
+import math
 import random
 
 from emtag.firmware.boards import simwire as w
@@ -86,6 +87,8 @@ class Hardware:
         self.jam_db = 0.0
         self.link_rng = _stream(seed, 5)
         self.link_last = [0, 0]  # tag->bridge, bridge->tag: last arrival times
+        self.link_busy = [0.0, 0.0]  # ...and when each direction's last message is sent
+        self.link_bytes_down = 0  # bytes the tag sent while the link was down
         self.link_lost = self.link_corrupted = 0
         self._stuck_at, self._stuck = None, 0
         self.cut_rng = _stream(seed, 6)  # which part of a torn flash write lands
@@ -334,6 +337,8 @@ class Hardware:
         if sensor == w.RSSI:
             r = self.cell.rssi(now, self.receiver.environment, self.shield_db)
             return w.NO_VALUE if r is None else -r
+        if sensor == w.LINK_UP:
+            return 1 if self.world.link_up() else 0
         if sensor == w.CHARGE_FULL:
             return 1 if self.charging and self.battery.full else 0
         return w.NO_VALUE
@@ -343,6 +348,8 @@ class Hardware:
         now = self.world.now
         if channel == w.LINK:
             self.meter.modem_upload(len(data), now)
+            if not self.world.link_up():
+                self.link_bytes_down += len(data)
         elif channel == w.VIBRATE:
             ms = w.u32(data, 0)
             self.vibrate_ms += ms
@@ -411,12 +418,18 @@ class Hardware:
             return bytes(b)
         return data
 
-    def link_arrival(self, direction):
-        """When a message sent now arrives: latency plus jitter, never before the one sent
-        earlier the same way (the link keeps order)."""
-        t = self.world.now + self.world.sc.link_latency_ms
-        if self.cfg.link_jitter_ms:
-            t += self.link_rng.randint(0, self.cfg.link_jitter_ms)
+    def link_arrival(self, direction, nbytes):
+        """When a message of nbytes sent now arrives: after the messages before it the same
+        way, its own time on the link (bytes at the link's rate, plus the per-message cost),
+        then latency plus jitter; never before the one sent earlier (the link keeps order)."""
+        c = self.cfg
+        start = max(self.world.now, self.link_busy[direction])
+        done = start + (nbytes + c.link_message_bytes) * 1000.0 / c.link_bytes_per_s
+        done += c.link_message_ms
+        self.link_busy[direction] = done
+        t = math.ceil(done) + self.world.sc.link_latency_ms
+        if c.link_jitter_ms:
+            t += self.link_rng.randint(0, c.link_jitter_ms)
         t = max(t, self.link_last[direction])
         self.link_last[direction] = t
         return t
@@ -454,6 +467,7 @@ class Hardware:
             "uart_dropped": self.uart.dropped_bytes,
             "uart_errors": self.uart.lost_bytes + self.uart.corrupted_bytes,
             "link_lost": self.link_lost,
+            "link_bytes_down": self.link_bytes_down,
             "link_corrupted": self.link_corrupted,
             "battery_pct": round(self.battery.soc * 100, 1),
             "battery_empty": self.battery.empty,

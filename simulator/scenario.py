@@ -12,6 +12,8 @@ environment = "suburban"          # open_sky, suburban, urban_canyon, indoor
 rate_s = 1                        # seconds between epochs (a duty-cycled receiver: 60)
 [link]
 latency_ms = 80
+baud = 115200                     # or kbps = 50 (cellular); message_ms, message_bytes: the
+                                  # per-message cost (simulator/timeline.py)
 [[link.outage]]                   # optional, repeatable: no bytes cross the link either way
 start_s = 3600                    # from (seconds after start)...
 end_s = 608400                    # ...until

@@ -60,6 +60,12 @@ power_cut (with the torn operation, block and bytes landed of how many) and powe
     loss = 0.0                     probability a message (a frame, either way) is lost
     corrupt = 0.0                  probability a message has a flipped byte (CRC fails)
     jitter_ms = 0                  extra latency, uniform 0..jitter_ms, order kept
+    baud = 115200                  a serial link: 10 bits a byte (8N1), each way...
+    kbps = 50                      ...or a cellular one: kilobits a second (not both)
+    message_ms = 0                 per-message cost: time each message holds the link
+    message_bytes = 0              per-message cost: header bytes (40: TCP/IPv4)
+    Each direction sends one message at a time: a message waits for the one before it,
+    takes (bytes + message_bytes) / rate + message_ms, then arrives latency_ms later.
 """
 
 import datetime
@@ -153,6 +159,19 @@ class Hardware:
             raise TimelineError("link.loss and link.corrupt are probabilities per message")
         if not 0 <= self.link_jitter_ms <= 600000:
             raise TimelineError("link.jitter_ms must be 0..600000")
+        if "baud" in link and "kbps" in link:
+            raise TimelineError("link: give baud (serial) or kbps (cellular), not both")
+        if "kbps" in link:
+            self.link_kind, rate = "cellular", float(link["kbps"]) * 1000 / 8
+        else:
+            self.link_kind, rate = "serial", float(link.get("baud", 115200)) / 10
+        self.link_bytes_per_s = rate
+        self.link_message_ms = float(link.get("message_ms", 0))
+        self.link_message_bytes = int(link.get("message_bytes", 0))
+        if not 10 <= rate <= 1e9:
+            raise TimelineError("link: baud must be 100.. or kbps 0.08.. (a working link)")
+        if not (0 <= self.link_message_ms <= 60000 and 0 <= self.link_message_bytes <= 4096):
+            raise TimelineError("link: message_ms must be 0..60000 and message_bytes 0..4096")
         end_ms = start_ms + int(duration_s * 1000)
         self.events = parse_events(data.get("event", []), start_ms, end_ms)
         # link outages in the timeline join the scenario's [[link.outage]] (simulator/world.py)

@@ -19,7 +19,7 @@ from emtag.firmware.boards import simwire as w
 from emtag.host import bridge as host_bridge
 from emtag.host import store as host_store
 from emtag.host import zonefile
-from emtag.simulator import hardware, littlefs_host, route
+from emtag.simulator import hardware, littlefs_host, routefile
 from emtag.simulator.events import EventLog, iso
 from emtag.simulator.flash import Flash, PowerCut
 
@@ -38,7 +38,7 @@ class World:
         self.queue = []
         self._qseq = 0
         self.rx = []  # (channel, bytes) waiting for the tag's next wake
-        self.route = route.load(scenario.route)
+        self.route = routefile.load(scenario.route)
         self.zones = zonefile.load(scenario.zones) if scenario.zones else []
         self.inside = {z.id: False for z in self.zones}
         self.flash = Flash(FLASH_BLOCK, FLASH_BLOCKS)
@@ -103,6 +103,7 @@ class World:
 
     def _link_event(self, kind):
         self.events.add(self.now, "sim", kind)
+        self.at(self.now, self._to_tag, w.SENSOR, bytes([w.LINK_UP]))  # the carrier line
 
     def _to_bridge(self, data):
         if not self.link_up():
@@ -112,7 +113,7 @@ class World:
             return
         reply = self.bridge.receive(data)
         if reply:
-            self.at(self.hw.link_arrival(1), self._to_tag, w.LINK, reply)
+            self.at(self.hw.link_arrival(1, len(reply)), self._to_tag, w.LINK, reply)
 
     def _to_tag(self, channel, data):
         if channel == w.LINK and not self.link_up():
@@ -162,7 +163,8 @@ class World:
 
     def _write(self, channel, data):
         if channel == w.LINK:
-            self.at(self.hw.link_arrival(0), self._to_bridge, data)  # latency and jitter
+            # the link's rate, per-message cost, latency and jitter (simulator/hardware.py)
+            self.at(self.hw.link_arrival(0, len(data)), self._to_bridge, data)
         elif channel == w.EVENT:
             try:
                 ev = json.loads(data)

@@ -51,26 +51,20 @@ class Tag:
             self.fixes += 1
             i = self.fixes
             now = i * 60000
-            self.chain.add(
-                records.fix_record(self.chain.next_seq(), self.chain.head, Fix(i)),
-                now,
-                self.log.append,
-            )
+            self.chain.add_fix(Fix(i), now, self.log)
             if alert_every and i % alert_every == 0:
                 f = Fix(i)
-                rec = records.alert_record(
-                    self.chain.next_seq(), self.chain.head, "strap_tamper", f.t, 0, f
-                )
-                self.chain.add(rec, now, self.log.append)
+                rec = records.alert_record(self.chain.next_seq(), None, "strap_tamper", f.t, 0, f)
+                self.chain.add(rec, now, self.log)
                 self.alerts.append(self.log.last_seq)
                 self.uplink.send_first(self.log.last_seq, self.log.last_record)
             if self.chain.seal_due(now):
-                self.chain.checkpoint(now, T0 + now // 1000, 0, self.log.append)
+                self.chain.checkpoint(now, T0 + now // 1000, self.log)
         self.seal()
 
     def seal(self):
         now = self.fixes * 60000
-        self.chain.checkpoint(now, T0 + now // 1000, 0, self.log.append)
+        self.chain.checkpoint(now, T0 + now // 1000, self.log)
 
     @property
     def last_seq(self):

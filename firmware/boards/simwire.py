@@ -33,6 +33,8 @@ CHARGER = 5  # 1: charger plugged in (also an interrupt)
 MOTION = 6  # accelerometer: 1 if it moved since the last read (interrupt: motion began)
 RSSI = 7  # cellular signal, -dBm (85 = -85 dBm); NO_VALUE: no service
 CHARGE_FULL = 8  # 1: the charger finished (full)
+LINK_UP = 9  # 1: the uplink carries bytes (a modem registered, a serial carrier line); an
+#              interrupt when it changes
 NO_VALUE = 0xFFFFFFFF
 
 FLAG_STOP = 1  # the scenario is over: the firmware should shut down
