@@ -59,6 +59,8 @@ class Placer:
         self.seq_of: dict[int, int] = {}  # item index -> seq, for placed records
         self.covered: set[int] = set()  # seqs some checkpoint of the stream seals
         self.top = start_seq  # highest checkpoint seq seen
+        self.done: set[int] = set()  # items settled without a seq (another tag's block)
+        self.seals_at: set[int] = set()  # seqs that end a block before a proven one
 
     def run(self) -> dict[int, Placement]:
         cps = [it for it in self.items if it.is_checkpoint]
@@ -70,8 +72,9 @@ class Placer:
         for cp in cps:
             n = cp.record[R.K_COUNT]
             first = cp.seq - n
-            self.covered.update(range(first, cp.seq))
-            self.top = max(self.top, cp.seq)
+            if not (cp.altered and cp.altered[0] == SPLICED):  # what it claims may be so
+                self.covered.update(range(first, cp.seq))
+                self.top = max(self.top, cp.seq)
             if cp.wire in seen:  # a copy: the ordering step calls it a duplicate
                 copies.append((cp, seen[cp.wire]))
                 prev_index = cp.index
@@ -87,7 +90,9 @@ class Placer:
             self._copy(copy, cp)
         for cp in cps:
             p = self.out.get(cp.index)
-            if cp.altered and p is not None:  # its envelope was changed
+            if (
+                cp.altered and p is not None and cp.index not in self.done
+            ):  # its envelope was changed
                 kind = MODIFIED if p.kind == VALID else cp.altered[0]
                 self.out[cp.index] = Placement(p.seq, kind, cp.altered[1])
         self._leftovers()
@@ -100,10 +105,15 @@ class Placer:
 
     # the normal layout
     def _positional(self, cp: Item, between: list[Item], prev_seq: int | None):
+        # a checkpoint naming another key: the tag's own with a changed kid if its signature
+        # still proves the block, else another tag's (with its block, where its list fits)
+        foreign = cp.altered is not None and cp.altered[0] == SPLICED
+        found = [it.tag for it in between]
         if not between or not all(_own(it) for it in between):
+            if foreign:  # its block may hold alerts signed by its own key
+                return self._foreign(cp, between if cp.tags == found else [])
             return None
         n = cp.record[R.K_COUNT]
-        found = [it.tag for it in between]
         if len(between) == n and verify_checkpoint(
             cp, self.key, _aad(self.dev, cp.seq - n, between)
         ):
@@ -113,10 +123,12 @@ class Placer:
                     cp.seq, MODIFIED, "its list of record CRCs was altered (its block verifies)"
                 )
             return between
+        if foreign:
+            return self._foreign(cp, between if cp.tags == found else [])
         if cp.tags != found:
             return None
         # every record is where the list says and unchanged: the checkpoint was altered
-        first = (prev_seq if prev_seq is not None else cp.seq - len(between) - 1) + 1
+        first = (prev_seq if prev_seq is not None else self.start) + 1
         for j, it in enumerate(between):
             self._place(it, first + j, UNVERIFIABLE, "its checkpoint (#%d) was altered" % cp.index)
         self.seq_of[cp.index] = first + len(between)
@@ -125,11 +137,22 @@ class Placer:
         )
         return between
 
+    def _foreign(self, cp: Item, block: list[Item]) -> list[Item]:
+        why = cp.altered[1] if cp.altered else "another tag's checkpoint"
+        self.out[cp.index] = Placement(None, SPLICED, why)
+        self.done.add(cp.index)
+        for it in block:
+            self.out[it.index] = Placement(
+                None, SPLICED, "in the block of #%d: %s" % (cp.index, why)
+            )
+            self.done.add(it.index)
+        return block
+
     # anything else: find each record by its CRC
     def _by_tags(self, cp: Item) -> None:
         n = cp.record[R.K_COUNT]
         first = cp.seq - n
-        tags = cp.tags or []
+        tags = cp.tags if cp.tags is not None and len(cp.tags) == n else []
         cands: list[list[Item]] = [[] for _ in range(n)]
         for it in self.items:
             if not _own(it) or it.index in self.seq_of:
@@ -201,6 +224,8 @@ class Placer:
 
     def _proven(self, cp: Item, block: list[Item]) -> None:
         first = cp.seq - len(block)
+        if first - 1 > self.start:
+            self.seals_at.add(first - 1)  # a block begins after a checkpoint
         self.seq_of[cp.index] = cp.seq
         self.out[cp.index] = Placement(cp.seq, VALID, "signature verifies", cp.seq, cp.record)
         fixes = [it for it in block if not it.signed]
@@ -238,15 +263,27 @@ class Placer:
         run: list[Item] = []
         last_seq = self.start
         self.by_wire = {self.items[i].wire: self.items[i] for i in self.out if i in self.seq_of}
+        self.by_seq = {s: self.items[i] for i, s in self.seq_of.items()}
         self.keyed = False  # a key fix seen since the last checkpoint (a block is open)
         for it in items + [None]:
             known = None
+            if it is not None and it.index in self.done:
+                continue
             if it is not None:
                 if it.index in self.seq_of:
                     known = self.seq_of[it.index]
                 elif it.signed and it.problem is None and it.seq is not None:
                     known = it.seq
-                    self._place(it, it.seq, VALID, "signature verifies", it.seq)
+                    held = self.by_seq.get(it.seq)
+                    if held is not None and held.wire == it.wire:
+                        self._copy(it, held)
+                    elif held is not None:  # the tag's key, but not what its block sealed
+                        self.seq_of[it.index] = it.seq
+                        self.out[it.index] = Placement(
+                            it.seq, MODIFIED, "not the record the tag sealed as seq %d" % it.seq
+                        )
+                    else:
+                        self._place(it, it.seq, VALID, "signature verifies", it.seq)
             if it is None or known is not None:
                 self._fill(run, last_seq, known)
                 run = []
@@ -284,6 +321,7 @@ class Placer:
 
     def _fill(self, run: list[Item], after: int, before: int | None) -> None:
         placed = set(self.seq_of.values())
+        keyed = self.keyed
         if before is None:
             run = self._copies(run, None)
             free = [after + 1 + k for k in range(len(run) + len(placed) + 1)]
@@ -292,6 +330,14 @@ class Placer:
             free = [s for s in range(after + 1, before) if s not in placed]
             if len(run) > len(free):  # more than the missing seqs: copies are the extra
                 run = self._copies(run, len(run) - len(free))
+        # the tag starts a block with a key fix and never makes another in it
+        second_key = set()
+        for it in run:
+            if it.problem is None and it.body is not None and it.body[0] & 0x80:
+                if keyed:
+                    second_key.add(it.index)
+                keyed = True
+        self.keyed = keyed
         bodies: list[Item] = []
         for k, it in enumerate(run):
             if k >= len(free):
@@ -306,6 +352,12 @@ class Placer:
                 self.out[it.index] = Placement(
                     s, MODIFIED, it.problem[1] + " (in place of seq %d)" % s
                 )
+            elif it.index in second_key:
+                why = "a second key fix in one block: not the tag's record as seq %d" % s
+                self.out[it.index] = Placement(s, MODIFIED, why)
+            elif s in self.seals_at:
+                why = "not the checkpoint that ends the tag's block at seq %d" % s
+                self.out[it.index] = Placement(s, MODIFIED, why)
             elif s in self.covered:
                 self.out[it.index] = Placement(
                     s, MODIFIED, "not the record the tag sealed as seq %d" % s

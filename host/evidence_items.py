@@ -204,13 +204,21 @@ def parse_item(index: int, wire: bytes, key: ec.EllipticCurvePublicKey, device_i
                 it.problem = (MODIFIED, "signature: %s" % e)
             return it
     want = {4: device_id}
+    problem_count = None
     if checkpoint:
         tags = msg.unprotected.get(R.H_TAGS)
-        if isinstance(tags, bytes) and len(tags) == 2 * rec[R.K_COUNT]:
+        if isinstance(tags, bytes) and len(tags) % 2 == 0:
             it.tags = [tags[i] << 8 | tags[i + 1] for i in range(0, len(tags), 2)]
         want[R.H_TAGS] = tags  # a damaged list only blinds the search for its records
+        if it.tags is not None and len(it.tags) != rec[R.K_COUNT]:
+            # the tag lists every record it seals: the count or the list was changed
+            why = "its count (%d) is not the length of its list (%d)"
+            why = why % (rec[R.K_COUNT], len(it.tags))
+            problem_count = (MODIFIED, why)
     problem = None
-    if msg.protected_bytes != _PROTECTED or dict(msg.unprotected) != want:
+    # exact keys: a CBOR simple value 4 compares equal to the integer 4 in Python
+    odd_keys = any(type(k) is not int for k in msg.unprotected)
+    if msg.protected_bytes != _PROTECTED or dict(msg.unprotected) != want or odd_keys:
         problem = (MODIFIED, "COSE header altered (kid %s)" % _hex(it.kid))
         if checkpoint and it.kid != device_id:
             problem = (SPLICED, "a checkpoint with another key's id (kid %s)" % _hex(it.kid))
@@ -218,6 +226,8 @@ def parse_item(index: int, wire: bytes, key: ec.EllipticCurvePublicKey, device_i
         problem = (MODIFIED, "COSE_Sign1 not in deterministic encoding")
     elif why is not None:
         problem = (MODIFIED, "signed payload is not a valid record: %s" % why)
+    elif checkpoint and problem_count is not None:
+        problem = problem_count
     if checkpoint and problem is not None and msg.protected_bytes == _PROTECTED:
         # the signature may still prove its block: host/evidence_blocks.py decides
         it.altered = problem

@@ -24,7 +24,14 @@ def iso_time(t, t_ms):
     y, mo, d = civil_from_days(t // 86400)
     s = t % 86400
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        y, mo, d, s // 3600, s // 60 % 60, s % 60, t_ms or 0)
+        y,
+        mo,
+        d,
+        s // 3600,
+        s // 60 % 60,
+        s % 60,
+        t_ms or 0,
+    )
 
 
 def _deg(v):
@@ -66,8 +73,10 @@ def to_json_dict(fix, full=False):
             for c in range(NCONS):
                 if fix.cn0_mask & (1 << c):
                     cn0[CONSTELLATIONS[c]] = {
-                        "view": fix.sv_view[c], "tracked": fix.sv_cn0[c],
-                        "max_dbhz": fix.cn0_max[c], "mean_dbhz": fix.cn0_mean[c],
+                        "view": fix.sv_view[c],
+                        "tracked": fix.sv_cn0[c],
+                        "max_dbhz": fix.cn0_max[c],
+                        "mean_dbhz": fix.cn0_mean[c],
                         "used": fix.sv_used[c],
                     }
         d["cn0"] = cn0
@@ -86,8 +95,7 @@ def decode_cpython(data, require_checksum=True, not_before=NOT_BEFORE_DAYS):
     """(fixes, counters) from the parser running in this interpreter, with the tag's own
     field backend (not the faster CPython one): the same code as on the tag."""
     fixes = []
-    p = NmeaParser(lambda f: fixes.append(f.copy()), require_checksum, not_before,
-                   portable=True)
+    p = NmeaParser(lambda f: fixes.append(f.copy()), require_checksum, not_before, portable=True)
     p.feed(data)
     p.flush()
     return fixes, {name: getattr(p, name) for name in COUNTERS}
@@ -120,7 +128,7 @@ def parse_dump(text):
                 setattr(fix, name, v)
             k = len(FIELDS)
             for name in ARRAYS:
-                getattr(fix, name)[:] = bytes(vals[k:k + NCONS])
+                getattr(fix, name)[:] = bytes(vals[k : k + NCONS])
                 k += NCONS
             fixes.append(fix)
         elif parts and parts[0] == "C":

@@ -50,16 +50,20 @@ def parse_area(text):
         )
     lat0, lon0, lat1, lon1 = box
     if not (-90 <= lat0 < lat1 <= 90 and -180 <= lon0 < lon1 <= 180):
-        raise AreaError("area %r: want -90 <= MIN_LAT < MAX_LAT <= 90, -180 <= MIN_LON < "
-                        "MAX_LON <= 180" % text)
+        raise AreaError(
+            "area %r: want -90 <= MIN_LAT < MAX_LAT <= 90, -180 <= MIN_LON < MAX_LON <= 180" % text
+        )
     return box
 
 
 def area_setting(given=None, doc_area=None):
     """(box, where it came from) of the first area set: the command line, $EMTAG_AREA, the
     file's own "area" member; (None, None) when none is."""
-    for value, origin in ((given, "--area"), (os.environ.get("EMTAG_AREA"), "$EMTAG_AREA"),
-                          (doc_area, 'the file\'s "area"')):
+    for value, origin in (
+        (given, "--area"),
+        (os.environ.get("EMTAG_AREA"), "$EMTAG_AREA"),
+        (doc_area, 'the file\'s "area"'),
+    ):
         if value not in (None, ""):
             if isinstance(value, list) and len(value) == 4:
                 value = ",".join(str(v) for v in value)
@@ -80,8 +84,12 @@ def _km(lat0, lon0, lat1, lon1):
 
 
 def _degrees(lat, lon):
-    return "%.5f %s %.5f %s" % (abs(lat), "N" if lat >= 0 else "S", abs(lon),
-                                "E" if lon >= 0 else "W")
+    return "%.5f %s %.5f %s" % (
+        abs(lat),
+        "N" if lat >= 0 else "S",
+        abs(lon),
+        "E" if lon >= 0 else "W",
+    )
 
 
 def _swap_hint(lat, lon, inside):
@@ -106,8 +114,17 @@ def problems(centres, box=None, origin=None, max_spread_km=MAX_SPREAD_KM):
             if not inside(lat, lon):
                 out.append(
                     "zone %r lies at %s, outside the deployment area (%s: %.2f..%.2f N, "
-                    "%.2f..%.2f E)%s" % (zid, _degrees(lat, lon), origin, lat0, lat1, lon0, lon1,
-                                        _swap_hint(lat, lon, inside))
+                    "%.2f..%.2f E)%s"
+                    % (
+                        zid,
+                        _degrees(lat, lon),
+                        origin,
+                        lat0,
+                        lat1,
+                        lon0,
+                        lon1,
+                        _swap_hint(lat, lon, inside),
+                    )
                 )
         return out
     if len(centres) < 2:
@@ -129,18 +146,26 @@ def problems(centres, box=None, origin=None, max_spread_km=MAX_SPREAD_KM):
 
             out.append(
                 "zone %r lies at %s, %.0f km from the file's other zones (around %s)%s"
-                % (zid, _degrees(lat, lon), dist[mid][i], _degrees(mlat, mlon),
-                   _swap_hint(lat, lon, close))
+                % (
+                    zid,
+                    _degrees(lat, lon),
+                    dist[mid][i],
+                    _degrees(mlat, mlon),
+                    _swap_hint(lat, lon, close),
+                )
             )
         else:
 
             def close_to_another(la, lo, i=i):
-                return any(_km(la, lo, c[1], c[2]) <= max_spread_km
-                           for k, c in enumerate(centres) if k != i)
+                return any(
+                    _km(la, lo, c[1], c[2]) <= max_spread_km
+                    for k, c in enumerate(centres)
+                    if k != i
+                )
 
             out.append(
                 "zone %r lies at %s, and no majority of the file's zones lies within %.0f km "
-                "of each other%s" % (zid, _degrees(lat, lon), max_spread_km,
-                                     _swap_hint(lat, lon, close_to_another))
+                "of each other%s"
+                % (zid, _degrees(lat, lon), max_spread_km, _swap_hint(lat, lon, close_to_another))
             )
     return out

@@ -197,8 +197,7 @@ class ZoneSet:
         return len(self.zones)
 
 
-def load(path, strict=False, area=None, max_spread_km=zonearea.MAX_SPREAD_KM,
-         allow_outside=False):
+def load(path, strict=False, area=None, max_spread_km=zonearea.MAX_SPREAD_KM, allow_outside=False):
     """The checked zones in a GeoJSON file, held to the deployment area (ZoneSet.check_area)."""
     try:
         with open(path) as f:

@@ -54,7 +54,7 @@ def make_stream(tag_seed=1, n_fixes=30, every=8, alerts=(), seal_end=True, seed=
     sg = signer(tag_seed)
     chain = evidence.Chain(sg, max_records=every, max_ms=max_ms or evidence.SEAL_MS)
     sink = Sink()
-    rng = random.Random(seed)
+    rng = random.Random(seed * 1000 + tag_seed)  # two tags are never in one place at once
     now = 0
     for i in range(n_fixes):
         now += 15000

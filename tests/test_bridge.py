@@ -1,23 +1,15 @@
 """The bridge session: verification, chain, acknowledgement and rejection, from raw frames."""
 
-import hashlib
 import random
 
 import cbor2
 import pytest
+from evidence_streams import make_stream
 
-from emtag.firmware import cose
 from emtag.firmware.signer import SoftwareSigner
 from emtag.host import bridge, store
-from emtag.protocol import frame, records
+from emtag.protocol import frame
 from emtag.protocol import messages as m
-
-
-class FakeFix:
-    def __init__(self, i):
-        self.t, self.t_ms = 1772442000 + 60 * i, 0
-        self.lat, self.lon, self.acc_cm, self.fix = 534631000 + i, -22913000, 500, 3
-        self.sats = self.hdop = self.speed_mmps = self.course_cdeg = self.alt_cm = None
 
 
 def make_tag(seed=1):
@@ -25,14 +17,10 @@ def make_tag(seed=1):
     return SoftwareSigner.generate(rng.randbytes)
 
 
-def signed_records(signer, n, start_prev=None, first_seq=1):
-    """Every record signed (as alerts are; fixes travel unsigned: tests/test_evidence_bridge.py)."""
-    out, prev = [], start_prev or records.genesis(signer.key_id())
-    for seq in range(first_seq, first_seq + n):
-        payload = cbor2.dumps(records.fix_record(seq, prev, FakeFix(seq)), canonical=True)
-        out.append(cose.sign1(signer, payload, kid=signer.key_id()))
-        prev = hashlib.sha256(payload).digest()
-    return out
+def stream(seed=1, n_fixes=8, every=5, alerts=()):
+    """(signer, wire items) of a real tag: fixes in blocks of `every`, each sealed by a
+    checkpoint (tests/evidence_streams.py)."""
+    return make_stream(seed, n_fixes, every, alerts)
 
 
 def hello(signer):
@@ -40,8 +28,8 @@ def hello(signer):
     return frame.encode(cbor2.dumps([m.HELLO, body]))
 
 
-def batch(recs):
-    return frame.encode(cbor2.dumps([m.RECORDS, recs]))
+def batch(first, items):
+    return frame.encode(cbor2.dumps([m.RECORDS, first, b"".join(items)]))
 
 
 def replies(data):
@@ -59,62 +47,75 @@ def session(tmp_path):
 
 
 def test_records_are_verified_stored_and_acknowledged(session):
-    tag = make_tag()
+    tag, items = stream()
+    assert len(items) == 10  # 5 fixes + checkpoint (seq 6), 3 fixes + checkpoint (seq 10)
     assert replies(session.receive(hello(tag))) == [[m.ACK, 0]]
-    recs = signed_records(tag, 5)
-    assert replies(session.receive(batch(recs))) == [[m.ACK, 5]]
+    assert replies(session.receive(batch(1, items))) == [[m.ACK, 10]]
     rows = session.store.records(tag.key_id().hex())
-    assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
-    # duplicates are harmless: acknowledged again, stored once
-    assert replies(session.receive(batch(recs[2:]))) == [[m.ACK, 5]]
-    assert len(session.store.records(tag.key_id().hex())) == 5
+    assert [r[0] for r in rows] == list(range(1, 11)) and [r[-1] for r in rows] == items
+    # resent records are harmless: acknowledged again, stored once
+    assert replies(session.receive(batch(3, items[2:]))) == [[m.ACK, 10]]
+    assert len(session.store.records(tag.key_id().hex())) == 10
+
+
+def test_fixes_wait_for_their_checkpoint_across_batches(session):
+    tag, items = stream()
+    session.receive(hello(tag))
+    assert replies(session.receive(batch(1, items[:3]))) == [[m.ACK, 0]]  # nothing proven yet
+    assert session.store.records(tag.key_id().hex()) == []
+    assert replies(session.receive(batch(4, items[3:7]))) == [[m.ACK, 6]]  # block 1 sealed
+    assert replies(session.receive(batch(8, items[7:]))) == [[m.ACK, 10]]
 
 
 def test_reconnect_resumes_after_what_is_stored(session, tmp_path):
-    tag = make_tag()
+    tag, items = stream()
     session.receive(hello(tag))
-    session.receive(batch(signed_records(tag, 3)))
+    session.receive(batch(1, items[:7]))
     again = bridge.Session(session.store, lambda *a, **k: None, lambda: "T")
-    assert replies(again.receive(hello(tag))) == [[m.ACK, 3]]
+    assert replies(again.receive(hello(tag))) == [[m.ACK, 6]]
 
 
-def test_gap_is_not_stored(session):
-    tag = make_tag()
+def test_a_gap_is_not_stored(session):
+    tag, items = stream()
     session.receive(hello(tag))
-    recs = signed_records(tag, 4)
-    assert replies(session.receive(batch([recs[0], recs[2], recs[3]]))) == [[m.ACK, 1]]
-    assert [r[0] for r in session.store.records(tag.key_id().hex())] == [1]
+    assert replies(session.receive(batch(1, items[:6]))) == [[m.ACK, 6]]
+    # seq 7 never arrives: what follows waits for the tag to send again from the ACK
+    assert replies(session.receive(batch(8, items[7:]))) == [[m.ACK, 6]]
+    assert [r[0] for r in session.store.records(tag.key_id().hex())] == list(range(1, 7))
 
 
 def test_bad_signature_is_stored_as_rejected(session):
-    tag = make_tag()
+    tag, items = stream(alerts=(6,))
     session.receive(hello(tag))
-    recs = signed_records(tag, 2)
-    bad = bytearray(recs[1])
+    alert_at = 8  # seq 9: the alert after the 7th fix, in the second block
+    bad = bytearray(items[alert_at])
     bad[-3] ^= 0x10
-    out = replies(session.receive(batch([recs[0], bytes(bad)])))
-    assert out[0][0] == m.NACK and out[0][1] == 2 and "signature" in out[0][2]
-    assert out[-1] == [m.ACK, 1]
+    sent = items[:alert_at] + [bytes(bad)] + items[alert_at + 1 :]
+    out = replies(session.receive(batch(1, sent)))
+    assert out[0][0] == m.NACK and out[0][1] == alert_at + 1 and "signature" in out[0][2]
+    assert out[-1] == [m.ACK, 6]  # the block before it is stored, nothing after
     rejected = session.store.records(tag.key_id().hex(), "rejected")
     assert len(rejected) == 1 and rejected[0][-1] == bytes(bad)
 
 
-def test_record_signed_by_another_tag_is_rejected(session):
-    tag, other = make_tag(1), make_tag(2)
+def test_records_of_another_tag_are_rejected(session):
+    tag, other = make_tag(1), stream(seed=2)[1]
     session.receive(hello(tag))
-    spliced = signed_records(other, 1)
-    out = replies(session.receive(batch(spliced)))
+    out = replies(session.receive(batch(1, other)))
     assert out[0][0] == m.NACK
     assert session.store.records(tag.key_id().hex()) == []
 
 
-def test_broken_chain_is_rejected(session):
-    tag = make_tag()
+def test_an_altered_fix_breaks_its_block(session):
+    tag, items = stream()
     session.receive(hello(tag))
-    session.receive(batch(signed_records(tag, 2)))
-    forged = signed_records(tag, 1, start_prev=b"\x01" * 32, first_seq=3)
-    out = replies(session.receive(batch(forged)))
-    assert out[0][0] == m.NACK and "hash chain" in out[0][2]
+    session.receive(batch(1, items[:6]))
+    bad = bytearray(items[7])
+    bad[-1] ^= 0x01  # a changed position
+    out = replies(session.receive(batch(7, items[6:7] + [bytes(bad)] + items[8:])))
+    assert out[0][0] == m.NACK and out[0][1] == 8 and "modified" in out[0][2]
+    assert out[-1] == [m.ACK, 6]
+    assert [r[0] for r in session.store.records(tag.key_id().hex())] == list(range(1, 7))
 
 
 def test_hello_with_a_different_key_for_a_known_device_is_refused(session):
@@ -127,8 +128,8 @@ def test_hello_with_a_different_key_for_a_known_device_is_refused(session):
 
 
 def test_records_before_hello_are_refused(session):
-    tag = make_tag()
-    out = replies(session.receive(batch(signed_records(tag, 1))))
+    _, items = stream()
+    out = replies(session.receive(batch(1, items)))
     assert out == [[m.NACK, 0, "hello first"]]
 
 
@@ -138,6 +139,8 @@ def test_garbage_never_raises(session):
     for _ in range(300):
         junk = rng.randbytes(rng.randrange(1, 200))
         session.receive(junk)
-        msg = rng.choice([[m.RECORDS, [junk]], [m.HELLO, {0: junk}], [77], {"a": 1}, junk])
+        msg = rng.choice(
+            [[m.RECORDS, 1, junk], [m.RECORDS, [junk]], [m.HELLO, {0: junk}], [77], {"a": 1}, junk]
+        )
         session.receive(frame.encode(cbor2.dumps(msg)))
     assert any(kind == "bad_message" for kind, _ in session.events)

@@ -35,7 +35,19 @@ def send(s, msg):
 
 
 def outbox(st):
+    """The alerts' outbox rows (fixes have none: a per-tag mark, host/store/compact.py)."""
     return st.db.execute("SELECT device, seq, kind, forwarded FROM outbox ORDER BY id").fetchall()
+
+
+def upload(s, tag, first=1, upto=None, per=8):
+    """RECORDS batches of `per` records, as the uplink sends them."""
+    items = tag.log.read_from(first, 10**6)
+    items = [(q, w) for q, w in items if upto is None or q <= upto]
+    out = []
+    for i in range(0, len(items), per):
+        chunk = items[i : i + per]
+        out += send(s, [m.RECORDS, chunk[0][0], b"".join(w for _, w in chunk)])
+    return out
 
 
 def test_an_early_alert_is_stored_forwarded_once_and_acknowledged(st):
@@ -54,15 +66,16 @@ def test_an_early_alert_is_stored_forwarded_once_and_acknowledged(st):
     assert [k for k, _ in events].count("alert_early") == 1
     assert outbox(st) == [(tag.device, alert_seq, "alert", None)]
     # then the backlog, in order: the same alert becomes valid, the outbox stays at one row
-    items = [w for _, w in tag.log.read_from(1, 100)]
-    for i in range(0, len(items), 8):
-        send(s, [m.RECORDS, items[i : i + 8]])
-    valid = [r[0] for r in st.db.execute("SELECT seq FROM records WHERE status='valid'")]
+    upload(s, tag)
+    valid = [r[0] for r in st.records(tag.device)]
     assert valid == list(range(1, tag.last_seq + 1))
-    rows = outbox(st)
-    assert [r for r in rows if r[2] == "alert"] == [(tag.device, alert_seq, "alert", None)]
-    fixes = [r[1] for r in rows if r[2] == "fix"]
-    assert fixes == [s for s, w in tag.log.read_from(1, 100) if w[0] != 0xD2]
+    assert outbox(st) == [(tag.device, alert_seq, "alert", None)]
+    pending = st.outbox_pending(1000)
+    assert [(p[2], p[3], p[11]) for p in pending if p[3] == "alert"] == [
+        (alert_seq, "alert", "early")
+    ]
+    fixes = [p[2] for p in pending if p[3] == "fix"]
+    assert fixes == [q for q, w in tag.log.read_from(1, 100) if w[0] != 0xD2]
     # once in order, an early copy is no longer needed: acknowledged, not stored again
     assert send(s, [m.ALERT, alert_wire]) == [[m.ALERT_ACK, alert_seq]]
     assert len(st.db.execute("SELECT 1 FROM records WHERE status='early'").fetchall()) == 1
@@ -142,15 +155,9 @@ def test_mqtt_payloads_carry_what_a_subscriber_needs(st):
     tag.add(20, alert_every=20)
     s = session(st)
     send(s, [m.HELLO, tag.hello])
-    send(s, [m.RECORDS, [w for _, w in tag.log.read_from(1, 8)]])
-    send(s, [m.RECORDS, [w for _, w in tag.log.read_from(9, 100)]])
-    rows = st.db.execute(
-        "SELECT o.device, o.seq, o.kind, r.t, r.t_ms, r.lat_e7, r.lon_e7, r.acc_cm, r.alert, "
-        "r.zone, r.status, r.received, r.cose FROM outbox o JOIN records r ON r.id = o.record_id "
-        "ORDER BY o.id"
-    ).fetchall()
-    msgs = [json.loads(forward.payload(r)) for r in rows]
-    fix = msgs[0]
+    upload(s, tag)
+    msgs = [json.loads(forward.payload(r[1:])) for r in st.outbox_pending(1000)]
+    fix = next(x for x in msgs if x["type"] == "fix")
     assert fix["type"] == "fix" and fix["device"] == tag.device and fix["seq"] == 1
     assert fix["lat_e7"] == 534631001 and abs(fix["lat"] - 53.4631001) < 1e-9
     assert fix["acc_m"] == 5.0 and fix["t"] == "2026-03-02T09:01:00.000Z"
@@ -177,7 +184,11 @@ def test_the_store_and_forward_messages_match_uplink_cddl():
     tag = Tag(seed=6)
     tag.add(3, alert_every=3)
     alert = dict(tag.log.read_from(1, 10))[tag.alerts[0]]
+    items = tag.log.read_from(1, 10)
     for msg in (
+        [m.HELLO, tag.hello],
+        [m.RECORDS, 1, b"".join(w for _, w in items)],
+        [m.ACK, 5],
         [m.ALERT, alert],
         [m.ALERT_ACK, tag.alerts[0]],
         [m.COMMAND, b"\x84\x02\x01\x41\x00\xf6"],
@@ -186,5 +197,6 @@ def test_the_store_and_forward_messages_match_uplink_cddl():
     ):
         result = cddl_verifier.validate(UPLINK, cbor.dumps(msg), root_type="uplink-message")
         assert result.valid, [str(d) for d in result.diagnostics]
-    bad = cddl_verifier.validate(UPLINK, cbor.dumps([m.ALERT_ACK, "x"]), root_type="uplink-message")
-    assert not bad.valid
+    for wrong in ([m.ALERT_ACK, "x"], [m.RECORDS, 0, b""], [m.RECORDS, [alert]]):
+        bad = cddl_verifier.validate(UPLINK, cbor.dumps(wrong), root_type="uplink-message")
+        assert not bad.valid, wrong

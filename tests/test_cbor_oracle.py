@@ -24,18 +24,43 @@ from hypothesis import strategies as st
 from emtag.host import unixport
 from emtag.protocol.cbor import UNDEFINED, CBORError, Simple, Tag, decode_prefix, dumps, loads
 
-SETTINGS = settings(max_examples=400, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 LAX = {"strict_encoding": False, "allow_indefinite": True}
 
 # Tags cbor2 gives a meaning to (found by probing cbor2 6.3: 0..69999 and a few big ones).
 # In the fuzz comparison cbor2 must return these raw, as we do; 2 and 3 (bignums) we share.
-CBOR2_SEMANTIC_TAGS = [0, 1, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260,
-                       261, 1004, 43000, 55799]
+CBOR2_SEMANTIC_TAGS = [
+    0,
+    1,
+    4,
+    5,
+    25,
+    28,
+    29,
+    30,
+    35,
+    36,
+    37,
+    52,
+    54,
+    100,
+    256,
+    258,
+    260,
+    261,
+    1004,
+    43000,
+    55799,
+]
 RAW = {t: (lambda value, immutable, t=t: cbor2.CBORTag(t, value)) for t in CBOR2_SEMANTIC_TAGS}
 
 
 # ------------------------------------------------------------------------------ helpers
+
 
 def to_cbor2(v):
     """Our value tree as cbor2 objects."""
@@ -104,19 +129,44 @@ def has_map(v):
 # ----------------------------------------------------------------------------- strategies
 
 ints = st.one_of(
-    st.integers(-30, 30), st.integers(-(2**64) - 2, 2**64 + 2),
-    st.sampled_from([23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1, 2**64,
-                     -24, -25, -(2**64), -(2**64) - 1]),
+    st.integers(-30, 30),
+    st.integers(-(2**64) - 2, 2**64 + 2),
+    st.sampled_from(
+        [
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            2**32 - 1,
+            2**32,
+            2**64 - 1,
+            2**64,
+            -24,
+            -25,
+            -(2**64),
+            -(2**64) - 1,
+        ]
+    ),
     st.integers(),
 )
 floats = st.one_of(st.floats(width=16), st.floats(width=32), st.floats())
 simples = st.sampled_from([UNDEFINED, Simple(0), Simple(19), Simple(32), Simple(255)])
-keys = st.one_of(ints, st.text(max_size=6), st.binary(max_size=6), st.booleans(), st.none(),
-                 st.floats(allow_nan=False))
-leaves = st.one_of(st.none(), st.booleans(), ints, floats, st.binary(max_size=40),
-                   st.text(max_size=20), simples)
+keys = st.one_of(
+    ints,
+    st.text(max_size=6),
+    st.binary(max_size=6),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+)
+leaves = st.one_of(
+    st.none(), st.booleans(), ints, floats, st.binary(max_size=40), st.text(max_size=20), simples
+)
 tag_numbers = st.one_of(st.integers(0, 30), st.integers(0, 2**64 - 1)).filter(
-    lambda t: t not in (2, 3))
+    lambda t: t not in (2, 3)
+)
 
 
 def containers(children):
@@ -129,8 +179,10 @@ def containers(children):
 
 values = st.recursive(leaves, containers, max_leaves=25)
 values_without_maps = st.recursive(
-    leaves, lambda c: st.one_of(st.lists(c, max_size=6), st.builds(Tag, tag_numbers, c)),
-    max_leaves=25)
+    leaves,
+    lambda c: st.one_of(st.lists(c, max_size=6), st.builds(Tag, tag_numbers, c)),
+    max_leaves=25,
+)
 
 
 @st.composite
@@ -140,8 +192,12 @@ def mutated(draw):
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["set", "insert", "delete", "truncate"]))
         i = draw(st.integers(0, len(data)))
-        b = draw(st.one_of(st.integers(0, 255), st.sampled_from([0x1F, 0x5F, 0x9F, 0xFF,
-                                                                 0x1C, 0xF8, 0x18, 0x1B])))
+        b = draw(
+            st.one_of(
+                st.integers(0, 255),
+                st.sampled_from([0x1F, 0x5F, 0x9F, 0xFF, 0x1C, 0xF8, 0x18, 0x1B]),
+            )
+        )
         if op == "set" and i < len(data):
             data[i] = b
         elif op == "insert":
@@ -158,6 +214,7 @@ inputs = st.one_of(st.binary(max_size=48), mutated())
 
 # ---------------------------------------------------------------------- (1) encode/decode
 
+
 @SETTINGS
 @given(values_without_maps)
 def test_dumps_equals_cbor2_canonical(v):
@@ -172,16 +229,15 @@ def test_dumps_equals_oracle_and_roundtrips(v):
     assert norm(loads(enc)) == norm(v)
     # cbor2's length-first key order is not deterministic by RFC 8949, so strict decoding
     # may refuse it; lax decoding must read it.
-    assert norm(loads(cbor2.dumps(to_cbor2(v), canonical=True), strict_encoding=False)) == \
-        norm(v)
+    assert norm(loads(cbor2.dumps(to_cbor2(v), canonical=True), strict_encoding=False)) == norm(v)
     assert norm(cbor2_loads(enc, False)) == norm(to_cbor2(v))
 
 
 def test_key_order_differs_from_cbor2_canonical():
-    assert dumps({100: 1, -1: 2}).hex() == "a2" "186401" "2002"  # bytewise: 0x18 < 0x20
-    assert cbor2.dumps({100: 1, -1: 2}, canonical=True).hex() == "a2" "2002" "186401"
+    assert dumps({100: 1, -1: 2}).hex() == "a21864012002"  # bytewise: 0x18 < 0x20
+    assert cbor2.dumps({100: 1, -1: 2}, canonical=True).hex() == "a22002186401"
     with pytest.raises(CBORError, match="order"):
-        loads(bytes.fromhex("a220021864" "01"))
+        loads(bytes.fromhex("a22002186401"))
 
 
 @settings(SETTINGS, max_examples=150)
@@ -197,9 +253,11 @@ def test_decode_prefix_on_concatenated_items(items):
 
 # ----------------------------------------------------------------------------- (2) fuzz
 
+
 def cbor2_loads(data, allow_indefinite):
-    return cbor2.loads(data, semantic_decoders=RAW, allow_duplicate_keys=False,
-                       allow_indefinite=allow_indefinite)
+    return cbor2.loads(
+        data, semantic_decoders=RAW, allow_duplicate_keys=False, allow_indefinite=allow_indefinite
+    )
 
 
 @settings(SETTINGS, max_examples=1000)
@@ -264,8 +322,22 @@ def random_value(rng, depth=0):
     if kind in (1, 2):
         return rng.randrange(-(2 ** rng.choice([5, 8, 16, 32, 64, 80])), 2**64 + 5)
     if kind == 3:
-        return rng.choice([0.0, -0.0, 1.5, 65504.0, 1e-7, 1.1, 1e300, math.inf, -math.inf,
-                           math.nan, rng.uniform(-1e6, 1e6), float(rng.randrange(-99, 99))])
+        return rng.choice(
+            [
+                0.0,
+                -0.0,
+                1.5,
+                65504.0,
+                1e-7,
+                1.1,
+                1e300,
+                math.inf,
+                -math.inf,
+                math.nan,
+                rng.uniform(-1e6, 1e6),
+                float(rng.randrange(-99, 99)),
+            ]
+        )
     if kind == 4:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
     if kind in (5, 6, 7):
@@ -283,8 +355,13 @@ def micropython_batch(n=400, seed=8949):
     for i in range(n):
         data = bytearray(dumps(random_value(rng)))
         if i % 4 == 1:  # lax-only: a non-preferred form or an indefinite wrapper
-            data = bytearray(b"\x9f") + data + b"\xff" if i % 8 == 1 else \
-                bytearray(b"\xfb") + bytearray(8) if i % 8 == 5 else data + b"\x00"
+            data = (
+                bytearray(b"\x9f") + data + b"\xff"
+                if i % 8 == 1
+                else bytearray(b"\xfb") + bytearray(8)
+                if i % 8 == 5
+                else data + b"\x00"
+            )
         elif i % 4 == 2:
             for _ in range(rng.randrange(1, 4)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
@@ -304,8 +381,7 @@ def test_micropython_decodes_like_cpython():
     with tempfile.NamedTemporaryFile("w", suffix=".hex", delete=False) as f:
         f.write("\n".join(d.hex() for d in batch) + "\n")
     try:
-        proc = unixport.run(["-c", MP_SCRIPT, f.name], capture_output=True, text=True,
-                            timeout=120)
+        proc = unixport.run(["-c", MP_SCRIPT, f.name], capture_output=True, text=True, timeout=120)
     finally:
         os.unlink(f.name)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -36,9 +36,17 @@ def validate(text, data, root):
 def kinds(items):
     out = {}
     for w in items:
-        rec = cbor2.loads(evidence.payload_of(w))
-        out.setdefault(rec[records.K_TYPE], w)
+        kind = records.FIX if not evidence.is_signed(w) else cbor2.loads(evidence.payload_of(w))[0]
+        out.setdefault(kind, w)
     return out
+
+
+def resigned(wire, change):
+    """A signed item with its map (payload) or header changed by change(body list)."""
+    tagged = cbor2.loads(wire)
+    body = list(tagged.value)
+    change(body)
+    return cbor2.dumps(cbor2.CBORTag(18, body))
 
 
 def test_every_record_the_firmware_makes_matches_records_cddl():
@@ -50,60 +58,67 @@ def test_every_record_the_firmware_makes_matches_records_cddl():
     for kind, w in kinds(items).items():
         root = {1: "fix-record", 2: "signed-record", 4: "signed-record"}[kind]
         assert validate(RECORDS, w, root)[0]
+    sg = signer(1)
+    first = 1 + next(i for i, w in enumerate(items) if evidence.is_signed(w) and
+                     cbor2.loads(evidence.payload_of(w))[0] == records.CHECKPOINT)  # fmt: skip
+    aad = records.block_aad(sg.key_id(), first, b"\x11" * 32)
+    assert validate(RECORDS, aad, "block-aad")[0]
+    assert not validate(RECORDS, records.block_aad(sg.key_id(), 0, b"\x11" * 32), "block-aad")[0]
 
 
-def test_restart_records_and_signed_fixes_match_too():
+def test_restart_records_match_too():
     sg = signer(1)
     chain = evidence.Chain(sg)
-    out = []
-    rec = records.restart_record(1, chain.head, 1772442000, 0, "brownout")
-    chain.add(rec, 0, lambda seq, wire: out.append(wire))
-    assert validate(RECORDS, out[0], "signed-record")[0]
-    # older firmware signed every record: still a valid wire item
-    from emtag.firmware import cose
 
-    fix = cbor2.loads(make_stream(1, 1, 5)[1][0])
-    assert validate(RECORDS, cose.sign1(sg, cbor.dumps(fix), kid=sg.key_id()), "wire-item")[0]
+    class Log:
+        out = []
+
+        def append(self, seq, wire):
+            self.out.append(wire)
+
+    log = Log()
+    chain.add(records.restart_record(1, None, 1772442000, 0, "brownout"), 0, log)
+    assert validate(RECORDS, log.out[0], "signed-record")[0]
+    assert validate(RECORDS, log.out[0], "wire-item")[0]
 
 
 def test_the_schema_refuses_what_the_verifier_refuses():
     _, items = make_stream(1, 6, 5, alerts=(2,))
-    fix = cbor2.loads(items[0])
-    for key, bad in (
-        (records.K_LAT, 900000001),
-        (records.K_PREV, b"\x00" * 31),
-        (records.K_TIME_MS, 1000),
-        (records.K_SEQ, 0),
-        (records.K_TYPE, 2),
+    by_kind = kinds(items)
+    # a fix is a short byte string, nothing else
+    for bad in (cbor2.dumps("fix"), cbor2.dumps(b""), cbor2.dumps(b"\x80" * 65),
+                cbor2.dumps({10: 1, 11: 2})):  # fmt: skip
+        assert not validate(RECORDS, bad, "wire-item")[0], bad
+    cp = by_kind[records.CHECKPOINT]
+
+    def payload(change):
+        def edit(body):
+            rec = cbor2.loads(body[2])
+            change(rec)
+            body[2] = cbor2.dumps(rec)
+
+        return edit
+
+    assert validate(RECORDS, resigned(cp, payload(lambda r: None)), "signed-record")[0]
+    for change in (
+        lambda r: r.pop(records.K_COUNT),
+        lambda r: r.update({records.K_COUNT: 0}),
+        lambda r: r.update({records.K_COUNT: 61}),
+        lambda r: r.update({40: b"12345678"}),  # the old format's device field
+        lambda r: r.update({records.K_SEQ: 0}),
     ):
-        rec = dict(fix)
-        rec[key] = bad
-        assert not validate(RECORDS, cbor2.dumps(rec), "wire-item")[0], key
-    rec = dict(fix)
-    del rec[records.K_LON]
-    assert not validate(RECORDS, cbor2.dumps(rec), "wire-item")[0]
-    # a checkpoint's payload, checked inside the COSE_Sign1 (.cbor), must name its device
-    cp = next(w for w in items if cbor2.loads(evidence.payload_of(w))[0] == records.CHECKPOINT)
-    tagged = cbor2.loads(cp)
-    payload = cbor2.loads(tagged.value[2])
-    del payload[records.K_DEVICE]
-    body = list(tagged.value)
-    body[2] = cbor2.dumps(payload)
-    assert validate(RECORDS, cp, "signed-record")[0]
-    assert not validate(RECORDS, cbor2.dumps(cbor2.CBORTag(18, body)), "signed-record")[0]
-    # an unknown alert kind
-    alert = next(w for w in items if cbor2.loads(evidence.payload_of(w))[0] == records.ALERT)
-    tagged = cbor2.loads(alert)
-    payload = cbor2.loads(tagged.value[2])
-    payload[records.K_ALERT] = "made_up"
-    body = list(tagged.value)
-    body[2] = cbor2.dumps(payload)
-    assert not validate(RECORDS, cbor2.dumps(cbor2.CBORTag(18, body)), "wire-item")[0]
-
-
-def test_genesis_input_matches_records_cddl():
-    dev = signer(1).key_id()
-    assert validate(RECORDS, cbor.dumps([records.GENESIS_LABEL, dev]), "genesis-input")[0]
+        assert not validate(RECORDS, resigned(cp, payload(change)), "signed-record")[0]
+    # its header must carry the list of CRCs, and nothing else
+    no_list = resigned(cp, lambda b: b.__setitem__(1, {4: b[1][4]}))
+    assert not validate(RECORDS, no_list, "signed-record")[0]
+    alert = by_kind[records.ALERT]
+    for change in (
+        lambda r: r.update({records.K_ALERT: "made_up"}),
+        lambda r: r.update({4: b"\x00" * 32}),  # the old format's prev hash
+        lambda r: r.update({records.K_LAT: 900000001}),
+        lambda r: r.update({records.K_TIME_MS: 1000}),
+    ):
+        assert not validate(RECORDS, resigned(alert, payload(change)), "wire-item")[0]
 
 
 @pytest.mark.parametrize(
@@ -130,7 +145,7 @@ def test_records_messages_as_the_uplink_sends_them_match_uplink_cddl():
             self.last_seq = len(items)
             self.acked = 0
 
-        def read_from(self, seq, limit):
+        def read_from(self, seq, limit, max_bytes=None):
             return [(s, self.items[s - 1]) for s in range(seq, self.last_seq + 1)][:limit]
 
         def ack(self, seq):
@@ -144,6 +159,9 @@ def test_records_messages_as_the_uplink_sends_them_match_uplink_cddl():
     for raw in sent:
         ok, why = validate(UPLINK, raw, "uplink-message")
         assert ok, why
-    bad = cbor.dumps([m.RECORDS, [b"\xa1\x00\x01"]])  # a map that is no record
+    assert any(cbor2.loads(raw)[0] == m.RECORDS for raw in sent)
+    bad = cbor.dumps([m.RECORDS, 1, b"\xa1\x00\x01"])  # a map that is no record
     assert not validate(UPLINK, bad, "uplink-message")[0]
+    old = cbor.dumps([m.RECORDS, [items[0]]])  # the old format's list of items
+    assert not validate(UPLINK, old, "uplink-message")[0]
     assert not validate(UPLINK, cbor.dumps([m.ACK, -1]), "uplink-message")[0]

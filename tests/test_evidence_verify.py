@@ -17,21 +17,22 @@ def kinds(report):
     return {v.index: v.kind for v in report.verdicts if v.kind != V.VALID}
 
 
-def test_genesis_matches_the_firmware_and_binds_the_device():
-    dev = signer(1).key_id()
-    assert V.genesis(dev) == R.genesis(dev)
-    assert V.genesis(dev) == hashlib.sha256(cbor2.dumps(["emtag genesis v1", dev])).digest()
-    assert V.device_id_of(signer(1).public_key()) == dev
+def test_the_device_id_is_the_keys():
+    sg = signer(1)
+    assert V.device_id_of(sg.public_key()) == sg.key_id()
+    assert V.device_id_of(sg.public_key()) == hashlib.sha256(sg.public_key()).digest()[:8]
 
 
 def test_a_valid_stream_says_what_proves_each_record():
-    sg, items = make_stream(1, 7, 4, alerts=(1,))  # f1 f2 A3 f4 f5 f6 f7 cp8 f9 cp10
+    sg, items = make_stream(1, 7, 4, alerts=(1,))  # f1 f2 A3 f4 cp5 f6 f7 f8 f9 cp10
     r = V.verify(items, sg.public_key(), first_seq=1, last_seq=len(items))
     assert r.ok, r.summary()
     by_seq = {v.seq: v for v in r.verdicts}
-    assert by_seq[1].sealed_by == 3 and "signed alert seq 3" in by_seq[1].reason
-    assert by_seq[3].reason == "signature verifies"
-    assert by_seq[4].sealed_by == 8 and by_seq[9].sealed_by == 10
+    assert by_seq[1].sealed_by == 5 and by_seq[1].reason == "sealed by the checkpoint seq 5"
+    assert by_seq[3].sealed_by == 5  # an alert: its own signature, and its block's
+    assert by_seq[5].reason == "signature verifies"
+    assert by_seq[6].sealed_by == 10 and by_seq[9].sealed_by == 10
+    assert by_seq[6].record[R.K_SEQ] == 6 and R.K_LAT in by_seq[6].record
     assert r.summary() == "%d valid" % len(items)
 
 
@@ -43,14 +44,16 @@ def test_an_unsealed_tail_is_not_proven():
     assert [v.kind for v in tail] == [V.UNSEALED] * len(tail) and tail[0].seq == 6
 
 
-def test_an_alert_stripped_of_its_signature_is_modified_but_still_links():
-    sg, items = make_stream(1, 6, 100, alerts=(2,))
+def test_an_alert_stripped_of_its_signature_is_modified_and_breaks_its_block():
+    sg, items = make_stream(1, 6, 100, alerts=(2,))  # f1 f2 f3 A4 f5 f6 cp7
     i = next(i for i, w in enumerate(items) if w[0] == 0xD2)
     stripped = list(items)
-    stripped[i] = cbor2.loads(items[i]).value[2]  # the bare payload, same hash
+    stripped[i] = cbor2.loads(items[i]).value[2]  # the bare payload
     r = V.verify(stripped, sg.public_key(), first_seq=1)
-    assert kinds(r) == {i: V.MODIFIED}
-    assert "must be signed" in r.verdicts[i].reason and "proven by" in r.verdicts[i].reason
+    got = kinds(r)
+    assert got.pop(i) == V.MODIFIED and "not a record" in r.verdicts[i].reason
+    # one signature covers the block: the rest of it (its checkpoint too) is not proven
+    assert set(got.values()) == {V.UNVERIFIABLE} and len(got) == len(items) - 1
 
 
 def test_a_changed_kid_is_modified_even_though_the_signature_holds():
@@ -65,42 +68,34 @@ def test_a_changed_kid_is_modified_even_though_the_signature_holds():
     assert kinds(r)[i] == V.MODIFIED and "header altered" in r.verdicts[i].reason
 
 
-def test_a_signed_record_that_forks_the_chain_is_flagged():
+def test_a_signed_record_that_takes_a_sealed_seq_is_flagged():
     """Only the key holder can do this (a firmware fault, a lost log, a stolen key)."""
     sg = signer(1)
-    _, items = make_stream(1, 3, 100, alerts=(1,))
-    rec = R.alert_record(len(items) + 1, b"\x01" * 32, "battery_low", 1772442000, 0)
+    _, items = make_stream(1, 3, 100, alerts=(1,))  # f1 f2 A3 f4 cp5
+    rec = R.alert_record(2, None, "battery_low", 1772442000, 0)
     forked = cose.sign1(sg, cbor2.dumps(rec, canonical=True), kid=sg.key_id())
     r = V.verify(items + [forked], sg.public_key(), first_seq=1)
-    assert kinds(r)[len(items)] == V.MODIFIED
-    assert "hash chain broken" in r.verdicts[-1].reason
+    assert kinds(r) == {len(items): V.MODIFIED}
+    assert "not the record the tag sealed as seq 2" in r.verdicts[-1].reason
 
 
-def test_a_stream_from_before_the_device_bound_genesis_does_not_verify():
-    """The walking skeleton chained from 32 zero bytes and signed every record."""
+def test_records_in_the_old_format_do_not_verify():
+    """Before compact evidence a fix was a CBOR map holding its seq and the previous
+    record's hash; such a stream proves nothing under the block format."""
     sg = signer(1)
-    prev, old = bytes(32), []
-    for seq in (1, 2):
-        rec = R.alert_record(seq, prev, "no_fix", 1772442000 + seq, 0)
-        payload = cbor2.dumps(rec, canonical=True)
-        old.append(cose.sign1(sg, payload, kid=sg.key_id()))
-        prev = hashlib.sha256(payload).digest()
+    old = [cbor2.dumps({0: 1, 1: seq, 2: 1772442000 + seq, 3: 0, 4: bytes(32), 10: 1, 11: 2})
+           for seq in (1, 2)]  # fmt: skip
     r = V.verify(old, sg.public_key(), first_seq=1)
-    assert kinds(r) == {0: V.MODIFIED} and "genesis" in r.verdicts[0].reason
+    assert [v.kind for v in r.verdicts] == [V.MODIFIED, V.MODIFIED]
 
 
-def test_resent_and_conflicting_records_below_the_anchor():
-    sg, items = make_stream(1, 4, 100)  # f1..f4 cp5
-    digests = [V.digest_of(w) for w in items]
-    anchor = (5, digests[4])
-    held = {i + 1: d for i, d in enumerate(digests)}.get
-    rec = cbor2.loads(items[1])
-    rec[R.K_LAT] += 1
-    changed = cbor2.dumps(rec, canonical=True)
-    _, foreign = make_stream(2, 4, 100)
-    r = V.verify([items[1], changed, foreign[2]], sg.public_key(), anchor=anchor, held=held)
-    assert [v.kind for v in r.verdicts] == [V.DUPLICATE, V.MODIFIED, V.SPLICED]
-    assert "already held" in r.verdicts[0].reason
+def test_a_stream_continues_after_the_anchor():
+    sg, items = make_stream(1, 8, 4)  # f1..f4 cp5 f6..f9 cp10
+    r = V.verify(items[5:], sg.public_key(), anchor=(5, None))
+    assert r.ok and [v.seq for v in r.verdicts] == list(range(6, 11))
+    r = V.verify(items[6:], sg.public_key(), anchor=(5, None))  # seq 6 missing
+    assert [(g.first, g.last) for g in r.gaps] == [(6, 6)]
+    assert {v.kind for v in r.verdicts} == {V.UNVERIFIABLE}
 
 
 def test_split_stream_keeps_an_unreadable_tail_as_one_item():
@@ -173,4 +168,4 @@ def test_a_simulated_tag_never_sends_its_private_key(tmp_path):
     assert d not in (tmp_path / "store.sqlite").read_bytes()
     assert d.hex() not in (tmp_path / "events.jsonl").read_text()
     assert any(w[0] == 0xD2 for w in uploaded) and any(w[0] != 0xD2 for w in uploaded)
-    assert evidence.CHECKPOINT_RECORDS <= 60
+    assert evidence.SEAL_RECORDS <= 60

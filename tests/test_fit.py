@@ -128,7 +128,11 @@ def test_fitting_session(bench, capsys):
     assert code == 0 and r["armed"] and r["status"]["zones"] == 1 and not r["dev"]
     nmea = r["status"]["nmea"]  # the GNSS UART's health, as the parser counted it
     assert nmea["good"] > 0 and set(nmea) == {
-        "good", "bad_checksum", "overlong", "unknown", "garbage"
+        "good",
+        "bad_checksum",
+        "overlong",
+        "unknown",
+        "garbage",
     }
     code, r = fit(bench, capsys, "logs", "-n", "8")
     assert code == 0

@@ -60,8 +60,9 @@ def _imports(name, path, known):
                 parts = package.split(".")
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             # `from pkg import mod` depends on pkg.mod; `from pkg import name`, on pkg
-            targets = [base + "." + a.name if base + "." + a.name in known else base
-                       for a in node.names]
+            targets = [
+                base + "." + a.name if base + "." + a.name in known else base for a in node.names
+            ]
         else:
             continue
         for t in targets:

@@ -16,8 +16,18 @@ import pytest
 from emtag.cli import main as cli
 from emtag.host import unixport
 
-KEYS = ["time", "lat", "lon", "fix", "sats", "hdop", "accuracy_m", "speed_mps", "course_deg",
-        "alt_m"]
+KEYS = [
+    "time",
+    "lat",
+    "lon",
+    "fix",
+    "sats",
+    "hdop",
+    "accuracy_m",
+    "speed_mps",
+    "course_deg",
+    "alt_m",
+]
 
 
 def nmea(body):
@@ -58,13 +68,27 @@ def test_one_json_object_per_epoch(capsys, capture):
     first, second = (json.loads(line) for line in lines)
     assert list(first) == KEYS
     assert first == {
-        "time": "2019-04-06T23:57:24.020Z", "lat": 48.1499633, "lon": 11.5846667,
-        "fix": "3d", "sats": 4, "hdop": 1.4, "accuracy_m": 14.0,  # 2 * HDOP 1.4 * 5 m
-        "speed_mps": 0.514, "course_deg": 90.0, "alt_m": 464.4,
+        "time": "2019-04-06T23:57:24.020Z",
+        "lat": 48.1499633,
+        "lon": 11.5846667,
+        "fix": "3d",
+        "sats": 4,
+        "hdop": 1.4,
+        "accuracy_m": 14.0,  # 2 * HDOP 1.4 * 5 m
+        "speed_mps": 0.514,
+        "course_deg": 90.0,
+        "alt_m": 464.4,
     }
     assert second == {
-        "time": "2019-04-06T23:57:25.020Z", "lat": None, "lon": None, "fix": "none",
-        "sats": 0, "hdop": None, "accuracy_m": None, "speed_mps": None, "course_deg": None,
+        "time": "2019-04-06T23:57:25.020Z",
+        "lat": None,
+        "lon": None,
+        "fix": "none",
+        "sats": 0,
+        "hdop": None,
+        "accuracy_m": None,
+        "speed_mps": None,
+        "course_deg": None,
         "alt_m": None,
     }
     # degrees as exact decimals with 7 places, whatever the float would print
@@ -97,8 +121,10 @@ def test_unreadable_file_fails_before_any_output(capsys, capture, tmp_path):
 
 def test_no_checksum_profile(capsys, tmp_path):
     path = tmp_path / "bare.nmea"
-    path.write_text("$GPGGA,222449,4808.9978,N,01135.0800,E,1,04,1.4,464.4,M,46.2,M,,\r\n"
-                    "$GPZDA,222449,25,10,2010,+00,00\r\n")
+    path.write_text(
+        "$GPGGA,222449,4808.9978,N,01135.0800,E,1,04,1.4,464.4,M,46.2,M,,\r\n"
+        "$GPZDA,222449,25,10,2010,+00,00\r\n"
+    )
     code, out, err = emtag(capsys, str(path), "--not-before", "2010-01-01")
     assert code == 0 and out == "" and "bad_checksum=2" in err
     code, out, err = emtag(capsys, str(path), "--no-checksum", "--not-before", "2010-01-01")
@@ -108,12 +134,15 @@ def test_no_checksum_profile(capsys, tmp_path):
 
 def test_full_adds_the_cn0_summary(capsys, tmp_path):
     path = tmp_path / "gsv.nmea"
-    path.write_text(nmea("GPRMC,235724.02,A,4808.9978,N,01135.0800,E,1.0,90.0,060419,,,A")
-                    + nmea("GPGSV,1,1,02,20,78,050,41,31,27,063,37"))
+    path.write_text(
+        nmea("GPRMC,235724.02,A,4808.9978,N,01135.0800,E,1.0,90.0,060419,,,A")
+        + nmea("GPGSV,1,1,02,20,78,050,41,31,27,063,37")
+    )
     _, out, _ = emtag(capsys, str(path), "--full")
     d = json.loads(out)
-    assert d["cn0"] == {"gps": {"view": 2, "tracked": 2, "max_dbhz": 41, "mean_dbhz": 39,
-                                "used": 0}}
+    assert d["cn0"] == {
+        "gps": {"view": 2, "tracked": 2, "max_dbhz": 41, "mean_dbhz": 39, "used": 0}
+    }
 
 
 def test_bad_date_option(capsys, capture):
@@ -127,9 +156,22 @@ def test_bad_date_option(capsys, capture):
 def test_micropython_interpreter_prints_the_same(capture):
     def run(*extra):
         return subprocess.run(
-            [sys.executable, "-m", "emtag.cli.main", "nmea", capture, "--full",
-             "--not-before", "2010-01-01", *extra],
-            capture_output=True, text=True, timeout=120, env=dict(os.environ))
+            [
+                sys.executable,
+                "-m",
+                "emtag.cli.main",
+                "nmea",
+                capture,
+                "--full",
+                "--not-before",
+                "2010-01-01",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ),
+        )
 
     cp, mp = run(), run("--interpreter", "micropython")
     assert cp.returncode == mp.returncode == 0, mp.stderr

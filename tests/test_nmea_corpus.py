@@ -204,8 +204,17 @@ def compare(name, fixes):
     for fix in fixes:
         if fix.t is not None:
             by_time[iso_time(fix.t, fix.t_ms)] = fix  # a repeated time: the last, as gpsd
-    r = {"log": name, "epochs": len(tpvs), "untimed": len(untimed), "untimed_ok": 0,
-         "pos_ok": 0, "speed": 0, "speed_ok": 0, "unexplained": [], "explained": {}}
+    r = {
+        "log": name,
+        "epochs": len(tpvs),
+        "untimed": len(untimed),
+        "untimed_ok": 0,
+        "pos_ok": 0,
+        "speed": 0,
+        "speed_ok": 0,
+        "unexplained": [],
+        "explained": {},
+    }
 
     def explained(why):
         r["explained"][why] = r["explained"].get(why, 0) + 1
@@ -233,8 +242,12 @@ def compare(name, fixes):
         if fix is None:
             r["unexplained"].append((iso, "no emtag fix at this time"))
             continue
-        if fix.lat is not None and fix.fix >= 2 and abs(fix.lat / 1e7 - tpv["lat"]) <= DEG \
-                and abs(fix.lon / 1e7 - tpv["lon"]) <= DEG:
+        if (
+            fix.lat is not None
+            and fix.fix >= 2
+            and abs(fix.lat / 1e7 - tpv["lat"]) <= DEG
+            and abs(fix.lon / 1e7 - tpv["lon"]) <= DEG
+        ):
             r["pos_ok"] += 1
         else:
             why = explain_position(raw, iso, fix, tpv)
@@ -326,11 +339,15 @@ if __name__ == "__main__":
         why = "; ".join("%d: %s" % (n, w) for w, n in sorted(r["explained"].items()))
         if r["untimed"]:
             why += ("; " if why else "") + "gpsd TPVs without time: %d/%d match by position" % (
-                r["untimed_ok"], r["untimed"])
+                r["untimed_ok"],
+                r["untimed"],
+            )
         if r["unexplained"]:
             why += " UNEXPLAINED %r" % r["unexplained"][:3]
         pct = lambda a, b: "%d/%d (%.1f %%)" % (a, b, 100.0 * a / b) if b else "-"  # noqa: E731
         print("| %s | %d | %s | %s | %s |" % (r["log"], e, pct(p, e), pct(so, s), why))
-    print("| total | %d | %.2f %% | %.2f %% | |" % (
-        tot[0], 100.0 * tot[1] / tot[0], 100.0 * tot[3] / tot[2]))
+    print(
+        "| total | %d | %.2f %% | %.2f %% | |"
+        % (tot[0], 100.0 * tot[1] / tot[0], 100.0 * tot[3] / tot[2])
+    )
     sys.exit(0)

@@ -161,8 +161,9 @@ def test_micropython_fuzz_allocates_nothing():
     with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
         f.write(sep.join(blobs))
     try:
-        proc = unixport.run(["-c", MP_FUZZ, f.name], heapsize="2m", capture_output=True,
-                            text=True, timeout=300)  # room for the test data only
+        proc = unixport.run(
+            ["-c", MP_FUZZ, f.name], heapsize="2m", capture_output=True, text=True, timeout=300
+        )  # room for the test data only
     finally:
         os.unlink(f.name)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -33,8 +33,9 @@ def decode(*lines):
     out = []
     for portable in (False, True):
         fixes = []
-        p = NmeaParser(lambda f, fixes=fixes: fixes.append(f.copy()), not_before=0,
-                       portable=portable)
+        p = NmeaParser(
+            lambda f, fixes=fixes: fixes.append(f.copy()), not_before=0, portable=portable
+        )
         for line in lines:
             p.feed((line + "\r\n").encode())
         p.flush()
@@ -85,7 +86,8 @@ def extras(draw):
 
 def seconds(date, time):
     return days_from_civil(date.year, date.month, date.day) * 86400 + (
-        time.hour * 3600 + time.minute * 60 + time.second)
+        time.hour * 3600 + time.minute * 60 + time.second
+    )
 
 
 def deg7(pydeg):
@@ -97,13 +99,34 @@ def close(a, b, tol):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), utc(), angle(2), angle(3), number(0, 999, 3),
-       number(0, 359, 2), st.dates(datetime.date(1980, 1, 1), datetime.date(2068, 12, 31)),
-       st.sampled_from(["", ",A", ",D", ",N", ",E", ",A,V"]), st.sampled_from("AV"))
+@given(
+    st.sampled_from(TALKERS),
+    utc(),
+    angle(2),
+    angle(3),
+    number(0, 999, 3),
+    number(0, 359, 2),
+    st.dates(datetime.date(1980, 1, 1), datetime.date(2068, 12, 31)),
+    st.sampled_from(["", ",A", ",D", ",N", ",E", ",A,V"]),
+    st.sampled_from("AV"),
+)
 def test_rmc(talker, t, lat, lon, knots, course, date, mode, status):
-    line = sentence("%sRMC,%s,%s,%s,%s,%s,%s,%s,%s,%s,,%s" % (
-        talker, t, status, lat[0], lat[1], lon[0], lon[1], knots, course,
-        date.strftime("%d%m%y"), mode))
+    line = sentence(
+        "%sRMC,%s,%s,%s,%s,%s,%s,%s,%s,%s,,%s"
+        % (
+            talker,
+            t,
+            status,
+            lat[0],
+            lat[1],
+            lon[0],
+            lon[1],
+            knots,
+            course,
+            date.strftime("%d%m%y"),
+            mode,
+        )
+    )
     m = oracle(line)
     f = decode(line)[0]
     assert f.t == seconds(m.datestamp, m.timestamp)
@@ -119,11 +142,22 @@ def test_rmc(talker, t, lat, lon, knots, course, date, mode, status):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), utc(), angle(2), angle(3), st.integers(0, 8),
-       st.integers(0, 40), number(0, 99, 2), number(-400, 9000, 2), extras())
+@given(
+    st.sampled_from(TALKERS),
+    utc(),
+    angle(2),
+    angle(3),
+    st.integers(0, 8),
+    st.integers(0, 40),
+    number(0, 99, 2),
+    number(-400, 9000, 2),
+    extras(),
+)
 def test_gga(talker, t, lat, lon, quality, sats, hdop, alt, more):
-    line = sentence("%sGGA,%s,%s,%s,%s,%s,%d,%02d,%s,%s,M,-21.3,M,,0000%s" % (
-        talker, t, lat[0], lat[1], lon[0], lon[1], quality, sats, hdop, alt, more))
+    line = sentence(
+        "%sGGA,%s,%s,%s,%s,%s,%d,%02d,%s,%s,M,-21.3,M,,0000%s"
+        % (talker, t, lat[0], lat[1], lon[0], lon[1], quality, sats, hdop, alt, more)
+    )
     m = oracle(line)
     f = decode(line)[0]
     assert f.t is None  # GGA carries no date
@@ -139,11 +173,18 @@ def test_gga(talker, t, lat, lon, quality, sats, hdop, alt, more):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), angle(2), angle(3), utc(), st.sampled_from("AV"),
-       st.sampled_from(["", ",A", ",D", ",N"]))
+@given(
+    st.sampled_from(TALKERS),
+    angle(2),
+    angle(3),
+    utc(),
+    st.sampled_from("AV"),
+    st.sampled_from(["", ",A", ",D", ",N"]),
+)
 def test_gll(talker, lat, lon, t, status, mode):
-    line = sentence("%sGLL,%s,%s,%s,%s,%s,%s%s" % (
-        talker, lat[0], lat[1], lon[0], lon[1], t, status, mode))
+    line = sentence(
+        "%sGLL,%s,%s,%s,%s,%s,%s%s" % (talker, lat[0], lat[1], lon[0], lon[1], t, status, mode)
+    )
     m = oracle(line)
     f = decode(line)[0]
     if m.status == "A" and mode != ",N":
@@ -153,12 +194,21 @@ def test_gll(talker, lat, lon, t, status, mode):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), utc(), angle(2), angle(3),
-       st.text("NADE", min_size=1, max_size=4), st.integers(0, 40), number(0, 99, 1),
-       number(0, 900, 2))
+@given(
+    st.sampled_from(TALKERS),
+    utc(),
+    angle(2),
+    angle(3),
+    st.text("NADE", min_size=1, max_size=4),
+    st.integers(0, 40),
+    number(0, 99, 1),
+    number(0, 900, 2),
+)
 def test_gns(talker, t, lat, lon, mode, sats, hdop, alt):
-    line = sentence("%sGNS,%s,%s,%s,%s,%s,%s,%02d,%s,%s,47.1,," % (
-        talker, t, lat[0], lat[1], lon[0], lon[1], mode, sats, hdop, alt))
+    line = sentence(
+        "%sGNS,%s,%s,%s,%s,%s,%s,%02d,%s,%s,47.1,,"
+        % (talker, t, lat[0], lat[1], lon[0], lon[1], mode, sats, hdop, alt)
+    )
     m = oracle(line)
     f = decode(line)[0]
     assert f.sats == int(m.num_sats) and f.hdop == round(float(m.hdop) * 100)
@@ -179,8 +229,14 @@ def test_zda(talker, t, date):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), utc(), number(0, 99, 3), number(0, 99, 3), number(0, 99, 3),
-       number(0, 99, 3))
+@given(
+    st.sampled_from(TALKERS),
+    utc(),
+    number(0, 99, 3),
+    number(0, 99, 3),
+    number(0, 99, 3),
+    number(0, 99, 3),
+)
 def test_gst(talker, t, major, minor, sdlat, sdlon):
     gga = sentence("GPGGA,%s,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,," % t)
     line = sentence("%sGST,%s,1.0,%s,%s,45.0,%s,%s,2.0" % (talker, t, major, minor, sdlat, sdlon))
@@ -192,14 +248,21 @@ def test_gst(talker, t, major, minor, sdlat, sdlon):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), st.sampled_from("123"),
-       st.lists(st.integers(1, 32), min_size=0, max_size=12), number(0, 50, 2),
-       number(0, 50, 2), number(0, 50, 2), st.sampled_from(["", ",1", ",4"]))
+@given(
+    st.sampled_from(TALKERS),
+    st.sampled_from("123"),
+    st.lists(st.integers(1, 32), min_size=0, max_size=12),
+    number(0, 50, 2),
+    number(0, 50, 2),
+    number(0, 50, 2),
+    st.sampled_from(["", ",1", ",4"]),
+)
 def test_gsa(talker, mode, prns, pdop, hdop, vdop, sysid):
     rmc = sentence("GPRMC,120000,A,4808.9978,N,01135.0800,E,1.0,90.0,010120,,,A")
     slots = ["%02d" % p for p in prns] + [""] * (12 - len(prns))
-    line = sentence("%sGSA,A,%s,%s,%s,%s,%s%s" % (talker, mode, ",".join(slots), pdop, hdop,
-                                                  vdop, sysid))
+    line = sentence(
+        "%sGSA,A,%s,%s,%s,%s,%s%s" % (talker, mode, ",".join(slots), pdop, hdop, vdop, sysid)
+    )
     m = oracle(line)
     f = decode(rmc, line)[0]
     ids = [getattr(m, "sv_id%02d" % i) for i in range(1, 13)]
@@ -218,11 +281,16 @@ def gsv_group(draw):
 
 
 @EXAMPLES
-@given(st.sampled_from([t for t in TALKERS if t != "GN"]), st.lists(gsv_group(), max_size=4),
-       st.sampled_from(["", ",1"]))
+@given(
+    st.sampled_from([t for t in TALKERS if t != "GN"]),
+    st.lists(gsv_group(), max_size=4),
+    st.sampled_from(["", ",1"]),
+)
 def test_gsv(talker, groups, signal):
-    line = sentence("%sGSV,1,1,%02d%s%s%s" % (talker, len(groups), "," if groups else "",
-                                              ",".join(groups), signal))
+    line = sentence(
+        "%sGSV,1,1,%02d%s%s%s"
+        % (talker, len(groups), "," if groups else "", ",".join(groups), signal)
+    )
     m = oracle(line)
     f = decode(line)[0]
     c = SLOT[talker]
@@ -237,12 +305,19 @@ def test_gsv(talker, groups, signal):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), number(0, 359, 2), number(0, 999, 3), number(0, 999, 3),
-       st.booleans(), st.sampled_from(["", ",A", ",D", ",N"]))
+@given(
+    st.sampled_from(TALKERS),
+    number(0, 359, 2),
+    number(0, 999, 3),
+    number(0, 999, 3),
+    st.booleans(),
+    st.sampled_from(["", ",A", ",D", ",N"]),
+)
 def test_vtg(talker, course, knots, kmh, with_knots, mode):
     gga = sentence("GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,")
-    line = sentence("%sVTG,%s,T,,M,%s,N,%s,K%s" % (talker, course, knots if with_knots else "",
-                                                   kmh, mode))
+    line = sentence(
+        "%sVTG,%s,T,,M,%s,N,%s,K%s" % (talker, course, knots if with_knots else "", kmh, mode)
+    )
     m = oracle(line)
     f = decode(gga, line)[0]
     if mode == ",N":
@@ -256,9 +331,13 @@ def test_vtg(talker, course, knots, kmh, with_knots, mode):
 
 
 @EXAMPLES
-@given(st.sampled_from(TALKERS), st.text(st.characters(min_codepoint=32, max_codepoint=126,
-                                                       blacklist_characters="$*,!\\^~"),
-                                         max_size=60))
+@given(
+    st.sampled_from(TALKERS),
+    st.text(
+        st.characters(min_codepoint=32, max_codepoint=126, blacklist_characters="$*,!\\^~"),
+        max_size=60,
+    ),
+)
 def test_txt(talker, text):
     line = sentence("%sTXT,01,01,02,%s" % (talker, text))
     m = oracle(line)

@@ -52,8 +52,13 @@ def test_the_walkthrough_runs_literally_in_a_fresh_clone(tmp_path):
     )
     script = "set -euo pipefail -x\n" + walkthrough()
     proc = subprocess.Popen(
-        ["bash", "-c", script], cwd=str(clone), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["bash", "-c", script],
+        cwd=str(clone),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         out, _ = proc.communicate(timeout=900)

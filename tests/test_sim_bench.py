@@ -17,7 +17,9 @@ def test_micropython_and_cpython_agree_and_the_ratio_is_printed(tmp_path):
     assert mp[0] == cp[0] == 900 and mp[2] == cp[2] > 0
     r = subprocess.run(
         [sys.executable, "-m", "emtag.cli.main", "bench", "sim", "--hours", "0.1", "--no-cpython"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr
     assert "target: 500x real time on MicroPython" in r.stdout
@@ -26,6 +28,8 @@ def test_micropython_and_cpython_agree_and_the_ratio_is_printed(tmp_path):
 def test_bad_hours_are_a_clear_error():
     r = subprocess.run(
         [sys.executable, "-m", "emtag.cli.main", "bench", "sim", "--hours", "0"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 2 and "--hours must be above 0" in r.stderr

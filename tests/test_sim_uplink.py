@@ -16,7 +16,10 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 def sim(*args, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "emtag.cli.main", "sim", "--serve", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -26,9 +29,19 @@ def test_a_simulated_tag_uploads_to_a_standalone_bridge(tmp_path):
     try:
         port = re.search(r"address=tcp://127\.0\.0\.1:(\d+)", br.wait_for("listening")).group(1)
         r = sim(
-            "examples/exclusion-breach.toml", "--speed", "300", "--to-end", "--quiet",
-            "--interpreter", "cpython", "--port", "tcp:0", "--uplink", "tcp:127.0.0.1:" + port,
-            "--out", str(tmp_path / "sim"),
+            "examples/exclusion-breach.toml",
+            "--speed",
+            "300",
+            "--to-end",
+            "--quiet",
+            "--interpreter",
+            "cpython",
+            "--port",
+            "tcp:0",
+            "--uplink",
+            "tcp:127.0.0.1:" + port,
+            "--out",
+            str(tmp_path / "sim"),
         )
         assert r.returncode == 0, r.stderr
         br.wait_for("alert=exclusion_breach")
@@ -45,8 +58,17 @@ def test_a_simulated_tag_uploads_to_a_standalone_bridge(tmp_path):
 
 
 def test_uplink_to_nowhere_is_a_clear_error(tmp_path):
-    r = sim("--uplink", "tcp:127.0.0.1:1", "--port", "tcp:0", "--interpreter", "cpython",
-            "--out", str(tmp_path / "sim"), timeout=60)
+    r = sim(
+        "--uplink",
+        "tcp:127.0.0.1:1",
+        "--port",
+        "tcp:0",
+        "--interpreter",
+        "cpython",
+        "--out",
+        str(tmp_path / "sim"),
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "cannot reach a bridge at tcp:127.0.0.1:1" in r.stderr
     assert "Traceback" not in r.stderr
@@ -54,7 +76,18 @@ def test_uplink_to_nowhere_is_a_clear_error(tmp_path):
 
 def test_uplink_needs_serve(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "emtag.cli.main", "sim", "examples/exclusion-breach.toml",
-         "--uplink", "tcp:1"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "emtag.cli.main",
+            "sim",
+            "examples/exclusion-breach.toml",
+            "--uplink",
+            "tcp:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert r.returncode == 2 and "--uplink works with --serve" in r.stderr

@@ -44,12 +44,19 @@ def test_a_table_too_big_for_the_heap_raises_zones_unusable(tmp_path):
     feats = []
     for i in range(8):
         ring = [
-            [-2.35 + 0.003 * math.cos(2 * math.pi * k / 500), 53.40 + 0.01 * i
-             + 0.002 * math.sin(2 * math.pi * k / 500)]
+            [
+                -2.35 + 0.003 * math.cos(2 * math.pi * k / 500),
+                53.40 + 0.01 * i + 0.002 * math.sin(2 * math.pi * k / 500),
+            ]
             for k in range(500)
         ]
-        feats.append({"type": "Feature", "properties": {"id": "z%d" % i, "kind": "exclusion"},
-                      "geometry": {"type": "Polygon", "coordinates": [ring + ring[:1]]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"id": "z%d" % i, "kind": "exclusion"},
+                "geometry": {"type": "Polygon", "coordinates": [ring + ring[:1]]},
+            }
+        )
     path = tmp_path / "big.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
     r = simulate.simulate(_scenario(tmp_path, path), str(tmp_path / "out"), "micropython")

@@ -78,12 +78,14 @@ def test_satellites_listed_twice_count_once():
 
 
 def test_system_id_separates_equal_prns():
-    fixes, _ = decode([
-        EPOCH[0],
-        "GNGSA,A,3,01,03,,,,,,,,,,,1.6,0.9,1.3,1",
-        "GNGSA,A,3,01,03,05,,,,,,,,,,1.6,0.9,1.3,3",  # Galileo E01, E03, E05
-        "GNGSA,A,3,,,,,,,,,,,,,1.6,0.9,1.3,5",
-    ])
+    fixes, _ = decode(
+        [
+            EPOCH[0],
+            "GNGSA,A,3,01,03,,,,,,,,,,,1.6,0.9,1.3,1",
+            "GNGSA,A,3,01,03,05,,,,,,,,,,1.6,0.9,1.3,3",  # Galileo E01, E03, E05
+            "GNGSA,A,3,,,,,,,,,,,,,1.6,0.9,1.3,5",
+        ]
+    )
     f = fixes[0]
     assert f.sats == 5 and f.sv_used[GPS] == 2 and f.sv_used[GALILEO] == 3
 
@@ -91,26 +93,32 @@ def test_system_id_separates_equal_prns():
 def test_hdop_from_gga_and_accuracy_from_gst():
     fixes, _ = decode(["GPGGA,120000.00,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,"])
     assert fixes[0].hdop == 130 and fixes[0].acc_cm == 1300 and fixes[0].pdop is None
-    fixes, _ = decode([
-        "GNGGA,135806.000,4723.00484,N,00045.88150,E,1,13,1.7,063.64,M,48.3,M,,",
-        "GNGST,135806.000,6.1,4.0,4.0,61.0,4.6,4.4,4.8",
-    ])
+    fixes, _ = decode(
+        [
+            "GNGGA,135806.000,4723.00484,N,00045.88150,E,1,13,1.7,063.64,M,48.3,M,,",
+            "GNGST,135806.000,6.1,4.0,4.0,61.0,4.6,4.4,4.8",
+        ]
+    )
     assert fixes[0].acc_cm == 1273  # 2 * sqrt(4.6^2 + 4.4^2) m = 12.731 m
-    fixes, _ = decode([
-        "GNGGA,135806.000,4723.00484,N,00045.88150,E,1,13,1.7,063.64,M,48.3,M,,",
-        "GNGST,135806.000,6.1,3.0,4.0,61.0,,,",
-    ])
+    fixes, _ = decode(
+        [
+            "GNGGA,135806.000,4723.00484,N,00045.88150,E,1,13,1.7,063.64,M,48.3,M,,",
+            "GNGST,135806.000,6.1,3.0,4.0,61.0,,,",
+        ]
+    )
     assert fixes[0].acc_cm == 1000  # no lat/lon sigmas: 2 * sqrt(3^2 + 4^2) m
 
 
 def test_receiver_without_fix():
-    fixes, p = decode([
-        "GPRMC,235947.004,V,8960.000000,N,00000.000000,E,0.000,0.00,050115,,,N",
-        "GPVTG,0.00,T,,M,0.000,N,0.000,K,N",
-        "GPGGA,235947.004,8960.000000,N,00000.000000,E,0,0,,137.000,M,13.000,M,,",
-        "GPGSA,A,1,,,,,,,,,,,,,,,",
-        "GPGSV,1,1,02,12,40,070,22,14,10,300,",
-    ])
+    fixes, p = decode(
+        [
+            "GPRMC,235947.004,V,8960.000000,N,00000.000000,E,0.000,0.00,050115,,,N",
+            "GPVTG,0.00,T,,M,0.000,N,0.000,K,N",
+            "GPGGA,235947.004,8960.000000,N,00000.000000,E,0,0,,137.000,M,13.000,M,,",
+            "GPGSA,A,1,,,,,,,,,,,,,,,",
+            "GPGSV,1,1,02,12,40,070,22,14,10,300,",
+        ]
+    )
     f = fixes[0]
     assert p.good == 5
     assert f.fix == 0 and f.lat is None and f.lon is None and f.alt_cm is None
@@ -122,7 +130,8 @@ def test_receiver_without_fix():
 
 def test_empty_fields_everywhere():
     fixes, p = decode(
-        ["GPRMC,,V,,,,,,,,,,N", "GPGGA,,,,,,0,,,,,,,,", "GPGSV,1,1,00", "GPVTG,,,,,,,,,N"])
+        ["GPRMC,,V,,,,,,,,,,N", "GPGGA,,,,,,0,,,,,,,,", "GPGSV,1,1,00", "GPVTG,,,,,,,,,N"]
+    )
     assert p.good == 4 and len(fixes) == 1
     f = fixes[0]
     assert f.t is None and f.fix == 0 and f.lat is None and f.sats is None
@@ -168,17 +177,20 @@ def test_gsa_decides_2d_and_3d():
     assert decode([rmc, "GPGSA,A,3,01,02,03,04,,,,,,,,,2.0,1.0,1.7"])[0][0].fix == 3
     # BeiDou without a fix, GPS with one (beidou-bd.log): the best wins
     fixes, _ = decode(
-        [rmc, "BDGSA,A,1,,,,,,,,,,,,,,,,", "GPGSA,A,3,25,32,14,12,,,,,,,,,2.1,1.1,1.8"])
+        [rmc, "BDGSA,A,1,,,,,,,,,,,,,,,,", "GPGSA,A,3,25,32,14,12,,,,,,,,,2.1,1.1,1.8"]
+    )
     assert fixes[0].fix == 3 and fixes[0].sats == 4
 
 
 def test_date_carried_to_epochs_without_one():
-    fixes, _ = decode([
-        "GPRMC,235959.00,A,4808.9978,N,01135.0800,E,1.0,90.0,311219,,,A",
-        "GPGGA,000000.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",  # next day
-        "GPGGA,000001.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",
-        "GPGGA,020001.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",  # 2 h gap
-    ])
+    fixes, _ = decode(
+        [
+            "GPRMC,235959.00,A,4808.9978,N,01135.0800,E,1.0,90.0,311219,,,A",
+            "GPGGA,000000.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",  # next day
+            "GPGGA,000001.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",
+            "GPGGA,020001.00,4808.9978,N,01135.0800,E,1,05,2.1,14.7,M,1.1,M,,",  # 2 h gap
+        ]
+    )
     d2020 = 18262  # 2020-01-01
     assert fixes[0].t == d2020 * 86400 - 1
     assert fixes[1].t == d2020 * 86400
@@ -192,10 +204,12 @@ def test_no_date_yet():
 
 
 def test_zda_date_and_four_digit_year():
-    fixes, _ = decode([
-        "GPZDA,051134.000,04,07,2012,,",
-        "GPGGA,051134.000,4744.6980,N,12206.7275,W,1,05,1.9,135.4,M,-17.1,M,18.8,0000",
-    ])
+    fixes, _ = decode(
+        [
+            "GPZDA,051134.000,04,07,2012,,",
+            "GPGGA,051134.000,4744.6980,N,12206.7275,W,1,05,1.9,135.4,M,-17.1,M,18.8,0000",
+        ]
+    )
     assert fixes[0].t == 15525 * 86400 + 5 * 3600 + 11 * 60 + 34  # 2012-07-04
     fixes, _ = decode(["GPZDA,051134.000,31,02,2012,,"])  # no such day
     assert fixes[0].t is None
@@ -221,28 +235,32 @@ def test_week_rollover():
 
 
 def test_signals_of_nmea_411_count_once():
-    fixes, _ = decode([
-        EPOCH[0],
-        "GPGSV,1,1,02,01,53,280,36,03,29,301,24,1",  # L1 C/A
-        "GPGSV,1,1,02,01,53,280,40,03,29,301,30,8",  # L5: same satellites
-        "GAGSV,1,1,01,24,68,279,37,7",
-        "GAGSV,1,1,01,24,68,279,39,2",
-    ])
+    fixes, _ = decode(
+        [
+            EPOCH[0],
+            "GPGSV,1,1,02,01,53,280,36,03,29,301,24,1",  # L1 C/A
+            "GPGSV,1,1,02,01,53,280,40,03,29,301,30,8",  # L5: same satellites
+            "GAGSV,1,1,01,24,68,279,37,7",
+            "GAGSV,1,1,01,24,68,279,39,2",
+        ]
+    )
     f = fixes[0]
     assert (f.sv_view[GPS], f.sv_cn0[GPS], f.cn0_max[GPS]) == (2, 2, 36)
     assert (f.sv_view[GALILEO], f.cn0_max[GALILEO]) == (1, 37)
 
 
 def test_talkers_map_to_constellations():
-    fixes, p = decode([
-        EPOCH[0],
-        "GBGSV,1,1,01,12,81,342,22",
-        "BDGSV,1,1,01,13,81,342,25",
-        "GQGSV,1,1,01,02,81,342,31",
-        "GIGSV,1,1,01,04,81,342,33",
-        "GLGSV,1,1,01,70,81,342,35",
-        "GNGSV,1,1,03,05,10,100,40,70,20,200,41,203,30,300,42",  # mixed: by PRN
-    ])
+    fixes, p = decode(
+        [
+            EPOCH[0],
+            "GBGSV,1,1,01,12,81,342,22",
+            "BDGSV,1,1,01,13,81,342,25",
+            "GQGSV,1,1,01,02,81,342,31",
+            "GIGSV,1,1,01,04,81,342,33",
+            "GLGSV,1,1,01,70,81,342,35",
+            "GNGSV,1,1,03,05,10,100,40,70,20,200,41,203,30,300,42",  # mixed: by PRN
+        ]
+    )
     f = fixes[0]
     assert p.good == 7
     assert (f.sv_view[BEIDOU], f.cn0_max[BEIDOU]) == (3, 42)  # GB, BD and GN PRN 203
@@ -253,14 +271,26 @@ def test_talkers_map_to_constellations():
 
 
 def test_speed_and_course_from_vtg():
-    fixes, _ = decode(["GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
-                       "GPVTG,360.00,T,,M,,N,36.0,K,A"])
+    fixes, _ = decode(
+        [
+            "GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
+            "GPVTG,360.00,T,,M,,N,36.0,K,A",
+        ]
+    )
     assert fixes[0].speed_mmps == 10000 and fixes[0].course_cdeg == 0
-    fixes, _ = decode(["GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
-                       "GPVTG,054.7,034.4,005.5,010.2"])  # NMEA 1.5, no unit letters
+    fixes, _ = decode(
+        [
+            "GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
+            "GPVTG,054.7,034.4,005.5,010.2",
+        ]
+    )  # NMEA 1.5, no unit letters
     assert fixes[0].speed_mmps == 2829 and fixes[0].course_cdeg == 5470  # 5.5 kn
-    fixes, _ = decode(["GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
-                       "GPVTG,054.7,T,,M,5.5,N,10.2,K,N"])  # mode N: not valid
+    fixes, _ = decode(
+        [
+            "GPGGA,120000,5000.0000,N,00500.0000,E,1,08,1.3,10.0,M,,M,,",
+            "GPVTG,054.7,T,,M,5.5,N,10.2,K,N",
+        ]
+    )  # mode N: not valid
     assert fixes[0].speed_mmps is None
 
 
@@ -278,10 +308,13 @@ def test_untimed_sentences_join_the_next_timed_one_and_flush():
 
 
 def test_fields_beyond_the_standard_are_ignored():
-    fixes, p = decode([
-        "GNRMC,135806.000,A,4723.00484,N,00045.88150,E,0.5,120.9,210325,,,A,C,extra,1",
-        "GNGGA,074156.799,3114.8950,N,12135.2442,E,1,07,1.1,190.7,M,8.3,M,,0000,1.8",
-    ], not_before=D2010)
+    fixes, p = decode(
+        [
+            "GNRMC,135806.000,A,4723.00484,N,00045.88150,E,0.5,120.9,210325,,,A,C,extra,1",
+            "GNGGA,074156.799,3114.8950,N,12135.2442,E,1,07,1.1,190.7,M,8.3,M,,0000,1.8",
+        ],
+        not_before=D2010,
+    )
     assert p.good == 2 and len(fixes) == 2
     assert fixes[0].lat == 473834140 and fixes[0].speed_mmps == 257
     assert fixes[1].alt_cm == 19070

@@ -133,9 +133,19 @@ def test_unknown_sentences():
 def stream():
     """A capture with every kind of damage, several epochs."""
     parts = [
-        b"\xff\x00", nmea(RMC), nmea(GGA), b"$GPGGA,2357", nmea("GPGSV,1,1,01,20,78,050,41"),
-        nmea("GPTXT,01,01,02," + "z" * MAXLEN), b"\n\r", nmea(RMC2)[:-1], b"$", nmea(RMC2, "\n"),
-        nmea("PUBX,00,1,2,3"), nmea(GGA.replace("235724.02", "235726.02")), b"tail",
+        b"\xff\x00",
+        nmea(RMC),
+        nmea(GGA),
+        b"$GPGGA,2357",
+        nmea("GPGSV,1,1,01,20,78,050,41"),
+        nmea("GPTXT,01,01,02," + "z" * MAXLEN),
+        b"\n\r",
+        nmea(RMC2)[:-1],
+        b"$",
+        nmea(RMC2, "\n"),
+        nmea("PUBX,00,1,2,3"),
+        nmea(GGA.replace("235724.02", "235726.02")),
+        b"tail",
     ]
     return b"".join(parts)
 
