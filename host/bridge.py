@@ -27,6 +27,7 @@ from emtag.protocol import messages as m
 # A real tag has at most evidence.SEAL_RECORDS (60) records in a block and uploads only
 # sealed blocks; more than this waiting in one session is not a tag.
 MAX_UNSEALED = 128
+_OWN = (verify.VALID, verify.UNSEALED, verify.UNVERIFIABLE)
 
 
 def _record_columns(rec):
@@ -193,20 +194,22 @@ class Session:
             return [[m.NACK, 0, "records: %s" % e]]
         expect = self.last_seq + 1 + len(self.unsealed)
         if first > expect:
-            # records after a gap: nothing of them is stored, the tag resends from our ACK
-            self.unsealed = []
+            # records after a gap: not taken; the missing ones come again (the tag resends
+            # from our ACK), and what waits here stays
             return [[m.ACK, self.last_seq]]
-        if first < expect:  # a resend of what we hold or already stored
+        replies = []
+        if first <= self.last_seq:  # a resend of stored records: the same bytes, or refused
+            replies = self._resent(first, wires[: self.last_seq - first + 1])
+        if first < expect:  # ...and of what waits here
             skip = expect - first
             if skip >= len(wires):
-                return [[m.ACK, self.last_seq]]
+                return replies + [[m.ACK, self.last_seq]]
             wires = wires[skip:]
         stream = self.unsealed + wires
         report = verify.verify(
             stream,
             self.key,
             anchor=(self.last_seq, None),
-            held=self._held_digest,
             check_order=False,
         )
         # Stored: whole proven blocks, in order from the anchor, nothing after a gap or a
@@ -215,11 +218,16 @@ class Session:
         verdicts = report.verdicts
         block = min([g.before for g in report.gaps], default=len(stream))
         for v in verdicts:
-            if v.index < block and v.kind in (verify.MODIFIED, verify.SPLICED):
+            if v.index < block and v.kind == verify.MODIFIED:
                 block = v.index
+        # the tag's own records before that, by seq (another tag's, or copies, left out)
+        mine = sorted(
+            (v for v in verdicts[:block] if v.kind in _OWN and v.seq is not None),
+            key=lambda v: v.seq,
+        )
         blocks, cur, proven = [], [], []
         upto = self.last_seq
-        for v in verdicts[:block]:
+        for v in mine:
             if v.kind != verify.VALID or v.seq != upto + len(cur) + 1:
                 break
             cur.append(
@@ -227,10 +235,13 @@ class Session:
             )
             if v.sealed_by == v.seq and v.type == records.CHECKPOINT:
                 blocks.append(cur)
-                proven += [x for x in verdicts if upto < (x.seq or 0) <= v.seq]
+                proven += cur
                 upto, cur = v.seq, []
-        waiting = [stream[v.index] for v in verdicts[:block] if (v.seq or 0) > upto]
-        replies, rejected = [], []
+        waiting = []
+        for v in mine:
+            if v.seq == upto + len(waiting) + 1:
+                waiting.append(stream[v.index])
+        rejected = []
         for v in verdicts:
             if v.kind in (verify.MODIFIED, verify.SPLICED):
                 rejected.append(self._row(v, stream[v.index], "rejected"))
@@ -250,24 +261,33 @@ class Session:
                 rejected=len(rejected),
                 upto=self.last_seq,
             )
-        for v in proven:
-            if v.type == records.ALERT:
-                rec = v.record
-                self.emit(
-                    "alert",
-                    alert=rec.get(records.K_ALERT),
-                    zone=rec.get(records.K_ZONE),
-                    device=self.device,
-                    seq=v.seq,
-                    event_t=rec.get(records.K_TIME),
-                    lat=rec.get(records.K_LAT),
-                    lon=rec.get(records.K_LON),
-                )
+        for r in proven:
+            if r.type == records.ALERT:
+                self.emit("alert", alert=r.alert, zone=r.zone, device=self.device, seq=r.seq,
+                          event_t=r.t, lat=r.lat_e7, lon=r.lon_e7)  # fmt: skip
         return replies + [[m.ACK, self.last_seq]]
 
-    def _held_digest(self, seq):
-        wire = self.store.valid_wire(self.device, seq)
-        return verify.digest_of(wire) if wire is not None else None
+    def _resent(self, first, wires):
+        """NACKs (with rejected rows) for resent items that differ from the stored ones."""
+        held = {
+            q: bytes(w)
+            for q, _, _, w in self.store.valid_rows(self.device, first, first + len(wires) - 1)
+        }
+        bad = []
+        for k, wire in enumerate(wires):
+            seq = first + k
+            if seq in held and held[seq] != wire:
+                v = verify.Verdict(
+                    0, verify.MODIFIED, "differs from the seq %d already held" % seq, seq
+                )
+                bad.append(self._row(v, wire, "rejected"))
+        if not bad:
+            return []
+        self.store.add_records(bad)
+        self.emit(
+            "records_stored", device=self.device, valid=0, rejected=len(bad), upto=self.last_seq
+        )
+        return [[m.NACK, bad[0]["seq"], bad[0]["reason"]]]
 
     def _row(self, v, wire, status):
         """The store row for a wire item and its verdict (host/verify.py)."""

@@ -1,5 +1,5 @@
-"""The bridge under the checkpoint scheme: unsigned fixes wait, unacknowledged, for the signed
-record that seals them; only proven records are stored as valid and acknowledged."""
+"""The bridge under the block scheme: records wait, unacknowledged, for the checkpoint that
+seals their block; only proven blocks are stored as valid and acknowledged."""
 
 import cbor2
 import pytest
@@ -16,8 +16,8 @@ def hello(sg):
     return frame.encode(cbor2.dumps([m.HELLO, body]))
 
 
-def batch(items):
-    return frame.encode(cbor2.dumps([m.RECORDS, list(items)]))
+def batch(first, items):
+    return frame.encode(cbor2.dumps([m.RECORDS, first, b"".join(items)]))
 
 
 def replies(data):
@@ -46,27 +46,27 @@ def test_fixes_wait_unacknowledged_until_their_checkpoint(st):
     sg, items = make_stream(1, 10, 5)  # f1..f5 cp6 f7..f11 cp12
     s = session(st)
     assert replies(s.receive(hello(sg))) == [[m.ACK, 0]]
-    assert replies(s.receive(batch(items[0:4]))) == [[m.ACK, 0]]
+    assert replies(s.receive(batch(1, items[0:4]))) == [[m.ACK, 0]]
     assert valid_seqs(st, sg) == []  # nothing is stored or acknowledged before its proof
-    assert replies(s.receive(batch(items[4:8]))) == [[m.ACK, 6]]
+    assert replies(s.receive(batch(5, items[4:8]))) == [[m.ACK, 6]]
     assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
-    rows = st.db.execute("SELECT seq, sealed_by, hash FROM records ORDER BY seq").fetchall()
-    assert [r[1] for r in rows] == [6] * 6
-    assert all(len(r[2]) == 32 for r in rows)
-    assert replies(s.receive(batch(items[8:12]))) == [[m.ACK, 12]]
+    assert st.block_of(sg.key_id().hex(), 3) == (1, 6)  # stored as the block it was signed
+    assert replies(s.receive(batch(9, items[8:12]))) == [[m.ACK, 12]]
     assert valid_seqs(st, sg) == list(range(1, 13))
     stored = [e for e in s.events if e[0] == "records_stored"]
     assert [(e[1]["valid"], e[1]["upto"]) for e in stored] == [(6, 6), (6, 12)]
 
 
-def test_an_alert_is_stored_and_reported_at_once(st):
-    sg, items = make_stream(1, 4, 100, alerts=(2,), seal_end=False)  # f1 f2 f3 A4 f5
+def test_an_alert_is_reported_once_its_block_is_stored(st):
+    sg, items = make_stream(1, 4, 4, alerts=(2,))  # f1 f2 f3 A4 cp5 f6 cp7
     s = session(st)
     s.receive(hello(sg))
-    assert replies(s.receive(batch(items[:4]))) == [[m.ACK, 4]]
+    assert replies(s.receive(batch(1, items[:4]))) == [[m.ACK, 0]]
+    assert not [f for kind, f in s.events if kind == "alert"]
+    assert replies(s.receive(batch(5, items[4:5]))) == [[m.ACK, 5]]
     alerts = [f for kind, f in s.events if kind == "alert"]
     assert len(alerts) == 1 and alerts[0]["seq"] == 4
-    assert valid_seqs(st, sg) == [1, 2, 3, 4]
+    assert valid_seqs(st, sg) == [1, 2, 3, 4, 5]
 
 
 def test_a_record_altered_on_the_way_is_refused_and_the_tag_sends_it_again(st):
@@ -75,14 +75,14 @@ def test_a_record_altered_on_the_way_is_refused_and_the_tag_sends_it_again(st):
     bad[-1] ^= 1
     s = session(st)
     s.receive(hello(sg))
-    assert replies(s.receive(batch([items[0], bytes(bad), *items[2:4]]))) == [[m.ACK, 0]]
-    out = replies(s.receive(batch(items[4:6])))
+    assert replies(s.receive(batch(1, [items[0], bytes(bad), *items[2:4]]))) == [[m.ACK, 0]]
+    out = replies(s.receive(batch(5, items[4:6])))
     assert out[0][0] == m.NACK and out[0][1] == 2 and "modified" in out[0][2]
     assert out[-1] == [m.ACK, 0]  # the tag keeps everything and resends from seq 1
     rejected = st.records(sg.key_id().hex(), "rejected")
     assert [r[0] for r in rejected] == [2] and rejected[0][-1] == bytes(bad)
     assert valid_seqs(st, sg) == []
-    assert replies(s.receive(batch(items))) == [[m.ACK, 6]]
+    assert replies(s.receive(batch(1, items))) == [[m.ACK, 6]]
     assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
 
 
@@ -90,9 +90,9 @@ def test_a_gap_waits_for_the_missing_record(st):
     sg, items = make_stream(1, 5, 5)
     s = session(st)
     s.receive(hello(sg))
-    s.receive(batch(items[:3]))
-    assert replies(s.receive(batch(items[4:6]))) == [[m.ACK, 0]]  # seq 4 lost on the way
-    assert replies(s.receive(batch(items[3:6]))) == [[m.ACK, 6]]
+    s.receive(batch(1, items[:3]))
+    assert replies(s.receive(batch(5, items[4:6]))) == [[m.ACK, 0]]  # seq 4 lost on the way
+    assert replies(s.receive(batch(4, items[3:6]))) == [[m.ACK, 6]]
     assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
 
 
@@ -100,10 +100,10 @@ def test_after_a_reconnect_the_tag_resends_what_was_not_proven(st):
     sg, items = make_stream(1, 10, 5)
     s = session(st)
     s.receive(hello(sg))
-    s.receive(batch(items[:8]))  # proven up to 6; 7 and 8 wait in the session
+    s.receive(batch(1, items[:8]))  # proven up to 6; 7 and 8 wait in the session
     again = session(st)
     assert replies(again.receive(hello(sg))) == [[m.ACK, 6]]
-    assert replies(again.receive(batch(items[4:12]))) == [[m.ACK, 12]]  # 5, 6: resent, held
+    assert replies(again.receive(batch(5, items[4:12]))) == [[m.ACK, 12]]  # 5, 6: resent
     assert valid_seqs(st, sg) == list(range(1, 13))
 
 
@@ -112,9 +112,9 @@ def test_records_from_another_tag_are_refused(st):
     _, foreign = make_stream(2, 5, 5)
     s = session(st)
     s.receive(hello(sg))
-    out = replies(s.receive(batch(items[:3] + foreign[5:6])))  # another tag's checkpoint
+    out = replies(s.receive(batch(1, items[:3] + foreign[5:6])))  # another tag's checkpoint
     assert out[0][0] == m.NACK and "spliced" in out[0][2]
-    out = replies(s.receive(batch(items[3:4] + foreign[3:4] + items[4:6])))
+    out = replies(s.receive(batch(4, items[3:4] + foreign[3:4] + items[4:6])))
     assert out[0][0] == m.NACK and "spliced" in out[0][2]
     assert out[-1] == [m.ACK, 6]  # the tag's own records are proven all the same
     assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
@@ -125,12 +125,15 @@ def test_records_that_conflict_with_stored_ones_are_refused(st):
     sg, items = make_stream(1, 5, 5)
     s = session(st)
     s.receive(hello(sg))
-    s.receive(batch(items))
-    rec = cbor2.loads(items[2])
-    rec[records.K_LAT] += 1
-    out = replies(s.receive(batch([cbor2.dumps(rec, canonical=True)])))
-    assert out[0][0] == m.NACK and "already held" in out[0][2]
-    assert replies(s.receive(batch(items[2:4]))) == [[m.ACK, 6]]  # a plain resend is fine
+    s.receive(batch(1, items))
+    changed = bytearray(items[2])
+    changed[-1] ^= 1
+    out = replies(s.receive(batch(3, [bytes(changed)])))
+    assert out[0][0] == m.NACK and out[0][1] == 3 and "already held" in out[0][2]
+    assert out[-1] == [m.ACK, 6]
+    assert [r[-1] for r in st.records(sg.key_id().hex(), "rejected")] == [bytes(changed)]
+    assert replies(s.receive(batch(3, items[2:4]))) == [[m.ACK, 6]]  # a plain resend is fine
+    assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
 
 
 def test_too_many_unsealed_records_are_refused(st):
@@ -139,7 +142,7 @@ def test_too_many_unsealed_records_are_refused(st):
     s.receive(hello(sg))
     nacks = []
     for i in range(0, len(items), 4):
-        nacks += [r for r in replies(s.receive(batch(items[i : i + 4]))) if r[0] == m.NACK]
+        nacks += [r for r in replies(s.receive(batch(i + 1, items[i : i + 4]))) if r[0] == m.NACK]
     assert nacks and "without a checkpoint" in nacks[0][2]
     assert s.unsealed == [] or len(s.unsealed) <= bridge.MAX_UNSEALED
 
@@ -157,10 +160,21 @@ class ListLog:
 
     def append(self, seq, wire):
         assert seq == len(self.items) + 1
-        self.items.append(wire)
+        self.items.append(bytes(wire))
 
-    def read_from(self, seq, limit):
-        return [(s, self.items[s - 1]) for s in range(seq, len(self.items) + 1)][:limit]
+    def append_fix(self, seq, entry):
+        n = entry[0]
+        self.append(seq, records.fix_header(n) + bytes(entry[1 : 1 + n]))
+
+    def read_from(self, seq, limit, max_bytes=None):
+        out, size = [], 0
+        for q in range(seq, len(self.items) + 1):
+            w = self.items[q - 1]
+            if len(out) >= limit or (out and max_bytes is not None and size + len(w) > max_bytes):
+                break
+            out.append((q, w))
+            size += len(w)
+        return out
 
     def ack(self, seq):
         self.acked = max(self.acked, min(seq, self.last_seq))
@@ -179,15 +193,15 @@ def test_the_firmware_uplink_and_the_bridge_agree_on_every_record(st):
     s.receive(hello(sg))
     up.receive([m.ACK, 0], 0)
     now = 0
-    for i in range(120):
+    for i in range(240):
         now += 15000
-        chain.add(records.fix_record(chain.next_seq(), chain.head, FakeFix(i)), now, log.append)
+        chain.add_fix(FakeFix(i), now, log)
         if i % 37 == 36:
             f = FakeFix(i)
-            rec = records.alert_record(chain.next_seq(), chain.head, "no_fix", f.t, f.t_ms)
-            chain.add(rec, now, log.append)
-        if chain.seal_due(now):
-            chain.checkpoint(now, 1772442000 + now // 1000, 0, log.append)
+            rec = records.alert_record(chain.next_seq(), None, "no_fix", f.t, f.t_ms)
+            chain.add(rec, now, log)
+        if chain.seal_due(now, up.delivering):
+            chain.checkpoint(now, 1772442000 + now // 1000, log)
         for _ in range(10):  # let the link settle
             sent = up.poll(now)
             if not sent:
@@ -197,21 +211,21 @@ def test_the_firmware_uplink_and_the_bridge_agree_on_every_record(st):
                     up.receive(cbor.loads(cbor.dumps(reply)), now)
                     assert log.acked <= chain.sealed_seq
                     assert valid_seqs(st, sg) == list(range(1, log.acked + 1))
-    assert log.acked == chain.sealed_seq > 100
-    assert chain.unsealed() <= evidence.CHECKPOINT_RECORDS
-    assert evidence.CHECKPOINT_RECORDS < uplink.WINDOW  # a sealed range fits the window
+    assert log.acked == chain.sealed_seq > 200
+    assert chain.unsealed() <= evidence.SEAL_RECORDS
+    assert evidence.SEAL_RECORDS < uplink.WINDOW  # a block fits the window
 
 
 def test_restarting_the_bridge_keeps_the_chain(st, tmp_path):
     sg, items = make_stream(1, 10, 5)
     s = session(st)
     s.receive(hello(sg))
-    s.receive(batch(items[:6]))
+    s.receive(batch(1, items[:6]))
     st.close()
     st2 = store.Store(str(tmp_path / "s.sqlite"))
     try:
         again = session(st2)
         assert replies(again.receive(hello(sg))) == [[m.ACK, 6]]
-        assert replies(again.receive(batch(items[6:12]))) == [[m.ACK, 12]]
+        assert replies(again.receive(batch(7, items[6:12]))) == [[m.ACK, 12]]
     finally:
         st2.close()
