@@ -71,8 +71,14 @@ def _code(s):
 
 
 TALKERS = {
-    "GP": GPS, "GN": MIXED, "GL": GLONASS, "GA": GALILEO,
-    "GB": BEIDOU, "BD": BEIDOU, "GQ": QZSS, "GI": NAVIC,
+    "GP": GPS,
+    "GN": MIXED,
+    "GL": GLONASS,
+    "GA": GALILEO,
+    "GB": BEIDOU,
+    "BD": BEIDOU,
+    "GQ": QZSS,
+    "GI": NAVIC,
 }
 _TALKERS = {}
 for _k in TALKERS:
@@ -102,8 +108,7 @@ def _cpython_path(portable):
 
 
 class NmeaParser:
-    def __init__(self, on_fix, require_checksum=True, not_before=NOT_BEFORE_DAYS,
-                 portable=False):
+    def __init__(self, on_fix, require_checksum=True, not_before=NOT_BEFORE_DAYS, portable=False):
         """portable=True uses the tag's allocation-free field backend on CPython too."""
         self.on_fix = on_fix
         self.require_checksum = require_checksum

@@ -13,8 +13,20 @@ from emtag.firmware.gnss_time import NOT_BEFORE_DAYS
 from emtag.firmware.nmea import NmeaParser
 
 FIELDS = (
-    "t", "t_ms", "lat", "lon", "fix", "sats", "hdop", "pdop", "vdop", "alt_cm",
-    "speed_mmps", "course_cdeg", "acc_cm", "cn0_mask",
+    "t",
+    "t_ms",
+    "lat",
+    "lon",
+    "fix",
+    "sats",
+    "hdop",
+    "pdop",
+    "vdop",
+    "alt_cm",
+    "speed_mmps",
+    "course_cdeg",
+    "acc_cm",
+    "cn0_mask",
 )
 ARRAYS = ("sv_view", "sv_cn0", "cn0_max", "cn0_mean", "sv_used")
 COUNTERS = ("good", "bad_checksum", "overlong", "unknown", "garbage")

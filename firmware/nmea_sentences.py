@@ -196,6 +196,14 @@ def txt(f, ep, cons):
 # Index of the UTC time field, or 0 for sentences without one.
 TIME_FIELD = {"RMC": 1, "GGA": 1, "GLL": 5, "GNS": 1, "ZDA": 1, "GST": 1}
 DECODERS = {
-    "RMC": rmc, "GGA": gga, "GLL": gll, "GNS": gns, "ZDA": zda,
-    "GST": gst, "GSA": gsa, "GSV": gsv, "VTG": vtg, "TXT": txt,
+    "RMC": rmc,
+    "GGA": gga,
+    "GLL": gll,
+    "GNS": gns,
+    "ZDA": zda,
+    "GST": gst,
+    "GSA": gsa,
+    "GSV": gsv,
+    "VTG": vtg,
+    "TXT": txt,
 }

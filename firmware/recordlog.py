@@ -139,7 +139,7 @@ class RecordLog:
                 max_bytes = min(max_bytes, cap * 3 // 4)
         self.max_bytes = max_bytes
         # the newest segment is never reclaimed: keep segments small against the budget
-        self.segment_bytes = min(segment_bytes, max(1024, max_bytes // 16))
+        self.segment_bytes = min(segment_bytes, max(256, max_bytes // 16))
         self.thin_at = max_bytes * 7 // 8
         self.stop_at = max_bytes * 15 // 16
         self.clear_at = max_bytes * 3 // 4

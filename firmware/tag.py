@@ -79,8 +79,9 @@ class Tag:
         }
         # the uplink sends only records a signature already covers
         carrier = getattr(b, "link_up", None)
-        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello,
-                                    carrier=carrier)
+        self.uplink = uplink.Uplink(
+            evidence.SealedView(self.log, self.chain), hello, carrier=carrier
+        )
         self._restart()
         hello[m.H_NEXT_SEQ] = self.log.last_seq + 1
         self._alerts_first_again()
@@ -304,8 +305,9 @@ class Tag:
         """An alert about the tag itself (no zone, no fix), time-stamped in UTC when the tag
         knows it, else by its own clock."""
         utc = now if self.utc_offset_ms is None else now + self.utc_offset_ms
-        self._append(records.alert_record(self._seq(), self.prev_hash, kind, utc // 1000,
-                                          utc % 1000))
+        self._append(
+            records.alert_record(self._seq(), self.prev_hash, kind, utc // 1000, utc % 1000)
+        )
         self.event("alert", alert=kind, zone=None, **fields)
 
     def _vibrate(self, ms):
@@ -351,10 +353,12 @@ class Tag:
 
     def shutdown(self):
         stats = {"nmea_" + k: v for k, v in self.parser.health().items()}
-        stats.update({
-            "records": self.log.last_seq,
-            "acked": self.log.acked,
-        })
+        stats.update(
+            {
+                "records": self.log.last_seq,
+                "acked": self.log.acked,
+            }
+        )
         if self.heap_live_peak:
             stats["heap_live_peak"] = self.heap_live_peak  # right after a collection
         peak = self.board.heap_peak() if hasattr(self.board, "heap_peak") else None

