@@ -3,7 +3,6 @@ evidence chain and uplink, and clear errors for what a user gets wrong."""
 
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ import pytest
 from bridgeproc import BridgeProc
 from sftag import FdLink, SocketLink, Tag, free_port
 
+from emtag.host.store import open_store
 from emtag.protocol import frame
 from emtag.protocol import messages as m
 
@@ -26,17 +26,14 @@ def bridge_cli(*args, timeout=20):
     )
 
 
+def stored(db_path, device, status="valid"):
+    """The device's records with this status in the store: (seq, ..., wire) tuples."""
+    with open_store(db_path, create=False) as st:
+        return st.records(device, status)
+
+
 def valid_seqs(db_path, device):
-    db = sqlite3.connect(db_path)
-    try:
-        return [
-            r[0]
-            for r in db.execute(
-                "SELECT seq FROM records WHERE device=? AND status='valid' ORDER BY seq", (device,)
-            )
-        ]
-    finally:
-        db.close()
+    return [r[0] for r in stored(db_path, device)]
 
 
 @pytest.fixture
@@ -76,7 +73,7 @@ def test_a_tag_on_a_pty_uploads_everything_once_alerts_first(tmp_path, pty_pair)
     master, path = pty_pair
     db = str(tmp_path / "s.sqlite")
     tag = Tag(seed=4)
-    tag.add(120, alert_every=50)
+    tag.add(1300, alert_every=600)  # both alerts behind more than the uplink's window
     br = BridgeProc("--port", path, "--store", db)
     try:
         br.wait_for("port_open")
@@ -90,8 +87,7 @@ def test_a_tag_on_a_pty_uploads_everything_once_alerts_first(tmp_path, pty_pair)
     first_stored = out.index("records_stored")
     assert out.index("alert_early") < first_stored
     assert out.count("alert_early") == len(tag.alerts) == 2
-    rows = sqlite3.connect(db).execute("SELECT seq FROM records WHERE status='early'").fetchall()
-    assert sorted(r[0] for r in rows) == tag.alerts
+    assert sorted(r[0] for r in stored(db, tag.device, "early")) == tag.alerts
 
 
 def test_an_unknown_tag_is_refused_with_a_clear_reason(tmp_path):
@@ -152,7 +148,7 @@ def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
         br.wait_for("listening")
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))
-            s.sendall(frame.encode(cbor2.dumps([m.RECORDS, items[:-1] + [bytes(bad)]])))
+            s.sendall(frame.encode(cbor2.dumps([m.RECORDS, 1, b"".join(items[:-1]) + bad])))
             replies = []
             dec = frame.Deframer()
             s.settimeout(10)
@@ -164,8 +160,7 @@ def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
         br.wait_for("rejected=1")
     finally:
         br.stop()
-    rows = sqlite3.connect(db).execute("SELECT status, cose, reason FROM records").fetchall()
-    assert ("rejected", bytes(bad)) in [(r[0], r[1]) for r in rows]
+    assert bytes(bad) in [r[-1] for r in stored(db, tag.device, "rejected")]
     assert valid_seqs(db, tag.device) == []
 
 

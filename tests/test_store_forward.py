@@ -17,8 +17,8 @@ from sftag import SocketLink, Tag, free_port
 
 from emtag.firmware import evidence
 from emtag.host import forward
-from emtag.host.store import open_store
 from emtag.host.serial_bridge import Bridge
+from emtag.host.store import open_store
 from emtag.protocol import cbor
 from emtag.protocol import messages as m
 
@@ -95,7 +95,7 @@ def test_a_seven_day_outage_delivers_every_record_once_and_in_order(tmp_path):
 def test_a_bridge_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
     rng = random.Random(3)
     tag = Tag(seed=7)
-    tag.add(700, alert_every=150)
+    tag.add(2500, alert_every=600)  # batches of up to 2 KB: a few hundred records each
     db = str(tmp_path / "s.sqlite")
     port = free_port()
     srv = socket.socket()
@@ -110,7 +110,7 @@ def test_a_bridge_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
             conn, _ = srv.accept()
             link = SocketLink(conn)
             if round_ < 3:
-                target = tag.log.acked + rng.randint(60, 200)
+                target = tag.log.acked + rng.randint(300, 600)
 
                 def mid_batch(out, target=target):
                     sent = [cbor.loads(x)[0] for x in out]
@@ -321,7 +321,8 @@ def test_with_the_broker_down_the_bridge_stores_and_later_forwards_the_backlog(t
 def test_a_full_log_thins_routine_fixes_raises_storage_full_and_loses_nothing_logged(
     tmp_path, monkeypatch
 ):
-    """The at-home scenario with a tiny record-log budget (512 bytes, some 30 fixes) and a 3-hour outage."""
+    """The at-home scenario with a tiny record-log budget (512 bytes, some 30 fixes) and a
+    3-hour outage."""
     from emtag.firmware import recordlog
     from emtag.simulator import scenario, simulate
 
