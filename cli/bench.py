@@ -12,6 +12,8 @@ BENCHMARKS = {
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
     "centre": "emtag.tools.bench_centre",
+    "records": "emtag.tools.bench_records",
+    "catchup": "emtag.tools.bench_catchup",
 }
 
 

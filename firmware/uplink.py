@@ -15,9 +15,10 @@ there. Then:
   sends nothing but a HELLO, the probe: at once when the carrier comes back, else after
   PROBE_MS doubling to PROBE_MAX_MS; nothing at all while the carrier says down. The
   HELLO's ACK says where to resume, so nothing is resent blindly into a dead link.
-- Alerts first: an alert logged while a backlog waits before it is also sent at once, on
-  its own, as an ALERT message, and again each probe interval until ALERT_ACK; it still
-  goes in order with the backlog later (stored once; duplicates are harmless).
+- Alerts first: an alert with records before it still unsent is also sent at once, on its
+  own, as an ALERT message ahead of them, and again each probe interval until ALERT_ACK or
+  until it has gone in order; it still goes in order with the backlog (stored once;
+  duplicates are harmless).
 - NACK of seq 0 is the bridge not knowing this session ("hello first"): HELLO again at
   once (when one is already unanswered, the backoff stands). NACK of a record: it was
   stored as rejected; what happens next is the ACK's call.
@@ -118,7 +119,14 @@ class Uplink:
             out.append(self._msg([m.HELLO, self.hello_body]))
             self.deadline = now + self.probe
             return out
-        alerts_at = len(out)  # early alerts go ahead of these records
+        if self.urgent and now >= self.urgent_due:
+            # an alert with unsent records before it goes now, ahead of them, and again
+            # each probe interval until ALERT_ACK; one next in line just goes in order
+            early = [u for u in self.urgent if u[0] > self.sent_upto + 1]
+            for u in early:
+                out.append(self._msg([m.ALERT, u[1]]))
+            if early:
+                self.urgent_due = now + PROBE_MS
         last = log.last_seq
         idle = self.sent_upto == acked  # nothing in flight: the ACK clock starts now
         while (
@@ -139,14 +147,8 @@ class Uplink:
             self.batches.append([self.sent_upto, size])
         if idle and self.sent_upto > acked:
             self.deadline = now + ACK_TIMEOUT_MS + self.inflight
-        if self.urgent:
-            # an alert within what was just sent in order needs no early copy; one behind
-            # a backlog goes now, ahead of it, and again each probe interval until ALERT_ACK
+        if self.urgent:  # sent in order now: no more early copies
             self.urgent = [u for u in self.urgent if u[0] > self.sent_upto]
-            if self.urgent and now >= self.urgent_due:
-                early = [self._msg([m.ALERT, u[1]]) for u in self.urgent]
-                out[alerts_at:alerts_at] = early
-                self.urgent_due = now + PROBE_MS
         return out
 
     def _msg(self, obj):

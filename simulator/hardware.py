@@ -89,6 +89,7 @@ class Hardware:
         self.link_last = [0, 0]  # tag->bridge, bridge->tag: last arrival times
         self.link_busy = [0.0, 0.0]  # ...and when each direction's last message is sent
         self.link_bytes_down = 0  # bytes the tag sent while the link was down
+        self.link_bytes = [0, 0]  # bytes the tag wrote to the link, and the bridge to it
         self.link_lost = self.link_corrupted = 0
         self._stuck_at, self._stuck = None, 0
         self.cut_rng = _stream(seed, 6)  # which part of a torn flash write lands
@@ -348,6 +349,7 @@ class Hardware:
         now = self.world.now
         if channel == w.LINK:
             self.meter.modem_upload(len(data), now)
+            self.link_bytes[0] += len(data)
             if not self.world.link_up():
                 self.link_bytes_down += len(data)
         elif channel == w.VIBRATE:
@@ -468,6 +470,8 @@ class Hardware:
             "uart_errors": self.uart.lost_bytes + self.uart.corrupted_bytes,
             "link_lost": self.link_lost,
             "link_bytes_down": self.link_bytes_down,
+            "link_bytes_tag": self.link_bytes[0],
+            "link_bytes_bridge": self.link_bytes[1],
             "link_corrupted": self.link_corrupted,
             "battery_pct": round(self.battery.soc * 100, 1),
             "battery_empty": self.battery.empty,

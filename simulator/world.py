@@ -113,6 +113,7 @@ class World:
             return
         reply = self.bridge.receive(data)
         if reply:
+            self.hw.link_bytes[1] += len(reply)
             self.at(self.hw.link_arrival(1, len(reply)), self._to_tag, w.LINK, reply)
 
     def _to_tag(self, channel, data):

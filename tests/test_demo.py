@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import sqlite3
 
 import cbor2
 import pytest
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from emtag.host import unixport
+from emtag.host.store import open_store
 from emtag.simulator import runner, scenario, simulate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,13 +26,13 @@ INTERPRETERS = [
 ]
 
 
-def verify_cose_sign1(msg, public_key):
+def verify_cose_sign1(msg, public_key, aad=b""):
     """Independent ES256 COSE_Sign1 check with cbor2 + cryptography (RFC 9052 section 4.4)."""
     tagged = cbor2.loads(msg)
     assert tagged.tag == 18
     protected, _unprotected, payload, sig = tagged.value
     assert cbor2.loads(protected) == {1: -7}
-    to_sign = cbor2.dumps(["Signature1", protected, b"", payload])
+    to_sign = cbor2.dumps(["Signature1", protected, aad, payload])
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     public_key.verify(encode_dss_signature(r, s), to_sign, ec.ECDSA(hashes.SHA256()))
     return cbor2.loads(payload)
@@ -64,58 +64,69 @@ def test_breach_alert_reaches_the_store(demo_run):
         stored and stored[0]["alert"] == "exclusion_breach" and stored[0]["zone"] == "victim-home"
     )
     assert stored[0]["t"] >= enter["t"]
-    db = sqlite3.connect(os.path.join(out, "store.sqlite"))
-    rows = db.execute("SELECT alert, zone FROM records WHERE type=2 AND status='valid'").fetchall()
+    with open_store(os.path.join(out, "store.sqlite"), create=False) as st:
+        device = st.devices()[0].device
+        rows = [(a.alert, a.zone) for a in st.alerts(device) if a.status == "valid"]
     assert ("exclusion_breach", "victim-home") in rows
     assert all(c["ok"] for c in result["checks"]), result["checks"]
 
 
-def verify_chain(rows, public_key, device_id):
-    """Independent check of the evidence chain (protocol/records.cddl) with cbor2 and
-    cryptography: signed records verify, every record's prev is the SHA-256 of the previous
-    payload from the device's genesis, and a signed record follows every unsigned one.
-    Returns [(seq, record, seq of the signed record that proves it)]."""
-    prev = hashlib.sha256(cbor2.dumps(["emtag genesis v1", device_id])).digest()
-    proven, waiting = [], []
+def verify_blocks(rows, public_key, device_id):
+    """Independent check of the blocks (protocol/records.cddl) with cbor2, hashlib and
+    cryptography: every checkpoint's signature verifies over the SHA-256 of the records of
+    its block (its external AAD), alerts' own signatures verify, and no record is left
+    after the last checkpoint. Returns [(seq, type, seq of the checkpoint that proves it)]."""
+    proven, block = [], []
     for seq, wire in rows:
         signed = wire[0] == 0xD2  # CBOR tag 18: COSE_Sign1
-        payload = cbor2.loads(wire).value[2] if signed else wire
-        rec = verify_cose_sign1(wire, public_key) if signed else cbor2.loads(payload)
-        assert signed or rec[0] == 1  # only fixes travel unsigned
-        assert rec[1] == seq
-        assert rec[4] == prev, "hash chain broken at seq %d" % seq
-        prev = hashlib.sha256(payload).digest()
-        waiting.append((seq, rec))
+        rec = cbor2.loads(cbor2.loads(wire).value[2]) if signed else None
+        if rec is not None and rec[0] == 4:  # a checkpoint
+            first = seq - rec[42]
+            assert [s for s, _ in block] == list(range(first, seq)), "block broken at %d" % seq
+            digest = hashlib.sha256(b"".join(w for _, w in block)).digest()
+            aad = cbor2.dumps(["emtag block v2", device_id, first, digest])
+            verify_cose_sign1(wire, public_key, aad)
+            proven += [(s, t, seq) for s, t in [(s, _kind(w)) for s, w in block]]
+            proven.append((seq, 4, seq))
+            block = []
+            continue
         if signed:
-            proven += [(s, r, seq) for s, r in waiting]
-            waiting = []
-    assert not waiting, "stored as valid, but no signed record follows seq %d" % waiting[0][0]
+            verify_cose_sign1(wire, public_key)  # an alert or restart: signed at once too
+        else:
+            assert isinstance(cbor2.loads(wire), bytes)  # a fix: a compact byte string
+        block.append((seq, wire))
+    assert not block, "stored as valid, but no checkpoint follows seq %d" % block[0][0]
     return proven
+
+
+def _kind(wire):
+    return cbor2.loads(cbor2.loads(wire).value[2])[0] if wire[0] == 0xD2 else 1
 
 
 def test_every_stored_record_verifies_against_the_tags_key(demo_run):
     _, out, _ = demo_run
-    db = sqlite3.connect(os.path.join(out, "store.sqlite"))
-    ((device, pub),) = db.execute("SELECT device, public_key FROM devices").fetchall()
+    with open_store(os.path.join(out, "store.sqlite"), create=False) as st:
+        ((device, pub, _, _),) = st.devices()
+        rows = [(r[0], bytes(r[-1])) for r in st.records(device)]
+        others = st.records(device, "early") + st.records(device, "rejected")
+        rejected = st.records(device, "rejected")
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pub)
-    rows = db.execute("SELECT seq, cose FROM records WHERE status='valid' ORDER BY seq").fetchall()
-    # a fix verifies when the chain from it leads to a record signed by the tag's key
-    proven = verify_chain(rows, key, bytes.fromhex(device))
-    fixes = sum(1 for _, rec, _ in proven if rec[0] == 1)
+    # a record verifies when the checkpoint of its block is signed by the tag's key
+    proven = verify_blocks(rows, key, bytes.fromhex(device))
+    fixes = sum(1 for _, kind, _ in proven if kind == 1)
     assert fixes >= 15  # a fix a minute, faster near the zone, over 18 minutes
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # complete and in order
-    # the tag uploads only sealed ranges: nothing waits on the host for its proof, nothing
-    # was refused, and any other copy (an alert sent early) also arrived in the chain
-    assert db.execute("SELECT COUNT(*) FROM records WHERE status = 'rejected'").fetchone() == (0,)
-    others = db.execute("SELECT seq FROM records WHERE status != 'valid'").fetchall()
-    assert {s for (s,) in others} <= {r[0] for r in rows}
-    # the checks above can fail: a flipped byte in a fix breaks the chain after it, and one
-    # in a signature fails it
+    # the tag uploads only sealed blocks: nothing waits on the host for its proof, nothing
+    # was refused, and any other copy (an alert sent early) also arrived in its block
+    assert rejected == []
+    assert {r[0] for r in others} <= {r[0] for r in rows}
+    # the checks above can fail: a flipped byte in a fix breaks its block's signature, and
+    # one in an alert's signature fails it
     fix_at = next(i for i, (_, w) in enumerate(rows) if w[0] != 0xD2)
     bad = list(rows)
     bad[fix_at] = (rows[fix_at][0], rows[fix_at][1][:-1] + bytes([rows[fix_at][1][-1] ^ 1]))
-    with pytest.raises(AssertionError, match="hash chain broken"):
-        verify_chain(bad, key, bytes.fromhex(device))
+    with pytest.raises(InvalidSignature):
+        verify_blocks(bad, key, bytes.fromhex(device))
     signed_at = next(i for i, (_, w) in enumerate(rows) if w[0] == 0xD2)
     bad = bytearray(rows[signed_at][1])
     bad[-5] ^= 1

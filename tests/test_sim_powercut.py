@@ -6,13 +6,13 @@ store.sqlite and events.jsonl directly, not through the run's own summary."""
 import json
 import os
 import random
-import sqlite3
 import sys
 
 import pytest
 
 from emtag.cli import main as cli
 from emtag.host import unixport, verify
+from emtag.host.store import open_store
 from emtag.protocol import records
 from emtag.simulator import flash, scenario, simulate, timeline
 
@@ -73,14 +73,15 @@ def events(out):
 
 
 def stored(out):
-    db = sqlite3.connect(os.path.join(out, "store.sqlite"))
-    try:
-        rows = db.execute(
-            "SELECT id, seq, type, lat_e7, lon_e7, status, cose FROM records ORDER BY id"
-        ).fetchall()
-        (key,) = db.execute("SELECT public_key FROM devices").fetchone()
-    finally:
-        db.close()
+    """(None, seq, type, lat, lon, status, wire) of every stored record, and the tag's key."""
+    with open_store(os.path.join(out, "store.sqlite"), create=False) as st:
+        dev = st.devices()
+        if not dev:
+            return [], None
+        device, key = dev[0].device, dev[0].public_key
+        rows = [(None, r[0], r[1], r[3], r[4], status, bytes(r[-1]))
+                for status in ("valid", "early", "rejected")
+                for r in st.records(device, status)]  # fmt: skip
     return rows, key
 
 
