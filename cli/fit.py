@@ -404,7 +404,9 @@ def _zone_table(path, args):
 
     try:
         zoneset = zonefile.load(
-            path, area=args.area, max_spread_km=args.max_spread_km,
+            path,
+            area=args.area,
+            max_spread_km=args.max_spread_km,
             allow_outside=args.allow_outside,
         )
         for w in getattr(zoneset, "warnings", ()):

@@ -26,22 +26,29 @@ from emtag.host.nmeacapture import (
 
 HELP = "decode NMEA captures with the tag's parser: one JSON fix per epoch"
 
+
 def add_arguments(parser):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="NMEA capture file")
     parser.add_argument(
-        "--interpreter", choices=("cpython", "micropython"), default="cpython",
+        "--interpreter",
+        choices=("cpython", "micropython"),
+        default="cpython",
         help="run the parser here (cpython) or in the MicroPython unix port, as on the tag",
     )
     parser.add_argument(
-        "--no-checksum", action="store_true",
+        "--no-checksum",
+        action="store_true",
         help="receiver profile: accept sentences that carry no checksum",
     )
     parser.add_argument(
-        "--not-before", metavar="YYYY-MM-DD", type=parse_date,
+        "--not-before",
+        metavar="YYYY-MM-DD",
+        type=parse_date,
         help="earliest plausible date (default: the tag's, 2025-01-01)",
     )
     parser.add_argument(
-        "--full", action="store_true",
+        "--full",
+        action="store_true",
         help="also print pdop, vdop and the per-constellation C/N0 summary",
     )
 
@@ -78,7 +85,13 @@ def run(args):
         except BrokenPipeError:  # `| head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        print("emtag nmea: %s: epochs=%d %s" % (
-            os.path.basename(path), len(fixes),
-            " ".join("%s=%d" % kv for kv in counters.items())), file=sys.stderr)
+        print(
+            "emtag nmea: %s: epochs=%d %s"
+            % (
+                os.path.basename(path),
+                len(fixes),
+                " ".join("%s=%d" % kv for kv in counters.items()),
+            ),
+            file=sys.stderr,
+        )
     return 0

@@ -24,8 +24,11 @@ MAX_DAYS = 100 * 365
 
 def add_arguments(p):
     sub = p.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
-    d = sub.add_parser("devices", help="list the tags in the store: last record, position, "
-                       "battery, open breaches, unacknowledged alerts")
+    d = sub.add_parser(
+        "devices",
+        help="list the tags in the store: last record, position, "
+        "battery, open breaches, unacknowledged alerts",
+    )
     add_store_argument(d)
     d.add_argument("--json", action="store_true", help="one JSON object per tag, raw units")
     d.set_defaults(_action=_devices)
@@ -74,15 +77,20 @@ def _devices(args):
         f = s.last_fix
         where = (
             "%s (within %s)" % (_degrees(f.lat_e7, f.lon_e7), _metres(f.acc_cm))
-            if f else "no fix yet"
+            if f
+            else "no fix yet"
         )
         print("%s  firmware %s, first seen %s" % (s.device, s.firmware or "?", s.first_seen))
-        print("    last record   %s (tag time), received %s"
-              % (_iso(s.last_t) if s.last_t else "-", s.last_received or "-"))
+        print(
+            "    last record   %s (tag time), received %s"
+            % (_iso(s.last_t) if s.last_t else "-", s.last_received or "-")
+        )
         print("    last position %s%s" % (where, " at " + _iso(f.t) if f else ""))
         print("    battery       %s" % (s.battery or "no battery alert").replace("_", " "))
-        breaches = ", ".join("%s in %s since %s" % (a.replace("_", " "), z, _iso(t))
-                             for a, z, _seq, t in s.open_breaches)
+        breaches = ", ".join(
+            "%s in %s since %s" % (a.replace("_", " "), z, _iso(t))
+            for a, z, _seq, t in s.open_breaches
+        )
         print("    open breaches %s" % (breaches or "none"))
         print("    alerts not acknowledged: %d" % s.unacked_alerts)
     return 0
@@ -90,8 +98,12 @@ def _devices(args):
 
 def _degrees(lat_e7, lon_e7):
     lat, lon = lat_e7 / 1e7, lon_e7 / 1e7
-    return "%.6f %s %.6f %s" % (abs(lat), "N" if lat >= 0 else "S", abs(lon),
-                                "E" if lon >= 0 else "W")
+    return "%.6f %s %.6f %s" % (
+        abs(lat),
+        "N" if lat >= 0 else "S",
+        abs(lon),
+        "E" if lon >= 0 else "W",
+    )
 
 
 def _metres(cm):

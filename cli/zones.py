@@ -32,17 +32,22 @@ def add_area_arguments(p):
     from emtag.host import zonearea
 
     p.add_argument(
-        "--area", metavar="BOX|COUNTRY",
+        "--area",
+        metavar="BOX|COUNTRY",
         help="deployment area: MIN_LAT,MIN_LON,MAX_LAT,MAX_LON in degrees or a country code "
-        "(%s); default $EMTAG_AREA, else the file's \"area\", else the region of its other "
+        '(%s); default $EMTAG_AREA, else the file\'s "area", else the region of its other '
         "zones" % ", ".join(sorted(zonearea.COUNTRIES)),
     )
     p.add_argument(
-        "--max-spread-km", type=float, default=zonearea.MAX_SPREAD_KM, metavar="KM",
+        "--max-spread-km",
+        type=float,
+        default=zonearea.MAX_SPREAD_KM,
+        metavar="KM",
         help="without an area: refuse a zone this far from the others (default %(default)s)",
     )
     p.add_argument(
-        "--allow-outside", action="store_true",
+        "--allow-outside",
+        action="store_true",
         help="compile a zone outside the area anyway (with a warning)",
     )
 

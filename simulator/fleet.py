@@ -140,7 +140,6 @@ def main(args, sc, out, interpreter):
     """`emtag sim --tags N` and `--baseline`: parallel runs, one summary table."""
     import sys
 
-
     path = args.scenario
     if args.tags is not None:
         n = args.tags

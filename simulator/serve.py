@@ -137,8 +137,9 @@ class BridgeLink:
         if spec.startswith("tcp:") and ":" not in spec[4:]:
             host, port = "127.0.0.1", int(spec[4:]) if spec[4:].isdigit() else None
         if port is None or u.scheme not in ("socket", "tcp"):
-            raise ServeError("uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, "
-                             "not %r" % spec)
+            raise ServeError(
+                "uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, not %r" % spec
+            )
         self.addr = (host, port)
         self.url = "tcp:%s:%d" % self.addr
         self.sock = None
@@ -150,8 +151,10 @@ class BridgeLink:
             if self.sock is None:
                 time.sleep(0.2)
         if self.sock is None:
-            raise ServeError("cannot reach a bridge at %s (start `emtag bridge --listen "
-                             "tcp://%s:%d` first)" % (self.url, host, port))
+            raise ServeError(
+                "cannot reach a bridge at %s (start `emtag bridge --listen "
+                "tcp://%s:%d` first)" % (self.url, host, port)
+            )
 
     def _connect(self):
         if self.sock is not None or time.monotonic() < self._next_try:

@@ -68,7 +68,7 @@ def _results(world, sc, wall, interpreter):
     }
 
 
-def _told(evs):
+def told(evs):
     """The records the tag said it logged, as (time, seq, type, lat, lon): a fix (seq and
     position), a checkpoint (seq), and the restart record each boot begins with
     (next_seq - 1)."""
@@ -95,11 +95,11 @@ def _delivery(evs, stored):
     reused by the next boot. Returns (records missing or different, among those up to the
     newest stored; records the tag held beyond the newest stored at the end; the newest
     stored seq)."""
-    told = _told(evs)
+    said = told(evs)
     have = {row[0]: (row[1], row[3], row[4]) for row in stored}
     upto = max(have, default=0)
-    missing = sum(1 for _, seq, *rec in told if seq <= upto and have.get(seq) != tuple(rec))
-    last = max([seq for _, seq, *_ in told], default=0)
+    missing = sum(1 for _, seq, *rec in said if seq <= upto and have.get(seq) != tuple(rec))
+    last = max([seq for _, seq, *_ in said], default=0)
     for e in evs:
         if e["source"] == "tag" and e["type"] == "shutdown":
             last = max(last, e.get("records", 0))
@@ -113,7 +113,7 @@ def _catch_up(evs):
     if not ups:
         return None
     up = ups[-1]["t"]  # ISO 8601 UTC in one format: the strings sort as the times do
-    before = max([seq for t, seq, *_ in _told(evs) if t < up], default=0)
+    before = max([seq for t, seq, *_ in told(evs) if t < up], default=0)
     for e in evs:
         if (
             e["source"] == "bridge"
@@ -141,8 +141,11 @@ def _checks(sc, evs, stored_alerts):
             continue
         if count is not None:
             checks.append(
-                {"ok": len(hits) == count, "text": "%s stored %d time%s (expected %d)"
-                 % (what, len(hits), "" if len(hits) == 1 else "s", count)}
+                {
+                    "ok": len(hits) == count,
+                    "text": "%s stored %d time%s (expected %d)"
+                    % (what, len(hits), "" if len(hits) == 1 else "s", count),
+                }
             )
         if not hits:
             checks.append({"ok": False, "text": "%s reached the store: none did" % what})

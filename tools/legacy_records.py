@@ -108,7 +108,9 @@ def wire_bytes(items, delivering):
         i = 0
         while i < len(g):
             batch, size = [], 0
-            while i < len(g) and len(batch) < BATCH and (not batch or size + len(g[i]) <= BATCH_BYTES):
+            while (
+                i < len(g) and len(batch) < BATCH and (not batch or size + len(g[i]) <= BATCH_BYTES)
+            ):
                 batch.append(g[i])
                 size += len(g[i])
                 i += 1
@@ -145,8 +147,11 @@ def store_bytes(items, device_id, tmp):
 
 
 def _size(db):
+    """Bytes the database's pages hold after VACUUM (page size less unused space, from
+    SQLite's dbstat): what a store grows by per record, without the page granularity of
+    a short run's file size."""
     db.commit()
+    db.execute("PRAGMA journal_mode=DELETE")
     db.execute("VACUUM")
-    (pages,) = db.execute("PRAGMA page_count").fetchone()
-    (size,) = db.execute("PRAGMA page_size").fetchone()
-    return pages * size
+    (used,) = db.execute("SELECT SUM(pgsize - unused) FROM dbstat").fetchone()
+    return used
