@@ -324,12 +324,15 @@ class Tag:
         return None  # records no longer store the previous one's hash (protocol/records.py)
 
     def _append(self, rec):
-        # an alert or restart: numbered, signed at once and logged (firmware/evidence.py)
+        # an alert or restart: numbered, signed at once and logged (firmware/evidence.py);
+        # it stays the log's last record until this pass's seal check (poll), so callers
+        # may still read it there
         now = self.board.now_ms()
+        if self.chain.n >= self.chain.max_records:
+            self._checkpoint(now)  # a block never holds more than max_records
         self.chain.add(rec, now, self.log)
         if rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
             self.uplink.send_first(self.log.last_seq, self.log.last_record)
-        self._seal_if_due(now)
 
     def _seal_if_due(self, now):
         if self.chain.seal_due(now, self.uplink.delivering):

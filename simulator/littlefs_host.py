@@ -88,6 +88,35 @@ def _lfs(bdev, mount=True):
     )
 
 
+class _File:
+    """A littlefs-python file whose close runs once: a close that fails (a power cut while
+    it commits) leaves the handle unmarked, and closing it again when it is collected trips
+    an assertion in littlefs' C code that aborts the whole process."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def close(self):
+        fh = self._fh
+        if fh.closed:
+            return
+        try:
+            fh.close()
+        finally:
+            # littlefs' own handle (under Python's buffering for binary modes): marked as
+            # FileHandle.close marks it on success
+            setattr(getattr(fh, "raw", fh), "__IOBase_closed", True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getattr__(self, name):  # read, write, seek, tell, readinto...
+        return getattr(self._fh, name)
+
+
 class VfsAdapter:
     """The subset of vfs.VfsLfs2's interface the firmware uses, over littlefs-python."""
 
@@ -96,12 +125,12 @@ class VfsAdapter:
 
     def open(self, path, mode="r"):
         try:
-            return self._fs.open(path, mode)
+            return _File(self._fs.open(path, mode))
         except FileNotFoundError:
             if "a" not in mode:
                 raise
         # littlefs-python's append mode does not create; MicroPython's does
-        return self._fs.open(path, mode.replace("a", "w"))
+        return _File(self._fs.open(path, mode.replace("a", "w")))
 
     def ilistdir(self, path="/"):
         for name in self._fs.listdir(path):

@@ -1,8 +1,9 @@
 # Power-cut harness for the record log, run on the MicroPython unix port by tools/powercut.py:
 #     micropython powercut_device.py SEED CUT,CUT,... TORN,TORN,...
 # One run: a fresh littlefs (vfs.VfsLfs2) on a RAM block device, a seeded workload of
-# appends (fixes asked through the thinning policy, alerts never), acknowledgements and the
-# reclaims they trigger, with a power cut at a chosen block write after each boot. A CUT is
+# appends (fixes asked through the thinning policy and written as the tag writes them, a
+# compact entry laid out by the caller; alerts never asked, written whole), acknowledgements
+# and the reclaims they trigger, with a power cut at a chosen block write after each boot. A CUT is
 # a phase letter and a count: "a40" the 40th block write (program or erase) of any kind,
 # "p7" the 7th made while appending, "k3" while writing an acknowledgement, "r2" while
 # reclaiming segments, "b4" while booting (mount, log recovery, the restart record; a boot
@@ -18,6 +19,7 @@ import sys
 import vfs
 
 from emtag.firmware.recordlog import RecordLog
+from emtag.protocol.fixcodec import crc16
 
 BLOCK_SIZE = 512
 BLOCK_COUNT = 256  # 128 KiB of flash
@@ -172,8 +174,13 @@ def make(kind, seq, prev, boot, n):
     return bytes(body)
 
 
+def fix_head(n):
+    return bytes([0x40 | n]) if n < 24 else bytes([0x58, n])
+
+
 class Model:
-    """What the log has reported durable: acks and appends that returned."""
+    """What the log has reported durable: acks and appends that returned (each record as
+    the log reads it back: a fix as its CBOR byte string)."""
 
     def __init__(self):
         self.acked = 0
@@ -181,7 +188,14 @@ class Model:
         self.top = 0
         self.last = None
         self.recs = {}
+        self.fixes = set()  # seqs written as fix entries
         self.inflight = None
+
+    def body(self, seq, rec):
+        """The part of a record that names the one before it (a fix: after its head)."""
+        if seq in self.fixes:
+            return rec[1 if rec[0] < 0x58 else 2 :]
+        return rec
 
 
 def check(log, m):
@@ -195,6 +209,8 @@ def check(log, m):
     landed = m.inflight is not None and last == top + 1 and m.inflight[0] == top + 1
     if last != top and not landed:
         return "last_seq %d, durable up to %d" % (last, top)
+    if landed and m.inflight[2]:
+        m.fixes.add(last)
     expect_last = m.inflight[1] if landed else m.last
     if log.last_record != expect_last:
         return "last record differs at %d" % last
@@ -206,7 +222,7 @@ def check(log, m):
         want = m.inflight[1] if (landed and s == last) else m.recs.get(s)
         if rec != want:
             return "record %d differs from what was reported durable" % s
-        if prev is not None and rec[5:13] != h8(prev):
+        if prev is not None and m.body(s, rec)[5:13] != h8(prev):
             return "chain broken at %d" % s
         prev = rec
     if landed:
@@ -222,9 +238,19 @@ def check(log, m):
 
 def append(log, m, kind, boot, rng):
     seq = log.last_seq + 1
-    rec = make(kind, seq, log.last_record, boot, 20 + rng.next(200))
-    m.inflight = (seq, rec)
-    log.append(seq, rec)
+    if kind == b"F":  # a fix: n | body | CRC-16 of its wire item, as firmware/evidence.py
+        body = make(kind, seq, m.last, boot, rng.next(40))
+        rec = fix_head(len(body)) + body
+        crc = crc16(rec)
+        entry = bytes([len(body)]) + body + bytes([crc >> 8, crc & 0xFF])
+        m.inflight = (seq, rec, True)
+        log.append_fix(seq, entry)
+        m.fixes.add(seq)
+    else:
+        rec = make(kind, seq, m.last, boot, 20 + rng.next(200))
+        m.inflight = (seq, rec, False)
+        m.fixes.discard(seq)  # a seq torn away before is used again
+        log.append(seq, rec)
     m.inflight = None
     m.recs[seq] = rec
     m.top, m.last = seq, rec
