@@ -5,6 +5,7 @@ MicroPython unix port, with the tag's heap, is covered by tests/test_demo.py). A
 EXAMPLES for a new example."""
 
 import os
+
 import pytest
 
 from emtag.host.store import open_store
