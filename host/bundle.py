@@ -196,11 +196,6 @@ def build(
         },
         "exported_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "exported_by": "emtag " + _version(),
-        "rejected_in_window": store.db.execute(
-            "SELECT COUNT(*) FROM records WHERE device=? AND status='rejected' "
-            "AND t BETWEEN ? AND ?",
-            (device, t_from, t_to),
-        ).fetchone()[0],
     }
     manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
     members = [
@@ -254,8 +249,6 @@ def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
         "                   (the window holds seq %d..%d; later ones, up to the signed record"
         % (w["first_seq"], w["last_seq"]),
         "                   that seals them, are included as their proof)",
-        "Rejected records   %d in the window were refused by the bridge and are not included"
-        % manifest["rejected_in_window"],
         "Exported           %s by %s" % (manifest["exported_at"], manifest["exported_by"]),
         "Manifest           %s"
         % (

@@ -84,6 +84,15 @@ LOUD = {
 }
 
 
+def printable(value):
+    """A field as one line of plain text: what peers send (a HELLO's firmware string, an
+    error quoting their bytes) can neither start a forged line nor hide in control codes."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def printer(quiet, out=None):
     lock = threading.Lock()
 
@@ -92,7 +101,7 @@ def printer(quiet, out=None):
             return
         from emtag.host.serial_bridge import now_iso
 
-        rest = " ".join("%s=%s" % (k, fields[k]) for k in sorted(fields))
+        rest = " ".join("%s=%s" % (k, printable(fields[k])) for k in sorted(fields))
         line = "%s  %-16s %s" % (now_iso(), kind, rest)
         with lock:
             print(line, file=out or sys.stdout, flush=True)

@@ -1,10 +1,21 @@
-"""The bridge's SQLite store: devices, every record received (valid or rejected), alerts.
+"""The bridge's SQLite store: devices, the tags' records, alerts, and bounded rejected input.
 
 WAL mode so readers never block the bridge; the schema version lives in PRAGMA
 user_version and MIGRATIONS brings any older store up to date on open.
+
+Writes commit at once, or, inside `with store.group():`, together at the end of the group
+(one synced commit for many sessions' batches: the bridge's I/O loop, host/serial_bridge.py,
+acknowledges nothing of a group before it is committed); `with store.savepoint():` inside a
+group undoes one session's writes alone if it fails.
 """
 
+import contextlib
 import sqlite3
+
+# Rejected input is kept for diagnosis, apart from the tags' evidence (never in a bundle),
+# and bounded: the newest REJECTED_PER_DEVICE per device and REJECTED_TOTAL in all.
+REJECTED_PER_DEVICE = 1000
+REJECTED_TOTAL = 100000
 
 MIGRATIONS = [
     # 1: walking skeleton
@@ -71,6 +82,25 @@ MIGRATIONS = [
         (NEW.device, NEW.seq, CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, NEW.id);
     END;
     """,
+    # 4: rejected input apart from the evidence, bounded (host/bridge.py). What a connection
+    # sent that is not its tag's record (altered on the way, spliced, malformed) is kept here
+    # for diagnosis, never under records, so it can reach no bundle or query of the evidence.
+    """
+    CREATE TABLE rejected (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,             -- the device the connection proved it is
+        seq INTEGER,                      -- the seq the item claims (NULL: unreadable)
+        reason TEXT NOT NULL,
+        received TEXT NOT NULL,
+        peer TEXT,                        -- where it came from (port or address)
+        wire BLOB NOT NULL                -- the item as received (at most 2048 bytes)
+    );
+    CREATE INDEX rejected_device ON rejected(device, id);
+    INSERT INTO rejected(device, seq, reason, received, wire)
+        SELECT device, seq, COALESCE(reason, 'rejected'), received, substr(cose, 1, 2048)
+        FROM records WHERE status = 'rejected';
+    DELETE FROM records WHERE status = 'rejected';
+    """,
 ]
 
 
@@ -79,7 +109,38 @@ class Store:
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self._grouped = False
         self._migrate()
+
+    def _tx(self):
+        """The transaction a write runs in: its own, or the open group's."""
+        return contextlib.nullcontext() if self._grouped else self.db
+
+    @contextlib.contextmanager
+    def group(self):
+        """Writes inside commit together, once, when the block ends (rolled back if it
+        raises). Nothing written inside may be acknowledged before the block has ended."""
+        if self._grouped:
+            raise RuntimeError("store groups do not nest")
+        self._grouped = True
+        try:
+            with self.db:
+                self.db.execute("BEGIN")  # so that savepoints nest inside, never commit
+                yield self
+        finally:
+            self._grouped = False
+
+    @contextlib.contextmanager
+    def savepoint(self):
+        """Inside a group: the writes of the block are undone alone if it raises."""
+        self.db.execute("SAVEPOINT s")
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK TO s")
+            self.db.execute("RELEASE s")
+            raise
+        self.db.execute("RELEASE s")
 
     def _migrate(self):
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -97,7 +158,7 @@ class Store:
         return row[0] if row else None
 
     def add_device(self, device, public_key, firmware, when):
-        with self.db:
+        with self._tx():
             self.db.execute(
                 "INSERT INTO devices(device, public_key, firmware, first_seen) VALUES (?,?,?,?)",
                 (device, public_key, firmware, when),
@@ -132,7 +193,7 @@ class Store:
             "hash",
             "sealed_by",
         )
-        with self.db:
+        with self._tx():
             self.db.executemany(
                 "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
                 [tuple(r.get(c) for c in cols) for r in rows],
@@ -145,6 +206,31 @@ class Store:
             (device, status),
         )
         return cur.fetchall()
+
+    def add_rejected(self, device, rows, when, peer=None):
+        """Keep rejected items (seq, reason, wire) of a device for diagnosis, bounded."""
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO rejected(device, seq, reason, received, peer, wire) "
+                "VALUES (?,?,?,?,?,?)",
+                [(device, seq, reason[:300], when, peer, bytes(wire[:2048]))
+                 for seq, reason, wire in rows],
+            )  # fmt: skip
+            self.db.execute(
+                "DELETE FROM rejected WHERE device=? AND id <= (SELECT id FROM rejected "
+                "WHERE device=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (device, device, REJECTED_PER_DEVICE),
+            )
+            self.db.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
+                (REJECTED_TOTAL,),
+            )
+
+    def rejected(self, device):
+        """(seq, reason, wire) of the rejected items kept for a device, oldest first."""
+        return self.db.execute(
+            "SELECT seq, reason, wire FROM rejected WHERE device=? ORDER BY id", (device,)
+        ).fetchall()
 
     # the evidence chain (host/bridge.py, host/bundle.py)
     def has_record(self, device, seq, status):

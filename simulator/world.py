@@ -55,7 +55,13 @@ class World:
         # WAL without an fsync per commit: a simulated bridge need not survive an OS crash,
         # and long runs commit thousands of batches
         self.store.db.execute("PRAGMA synchronous=NORMAL")
-        self.bridge = host_bridge.Session(self.store, self._bridge_event, lambda: iso(self.now))
+        nonces = random.Random(scenario.seed * 7919 + 2)  # the bridge's challenges: seeded
+        self.bridge = host_bridge.Session(
+            self.store,
+            self._bridge_event,
+            lambda: iso(self.now),
+            nonce=lambda: nonces.randbytes(16),
+        )
         self.serial = "SIM%05d" % scenario.seed
         self.strap_closed = True  # the strap; other sensors: self.hw (simulator/hardware.py)
         self.console_out = []  # what the tag wrote to its USB console, when no port is attached
