@@ -40,12 +40,15 @@ from emtag.protocol import records
 # A real tag has at most evidence.CHECKPOINT_RECORDS (15) records unsealed at once and
 # uploads only sealed ranges; more than this waiting in one session is not a tag.
 MAX_UNSEALED = 64
+MAX_UNSEALED_BYTES = 32 * 1024  # ...and no more bytes than this
 MAX_HELLOS = 8  # handshakes one connection may start
 MAX_PROOF_FAILURES = 3  # failed proofs before the connection is closed
 MAX_REJECTED = 256  # rejected items one connection may send before it is closed
 REJECTED_KEPT_PER_BATCH = 8  # of one batch's rejected items, the store keeps this many
 MAX_FIRMWARE = 64  # characters of a HELLO's firmware version
 MAX_BATCH = 64  # items in one RECORDS message (the tag sends at most 8)
+MAX_BAD = 64  # malformed messages or frames one connection may send before it is closed
+MAX_BEFORE_PROOF = 16  # messages a connection may send before it has proved its key
 
 
 def _record_columns(rec):
@@ -130,6 +133,8 @@ class Session:
         self.last_hash = None  # its payload digest: the chain continues from it
         self.unsealed = []  # wire items of this session waiting for their seal
         self.hellos = 0
+        self.messages = 0
+        self.bad = 0
         self.proof_failures = 0
         self.rejected = 0
         self.closed = None  # why the session ended (the I/O layer closes its connection)
@@ -147,8 +152,14 @@ class Session:
     def receive(self, data):
         """Bytes from the tag in, bytes for the tag out."""
         out = bytearray()
+        if self.closed is not None:
+            return b""
         for raw in self.deframer.feed(data):
             if self.closed is not None:
+                break
+            self.messages += 1
+            if self.device is None and self.messages > MAX_BEFORE_PROOF:
+                self.close("too many messages before the handshake")
                 break
             try:
                 msg = _loads(raw)
@@ -157,9 +168,15 @@ class Session:
                 continue
             for reply in self._handle(msg):
                 out += frames.encode(cbor2.dumps(reply, canonical=True))
+        if self.deframer.errors > MAX_BAD and self.closed is None:
+            self.close("too many bad frames (%d)" % self.deframer.errors)
         return bytes(out)
 
     def _bad(self, error):
+        self.bad += 1
+        if self.bad > MAX_BAD:
+            self.close("too many malformed messages")
+            return
         where = {"peer": self.peer} if self.peer else {}
         self.emit("bad_message", error=error, **where)
 
@@ -352,7 +369,7 @@ class Session:
                 proven.append(v)
             else:  # its proof is still on the way (or a record before it is)
                 waiting.append(stream[v.index])
-        if len(waiting) > MAX_UNSEALED:
+        if len(waiting) > MAX_UNSEALED or sum(map(len, waiting)) > MAX_UNSEALED_BYTES:
             replies.append([m.NACK, 0, "too many records without a checkpoint"])
             waiting = []
         self.unsealed = waiting

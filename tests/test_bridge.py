@@ -133,7 +133,13 @@ def test_garbage_never_raises(session):
     greet(session, make_tag())
     for _ in range(300):
         junk = rng.randbytes(rng.randrange(1, 200))
-        session.receive(junk)
+        session.receive(junk + b"\x00")
         msg = rng.choice([[m.RECORDS, [junk]], [m.HELLO, {0: junk}], [77], {"a": 1}, junk])
         session.receive(frame.encode(cbor2.dumps(msg)))
     assert any(kind == "bad_message" for kind, _ in session.events)
+    # a peer that keeps sending garbage is shut out (its connection closed), not served
+    assert session.closed in (
+        "too many messages before the handshake",  # a junk HELLO restarts the handshake
+        "too many malformed messages",
+    ) or session.closed.startswith("too many bad frames")
+    assert session.receive(frame.encode(cbor2.dumps([m.HELLO, {}]))) == b""
