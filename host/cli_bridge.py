@@ -14,11 +14,13 @@ A tag new to the store is taken with --fitted only if the fitting register holds
 (provisioned at fitting), with --known-only never, and otherwise on first contact (its
 device id must still be the hash of its key; for development and simulation)."""
 
+import argparse
 import signal
 import sys
 import threading
 
 from emtag.host.cli import CommandError
+from emtag.host.links import Limits
 
 HELP = "verify, store and forward what tags upload (serial port or TCP)"
 
@@ -54,6 +56,22 @@ def add_arguments(p):
         help="refuse tags not already in the store",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors and alerts")
+    lim = p.add_argument_group(
+        "limits", "what one peer may cost the bridge (a peer past them is closed, with a reason)"
+    )
+    d = Limits()
+    lim.add_argument("--max-connections", type=_positive(int), default=d.max_connections,
+                     metavar="N", help="TCP connections at once (default: %(default)s, or "
+                     "fewer if the open-file limit is lower)")
+    lim.add_argument("--per-address", type=_positive(int), default=d.per_address, metavar="N",
+                     help="TCP connections at once from one address (default: %(default)s)")
+    lim.add_argument("--handshake-timeout", type=_positive(float), default=d.handshake_s,
+                     metavar="S", help="seconds from connecting to a proven key "
+                     "(default: %(default)s)")
+    lim.add_argument("--idle-timeout", type=_positive(float), default=d.idle_s, metavar="S",
+                     help="seconds without a complete message (default: %(default)s)")
+    lim.add_argument("--rate", type=_positive(int), default=int(d.rate), metavar="BYTES",
+                     help="bytes a second one connection may send (default: %(default)s)")
 
 
 def _admission(args):
@@ -72,6 +90,33 @@ def _admission(args):
     return True
 
 
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+        if not v > 0 or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def limits(args):
+    """host/links.py Limits from the command line."""
+    burst = max(Limits.burst, 2 * args.rate)
+    return Limits(
+        max_connections=args.max_connections,
+        per_address=args.per_address,
+        handshake_s=args.handshake_timeout,
+        idle_s=args.idle_timeout,
+        rate=args.rate,
+        burst=burst,
+    )
+
+
 LOUD = {
     "alert",
     "alert_early",
@@ -81,6 +126,8 @@ LOUD = {
     "mqtt_disconnected",
     "mqtt_refused",
     "listening",
+    "session_error",
+    "store_error",
 }
 
 
@@ -124,7 +171,9 @@ def run(args):
             raise CommandError(str(e)) from None
     admission = _admission(args)
     try:
-        br = Bridge(args.store, emit, register=admission, baudrate=args.baud)
+        br = Bridge(
+            args.store, emit, register=admission, baudrate=args.baud, limits=limits(args)
+        )
     except Exception as e:  # sqlite3 errors: not a database, schema too new, unwritable
         raise CommandError("store %s: %s" % (args.store, e)) from None
     try:
