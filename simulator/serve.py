@@ -26,10 +26,14 @@ import tty
 from urllib.parse import urlparse
 
 from emtag.firmware.boards import simwire as w
+from emtag.firmware.boards.sim import CONSOLE_RXBUF
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
 POLL_S = 0.25  # longest select() between checks (Ctrl-C, re-anchoring)
+# console bytes waiting for the tag's next wake: what its UART's ring buffer holds (it drops
+# the rest), so no wake brings the tag more than that
+CONSOLE_QUEUE = CONSOLE_RXBUF
 MAX_LAG_MS = 2000  # virtual time further behind the wall clock than this: catch up at once
 
 
@@ -162,9 +166,12 @@ class Pacer:
                 ready, _, _ = select.select(self.port.fds(), [], [], timeout)
                 if ready:
                     data = self.port.read(ready)
+                    held = sum(len(d) for ch, d in world.rx if ch == w.CONSOLE)
+                    data = data[: max(0, CONSOLE_QUEUE - held)]  # the wire's own bound
                     if data:
-                        world.now = max(world.now, min(int(now_v), t))
                         world.rx.append((w.CONSOLE, data))
+                    if data or held:  # the tag wakes to drain what waits for it
+                        world.now = max(world.now, min(int(now_v), t))
                         return True
         except KeyboardInterrupt:
             self.stopping = True

@@ -258,6 +258,31 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
         bench.wait_for(r"console_rejected +code=%s" % code)
 
 
+def test_a_flood_on_the_console_is_dropped_as_a_uart_would(bench, capsys):
+    """A fast flood once filled the simulated tag's heap (MemoryError): its console buffer is
+    now bounded like a UART's ring buffer, so the excess is dropped and the tag answers."""
+    with _conn(bench) as con:
+        junk = bytes(range(1, 256)) * 64  # no frame delimiter: one endless non-frame
+        end = time.monotonic() + 3
+        sent = 0
+        while time.monotonic() < end:
+            con.ser.write(junk)
+            sent += len(junk)
+        assert sent > 1 << 20
+    # bytes that came while the buffer was full were lost, as on a real UART: a request
+    # sent into the tail of the flood may be too; the client asks again
+    for _ in range(6):
+        try:
+            with fitting.Connection(bench.port, timeout=5) as con:
+                assert con.info()["board"] == "sim"
+                break
+        except fitting.ConsoleError:
+            continue
+    else:
+        raise AssertionError("the tag no longer answers after a flood")
+    assert "MemoryError" not in bench.text()
+
+
 def test_ctrl_c_on_a_locked_tag_reaches_no_repl(bench, capsys):
     with _conn(bench) as con:
         con.ser.write(b"\x00\r\x03\x03\x03")
