@@ -209,9 +209,10 @@ def build(
 
 
 def _version() -> str:
-    from emtag.host.cli import VERSION
+    """emtag's version, as installed (pyproject.toml)."""
+    from importlib.metadata import version
 
-    return VERSION
+    return version("emtag")
 
 
 def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:

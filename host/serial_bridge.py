@@ -1,14 +1,14 @@
 """The bridge's I/O around bridge.Session: serial ports and TCP listeners, one store, one
 event loop.
 
-    br = Bridge("store.sqlite", emit)            # emit(type, **fields)
+    br = Bridge("store.sqlite", emit)            # emit(type, **fields); or postgresql://...
     br.add_port("/dev/ttyACM0")                  # any pyserial URL: a device, a pty,
                                                  # socket://HOST:PORT, loop://, rfc2217://
     br.listen("tcp://127.0.0.1:7000")            # many tags at once
     br.run()                                     # until br.stop() (another thread, a signal)
 
-One thread runs an asyncio loop that owns the store and every Session (SQLite wants one
-writer; sessions are cheap). Each connection is a host/links.py Link with its own bounds
+One thread runs an asyncio loop that owns the store and every Session (one writer
+connection; sessions are cheap). Each connection is a host/links.py Link with its own bounds
 (rate, output, timeouts), so what one peer does never blocks or starves another.
 
 Group commit: in one turn of the loop every connection with input is served (at most
@@ -113,7 +113,7 @@ class Bridge:
         self, store_path, emit, register=True, on_commit=None, baudrate=115200, limits=None
     ):
         self.store_path = store_path
-        host_store.Store(store_path).close()  # fails here, early, if the store is unusable
+        host_store.open_store(store_path).close()  # fails here, early, if it is unusable
         self.store = None  # opened by run(), in the thread that uses it
         self._emit = emit
         self.register = register
@@ -272,7 +272,7 @@ class Bridge:
 
     # the owning thread
     def run(self):
-        self.store = host_store.Store(self.store_path)
+        self.store = host_store.open_store(self.store_path)
         self.loop = asyncio.new_event_loop()
         try:
             self.loop.run_until_complete(self._main())

@@ -379,7 +379,7 @@ def test_kill_9_mid_upload_loses_and_duplicates_nothing(bridge, honest):
 def test_the_store_is_one_verified_chain_after_every_attack(bridge, honest, tmp_path):
     bundle = tmp_path / "honest.zip"
     r = subprocess.run(
-        [sys.executable, "-m", "emtag.host.cli", "export", "--store", bridge.store,
+        [sys.executable, "-m", "emtag.cli.main", "export", "--store", bridge.store,
          "--device", honest.device, "--from", str(T0), "--to", str(T0 + 10**7), "-o",
          str(bundle)],
         capture_output=True, text=True, timeout=60,
@@ -388,7 +388,7 @@ def test_the_store_is_one_verified_chain_after_every_attack(bridge, honest, tmp_
     pem = tmp_path / "tag.pub"
     pem.write_bytes(honest.signer.public_key())  # 65-byte SEC1
     r = subprocess.run(
-        [sys.executable, "-m", "emtag.host.cli", "verify", "--key", str(pem), str(bundle)],
+        [sys.executable, "-m", "emtag.cli.main", "verify", "--key", str(pem), str(bundle)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 0 and "PASS" in r.stdout, r.stdout[-2000:]

@@ -68,7 +68,7 @@ def test_the_command_line_says_what_is_wrong(tmp_path):
         p = tmp_path / (name + ".geojson")
         p.write_text(text)
         r = subprocess.run(
-            [sys.executable, "-m", "emtag.host.cli", "zones", "compile", str(p), "-o",
+            [sys.executable, "-m", "emtag.cli.main", "zones", "compile", str(p), "-o",
              str(tmp_path / "z.cbor")],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
