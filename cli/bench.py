@@ -4,13 +4,18 @@ listed in BENCHMARKS; add yours with one line."""
 
 import importlib
 
-HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed)"
+HELP = (
+    "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
+    "ingest: bridge fixes/s; verify: emtag verify fixes/s and memory)"
+)
 
 # name -> module, in --help order
 BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
+    "ingest": "emtag.tools.bench_ingest",
+    "verify": "emtag.tools.bench_verify",
 }
 
 

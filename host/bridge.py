@@ -132,6 +132,7 @@ class Session:
         self.last_seq = 0  # newest valid (proven) record stored
         self.last_hash = None  # its payload digest: the chain continues from it
         self.unsealed = []  # wire items of this session waiting for their seal
+        self._parsed = {}  # wire -> verify.Item of those (and of the batch being verified)
         self.hellos = 0
         self.messages = 0
         self.bad = 0
@@ -271,7 +272,7 @@ class Session:
         seq, wire = self.store.last_valid(device)
         # the chain continues from the newest record proven and stored
         self.last_seq, self.last_hash = seq, verify.digest_of(wire) if wire else None
-        self.unsealed = []
+        self.unsealed, self._parsed = [], {}
         self.emit("hello", device=device, firmware=fw, stored_upto=seq)
         return [[m.ACK, self.last_seq]]
 
@@ -322,8 +323,14 @@ class Session:
         return [[m.ALERT_ACK, seq]]
 
     def _records(self, items):
-        wires = [bytes(x) for x in items if isinstance(x, bytes)]
-        wires.sort(key=lambda w: verify.peek_seq(w) or 1 << 62)  # arrival order is no evidence
+        dev = bytes.fromhex(self.device)
+        done = self._parsed
+        for w in items:
+            if isinstance(w, bytes) and w not in done:
+                done[w] = verify.parse_item(0, w, self.key, dev)
+        wires = [w for w in items if isinstance(w, bytes)]
+        # arrival order is no evidence: by the seq each item claims
+        wires.sort(key=lambda w: done[w].seq or 1 << 62)
         stream = self.unsealed + wires
         anchor = (self.last_seq, self.last_hash) if self.last_hash is not None else None
         report = verify.verify(
@@ -333,6 +340,7 @@ class Session:
             anchor=anchor,
             held=self._held_digest,
             check_order=False,
+            parsed=done,
         )
         # Valid rows stay one unbroken chain: nothing after a gap or an altered record is
         # stored (the tag resends from our ACK), and a fix is stored only together with the
@@ -373,6 +381,7 @@ class Session:
             replies.append([m.NACK, 0, "too many records without a checkpoint"])
             waiting = []
         self.unsealed = waiting
+        self._parsed = {w: done[w] for w in waiting}  # parsed once, kept while they wait
         if rows:
             self.store.add_records(rows)  # committed before the ACK below goes out
             for v in proven:  # the newest proven record anchors the next batch

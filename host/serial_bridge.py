@@ -192,7 +192,9 @@ class Bridge:
         addr, lim = link.address, self.limits
         bucket = self._accepts.get(addr)
         if bucket is None:
-            bucket = self._accepts[addr] = Bucket(lim.accepts_per_address_s, lim.accepts_burst)
+            # as many at once as one address may hold, and a steady rate past that
+            rate = max(lim.accepts_per_address_s, lim.per_address / 2)
+            bucket = self._accepts[addr] = Bucket(rate, max(lim.accepts_burst, lim.per_address))
         why = None
         if bucket.take(1):
             why = "connecting too often"

@@ -38,7 +38,7 @@ import hashlib
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
@@ -428,6 +428,7 @@ def verify(
     anchor: tuple[int, bytes] | None = None,
     held: Callable[[int], bytes | None] | None = None,
     check_order: bool = True,
+    parsed: Mapping[bytes, Item] | None = None,
 ) -> Report:
     """Check one tag's wire items, in the order given, against its public key.
 
@@ -439,6 +440,8 @@ def verify(
     anchor, so that resent records are duplicates rather than conflicts.
     check_order=False: arrival order is not evidence (the bridge stores by seq); no item is
     called reordered.
+    parsed: wire -> Item already parsed under this key (the bridge's records waiting for
+    their seal are parsed once, not again with every batch).
     """
     key = (
         public_key
@@ -446,7 +449,11 @@ def verify(
         else host_cose.load_public_key(public_key)
     )
     dev = device_id_of(key)
-    parsed = [parse_item(i, w, key, dev) for i, w in enumerate(items)]
+    done = parsed or {}
+    parsed = [
+        replace(done[w], index=i) if w in done else parse_item(i, w, key, dev)
+        for i, w in enumerate(items)
+    ]
     n = len(parsed)
     out: list[Verdict | None] = [None] * n
 

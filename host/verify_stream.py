@@ -31,7 +31,7 @@ import cbor2
 
 from emtag.host import verify
 
-WINDOW = 2048  # items per segment (about 6 MB of verify()'s working memory)
+WINDOW = 1024  # items per segment (about 6 MB of verify()'s working memory)
 MAX_SEGMENT = 4 * WINDOW
 HELD = 4 * WINDOW  # digests of recent valid records kept for duplicates across cuts
 _CHUNK = 1 << 16
