@@ -9,8 +9,8 @@ import sqlite3
 
 import cbor2
 import pytest
-from greet import greet
 from bridgeproc import BridgeProc
+from greet import greet
 from sftag import T0, SocketLink, Tag, free_port
 
 from emtag.cli.main import main as cli_main
