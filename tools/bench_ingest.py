@@ -255,7 +255,7 @@ def run(args):
         print("in process, one commit per turn      %8.0f fixes/s" % (n_fix / group))
         print("in process, one commit per batch     %8.0f fixes/s" % (n_fix / batch))
         print("peer: libraries alone (floor)        %8.0f fixes/s" % (n_fix / peer))
-        print("ratio emtag/floor (in process)       %8.2f" % (peer / group))
+        print("ratio emtag/floor, time (in process) %8.2f" % (group / peer))
         ok = n_fix / group >= TARGET_IN_PROCESS
         print("target %d fixes/s in process: %s" % (TARGET_IN_PROCESS, "met" if ok else "NOT met"))
         if not args.no_tcp:
