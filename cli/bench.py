@@ -14,6 +14,7 @@ BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
+    "centre": "emtag.tools.bench_centre",
     "ingest": "emtag.tools.bench_ingest",
     "verify": "emtag.tools.bench_verify",
 }
