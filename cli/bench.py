@@ -6,7 +6,7 @@ import importlib
 
 HELP = (
     "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
-    "ingest: bridge fixes/s; verify: emtag verify fixes/s and memory)"
+    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory)"
 )
 
 # name -> module, in --help order
