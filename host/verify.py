@@ -38,7 +38,7 @@ import hashlib
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import cbor2
@@ -234,6 +234,11 @@ class Item:
     record: dict | None = None
     kid: bytes | None = None
     problem: tuple[str, str] | None = None
+
+    def at(self, index: int) -> Item:
+        """The same parsed item at another position of a stream."""
+        return Item(index, self.wire, self.signed, self.payload, self.digest, self.record,
+                    self.kid, self.problem)  # fmt: skip
 
     @property
     def seq(self) -> int | None:
@@ -451,7 +456,7 @@ def verify(
     dev = device_id_of(key)
     done = parsed or {}
     parsed = [
-        replace(done[w], index=i) if w in done else parse_item(i, w, key, dev)
+        done[w].at(i) if w in done else parse_item(i, w, key, dev)
         for i, w in enumerate(items)
     ]
     n = len(parsed)
