@@ -41,8 +41,8 @@ from emtag.protocol import records
 # uploads only sealed ranges; more than this waiting in one session is not a tag.
 MAX_UNSEALED = 64
 MAX_UNSEALED_BYTES = 32 * 1024  # ...and no more bytes than this
-MAX_HELLOS = 8  # handshakes one connection may start
-MAX_PROOF_FAILURES = 3  # failed proofs before the connection is closed
+MAX_HELLOS = 8  # handshakes one connection may start without one succeeding
+MAX_PROOF_FAILURES = 3  # failed proofs in a row before the connection is closed
 MAX_REJECTED = 256  # rejected items one connection may send before it is closed
 REJECTED_KEPT_PER_BATCH = 8  # of one batch's rejected items, the store keeps this many
 MAX_FIRMWARE = 64  # characters of a HELLO's firmware version
@@ -269,6 +269,7 @@ class Session:
         if self.owners is not None:
             self.owners.claim(device, self)
         self.device, self.key = device, key
+        self.hellos = self.proof_failures = 0  # bounds on failed handshakes, not on reboots
         seq, wire = self.store.last_valid(device)
         # the chain continues from the newest record proven and stored
         self.last_seq, self.last_hash = seq, verify.digest_of(wire) if wire else None
