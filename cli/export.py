@@ -19,7 +19,8 @@ HELP = "export a tag's records for a time window as a self-contained evidence bu
 def add_arguments(p):
     add_store_argument(p)
     p.add_argument(
-        "--device", required=True, metavar="ID", help="device id (hex, or a unique prefix)"
+        "--device", metavar="ID",
+        help="device id (hex, or a unique prefix); may be left out when the store holds one tag"
     )
     p.add_argument(
         "--from", dest="t_from", required=True, metavar="T",

@@ -1,5 +1,6 @@
 """Look after the bridge's store (SQLite file or PostgreSQL database).
 
+  emtag store devices --store DB                         # the tags it holds, and their state
   emtag store retention --store DB --older-than 400d     # delete records older than that
 
 Retention deletes records whose time (the tag's; the bridge's for records without one) is
@@ -15,7 +16,7 @@ import time
 from emtag.cli.storeargs import add_store_argument, open_reading
 from emtag.host.errors import CommandError
 
-HELP = "store upkeep: retention (delete records older than a policy period, logged)"
+HELP = "the bridge's store: the tags it holds; retention (delete old records, logged)"
 
 UNITS = {"d": 86400, "w": 7 * 86400, "h": 3600}
 MAX_DAYS = 100 * 365
@@ -23,7 +24,13 @@ MAX_DAYS = 100 * 365
 
 def add_arguments(p):
     sub = p.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
+    d = sub.add_parser("devices", help="list the tags in the store: last record, position, "
+                       "battery, open breaches, unacknowledged alerts")
+    add_store_argument(d)
+    d.add_argument("--json", action="store_true", help="one JSON object per tag, raw units")
+    d.set_defaults(_action=_devices)
     r = sub.add_parser("retention", help="delete records older than a policy period")
+    r.set_defaults(_action=_retention)
     add_store_argument(r)
     r.add_argument(
         "--older-than", required=True, metavar="PERIOD",
@@ -44,6 +51,54 @@ def parse_period(text):
 
 
 def run(args):
+    return args._action(args)
+
+
+def _devices(args):
+    import json
+
+    store = open_reading(args.store)
+    try:
+        tags = store.device_status()
+    finally:
+        store.close()
+    if args.json:
+        for s in tags:
+            d = s._asdict()
+            d["last_fix"] = s.last_fix._asdict() if s.last_fix else None
+            print(json.dumps(d))
+        return 0
+    if not tags:
+        print("%s: no tags yet" % args.store)
+    for s in tags:
+        f = s.last_fix
+        where = (
+            "%s (within %s)" % (_degrees(f.lat_e7, f.lon_e7), _metres(f.acc_cm))
+            if f else "no fix yet"
+        )
+        print("%s  firmware %s, first seen %s" % (s.device, s.firmware or "?", s.first_seen))
+        print("    last record   %s (tag time), received %s"
+              % (_iso(s.last_t) if s.last_t else "-", s.last_received or "-"))
+        print("    last position %s%s" % (where, " at " + _iso(f.t) if f else ""))
+        print("    battery       %s" % (s.battery or "no battery alert").replace("_", " "))
+        breaches = ", ".join("%s in %s since %s" % (a.replace("_", " "), z, _iso(t))
+                             for a, z, _seq, t in s.open_breaches)
+        print("    open breaches %s" % (breaches or "none"))
+        print("    alerts not acknowledged: %d" % s.unacked_alerts)
+    return 0
+
+
+def _degrees(lat_e7, lon_e7):
+    lat, lon = lat_e7 / 1e7, lon_e7 / 1e7
+    return "%.6f %s %.6f %s" % (abs(lat), "N" if lat >= 0 else "S", abs(lon),
+                                "E" if lon >= 0 else "W")
+
+
+def _metres(cm):
+    return "? m" if cm is None else "%.0f m" % (cm / 100)
+
+
+def _retention(args):
     from emtag.cli.export import parse_time
 
     period = parse_period(args.older_than)

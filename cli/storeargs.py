@@ -22,8 +22,16 @@ def open_reading(target):
 
 
 def device_of(store, text):
+    """The device id for an id or unique prefix; None: the store's only tag."""
     from emtag.host.store import StoreError
 
+    if text is None:
+        ids = [d.device for d in store.devices()]
+        if len(ids) == 1:
+            return ids[0]
+        raise CommandError(
+            "give --device: the store holds %s" % (", ".join(ids) if ids else "no tags")
+        )
     try:
         return store.resolve_device(text)
     except StoreError as e:
