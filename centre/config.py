@@ -9,6 +9,7 @@ the setting, so a bad file fails at start and never half-way through a shift.
     escalate_after_s = 900              # an unacknowledged breach escalates after this
     escalate_kinds = ["exclusion_breach", ...]
     tiles = ""                          # a tile URL ({z}/{x}/{y}); empty: blank map, offline
+    zones = ""                          # a zone file (GeoJSON): places named in weekly overviews
     session_idle_s = 1800
 
     [victim]
@@ -45,6 +46,7 @@ class Settings:
     escalate_after_s: float = 900.0
     escalate_kinds: tuple = BREACHES
     tiles: str = ""
+    zones: str = ""
     session_idle_s: float = 1800.0
     distance_m: float = 500.0
     max_skew_s: float = 300.0
@@ -62,6 +64,7 @@ BOUNDS = {
     "escalate_after_s": ("centre", float, 1, 7 * 86400),
     "escalate_kinds": ("centre", list, None, None),
     "tiles": ("centre", str, None, None),
+    "zones": ("centre", str, None, None),
     "session_idle_s": ("centre", float, 60, 7 * 86400),
     "distance_m": ("victim", float, 10, 100_000),
     "max_skew_s": ("victim", float, 0, 3600),

@@ -25,6 +25,7 @@ COMMANDS = {
     "zones": "emtag.cli.zones",
     "bench": "emtag.cli.bench",
     "store": "emtag.cli.store",
+    "centre": "emtag.cli.centre",
 }
 
 

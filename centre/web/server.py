@@ -111,6 +111,11 @@ class App:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters.update(pages.FILTERS)
+        self.zones = []
+        if settings.zones:  # places named in weekly overviews (the tags' zone table)
+            from emtag.host import zonefile
+
+            self.zones = list(zonefile.load(settings.zones))
         self._stop = threading.Event()
         self._threads = []
         self.server = None
