@@ -101,8 +101,9 @@ def csrf_ok(session, given):
 
 
 class LoginLimiter:
-    """Failed logins per user name and per client address: after FREE failures within
-    WINDOW_S, each further try waits a lockout that doubles from BASE_S up to MAX_S. A
+    """Failed logins per user name and per client address: the FREE-th failure within
+    WINDOW_S locks out further tries for BASE_S, each failure after it doubling the wait up
+    to MAX_S. A
     success clears the name's count (not the address's)."""
 
     FREE = 5
@@ -134,7 +135,7 @@ class LoginLimiter:
                 fails = [t for t in self._fails.get(key, []) if now - t < self.WINDOW_S]
                 fails.append(now)
                 self._fails[key] = fails
-                over = len(fails) - free
+                over = len(fails) - free + 1
                 if over > 0:
                     wait = min(self.MAX_S, self.BASE_S * 2 ** (over - 1))
                     self._locked_until[key] = now + wait

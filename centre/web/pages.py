@@ -50,7 +50,9 @@ def login(app, req):
     nxt = _safe_next(req.field("next"))
     wait = app.limiter.retry_after(name, req.client)
     if wait > 0:
-        app.audit(req, "login_refused", None, "%s: locked for %d s" % (name, wait))
+        with app.pool.get() as st:
+            st.audit(alertqueue.now_iso(), name or "-", "login_refused", None,
+                     "locked for %d s more" % wait, req.client)  # fmt: skip
         r = login_form(app, req, "Too many failed sign-ins. Try again in %d s." % (wait + 1),
                        429, name)  # fmt: skip
         r.headers["Retry-After"] = str(int(wait) + 1)

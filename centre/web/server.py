@@ -162,10 +162,10 @@ class App:
                 self.log("escalation: %s" % str(e).strip().splitlines()[0][:200])
 
     # --- requests
-    def render(self, name, req, status=200, **values):
+    def render(self, template, req, status=200, **values):
         values.setdefault("session", req.session)
         values.setdefault("tiles", self.settings.tiles)
-        html = self.templates.get_template(name).render(**values)
+        html = self.templates.get_template(template).render(**values)
         return http.Response(html, status)
 
     def error_response(self, req, err):
