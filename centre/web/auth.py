@@ -119,7 +119,8 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _keys(self, name, client):
-        return ("user:" + name.lower(), self.FREE), ("addr:" + str(client), self.FREE_PER_ADDRESS)
+        addr = ("addr:" + str(client), self.FREE_PER_ADDRESS)
+        return (addr,) if name is None else (("user:" + name.lower(), self.FREE), addr)
 
     def retry_after(self, name, client):
         """Seconds until this name from this address may try again (0: now)."""

@@ -74,14 +74,14 @@ def parse_positions(doc, now, accept_age_s):
 def positions(app, req):
     auth = req.headers.get("Authorization", "")
     token = auth[7:].strip() if auth.startswith("Bearer ") else ""
-    wait = app.limiter.retry_after("phone", req.client)
+    wait = app.limiter.retry_after(None, req.client)
     if wait > 0:
         raise http.HttpError(429, "too many bad tokens from this address; wait %d s" % (wait + 1),
                              {"Retry-After": str(int(wait) + 1)})  # fmt: skip
     with app.pool.get() as st:
         victim = st.victim_by_token(token_hash(token)) if 20 <= len(token) <= 200 else None
         if victim is None:
-            app.limiter.failed("phone", req.client)
+            app.limiter.failed(None, req.client)
             st.audit(alertqueue.now_iso(), "-", "phone_refused", None, "bad token", req.client)
             raise http.HttpError(401, "unknown or missing token",
                                  {"WWW-Authenticate": "Bearer"})  # fmt: skip
