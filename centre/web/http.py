@@ -117,7 +117,7 @@ def security_headers(tiles="", relaxed=False):
         "img-src %s; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
         "base-uri 'none'" % (script, style, img),
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
         "Cache-Control": "no-store",
     }

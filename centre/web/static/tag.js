@@ -33,7 +33,7 @@
       d.fixes.forEach(f => L.circle([f[1], f[2]], {radius: f[3], weight: 0, fillOpacity: 0.08, color: "#1c7ed6"}).addTo(trail));
       if (pts.length) {
         L.polyline(pts, {color: "#1c7ed6", weight: 2}).addTo(trail);
-        map.fitBounds(L.latLngBounds(pts).pad(0.2));
+        map.fitBounds(L.latLngBounds(pts).pad(0.2), {maxZoom: 17});
       }
       d.alerts.filter(a => a.lat !== null).forEach(a =>
         L.circleMarker([a.lat, a.lon], {radius: 7, color: "#c92a2a", fillOpacity: 0.9})
