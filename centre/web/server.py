@@ -76,6 +76,7 @@ class StorePool:
 ROUTES = [
     ("GET", r"/", pages.home, "user"),
     ("GET", r"/login", pages.login_form, "anyone"),
+    ("GET", r"/favicon.ico", lambda app, req: http.Response(b"", 204), "anyone"),
     ("POST", r"/login", pages.login, "anyone"),
     ("POST", r"/logout", pages.logout, "user"),
     ("GET", r"/queue", pages.queue_page, "user"),

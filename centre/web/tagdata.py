@@ -6,7 +6,8 @@ the audit log, and so is every refusal."""
 import datetime
 import re
 
-from emtag.centre import alertqueue
+from emtag.centre import alertqueue, report
+from emtag.centre import heatmap as hm
 from emtag.centre.web import access, http
 from emtag.host.store.base import BATTERY_ALERTS, BREACH_CLEARS
 
@@ -133,22 +134,9 @@ def trail(app, req, device):
     })  # fmt: skip
 
 
-def _analytics(name):
-    """The trail analytics' module (centre/heatmap.py, centre/report.py: issue 15 parts 3-4);
-    a 501 saying so in a build without it."""
-    import importlib
-
-    try:
-        return importlib.import_module("emtag.centre." + name)
-    except ImportError:
-        raise http.HttpError(501, "this build of emtag has no %s module (emtag.centre.%s)"
-                             % (name, name)) from None  # fmt: skip
-
-
 def heatmap(app, req, device):
     with app.pool.get() as st:
         device = access.require_device(app, req, st, device, "view_heatmap")
-        hm = _analytics("heatmap")
         last = st.fix_before(device, T_MAX)
         t_from, t_to = window(req, last.t + 1 if last else T_MAX)
         fixes = st.fixes(device, t_from, t_to)
@@ -165,7 +153,6 @@ def weekly(app, req, device):
         raise http.HttpError(400, "week: %r is not an ISO week such as 2026-W10" % week[:20])
     with app.pool.get() as st:
         device = access.require_device(app, req, st, device, "view_weekly")
-        report = _analytics("report")
         try:
             text, _, _ = report.build(st, device, week, app.zones, app.settings.tiles,
                                       "the centre's store")  # fmt: skip
