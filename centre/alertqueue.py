@@ -131,6 +131,11 @@ def escalate(store, item, user, reason, client=None):
     return done
 
 
+def _span(seconds):
+    s = int(seconds)
+    return "%d s" % s if s < 120 else "%d min" % (s // 60) if s < 7200 else "%.1f h" % (s / 3600)
+
+
 def escalate_overdue(store, kinds, after_s, now=None):
     """The automatic rule: every unacknowledged alert of these kinds the centre has had for
     longer than after_s is escalated (once), by "centre". The escalated items."""
@@ -145,7 +150,7 @@ def escalate_overdue(store, kinds, after_s, now=None):
         except ValueError:
             continue
         if waited >= after_s:
-            reason = "unacknowledged for %d min (limit %d min)" % (waited // 60, after_s // 60)
+            reason = "unacknowledged for %s (limit %s)" % (_span(waited), _span(after_s))
             if escalate(store, i, "centre", reason):
                 out.append(i)
     return out
