@@ -6,6 +6,7 @@ import urllib.parse
 
 from emtag.centre import alertqueue
 from emtag.centre.web import access, auth, http
+from emtag.centre.web.sse import sse_stream
 
 MAX_NOTE = 2000
 MAX_NAME = 64
@@ -100,8 +101,6 @@ def queue_rows(app, req):
 
 
 def events(app, req):
-    from emtag.centre.web.server import sse_stream
-
     with app.pool.get() as st:
         devices = access.visible_devices(st, req.session)
     r = http.Response(b"", 200, "text/event-stream")

@@ -18,7 +18,6 @@ import queue
 import re
 import sys
 import threading
-import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,7 +33,6 @@ STATIC = {
     "static": os.path.join(HERE, "static"),
     "vendor": os.path.join(os.path.dirname(HERE), "vendor"),
 }
-SSE_KEEPALIVE_S = 15.0
 
 
 class StorePool:
@@ -293,29 +291,3 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-
-
-def sse_stream(app, devices):
-    """Server-Sent Events: 'change' with the event as JSON, a comment every 15 s."""
-    import json
-
-    sub, q = app.hub.subscribe(devices)
-    try:
-        yield b"retry: 2000\n: connected\n\n"
-        last = time.monotonic()
-        while True:
-            try:
-                ev = q.get(timeout=1.0)
-            except queue.Empty:
-                if app._stop.is_set():
-                    return
-                if time.monotonic() - last > SSE_KEEPALIVE_S:
-                    last = time.monotonic()
-                    yield b": keepalive\n\n"
-                continue
-            if ev is hub.CLOSED:
-                return
-            last = time.monotonic()
-            yield b"event: change\ndata: " + json.dumps(ev).encode() + b"\n\n"
-    finally:
-        app.hub.unsubscribe(sub)
