@@ -94,3 +94,18 @@ def parse(text: str, pty: bool = False) -> Port:
 def serial_url(text: str) -> str:
     """The pyserial URL for a port name (an argparse type: its error names the spellings)."""
     return parse(text).url
+
+
+def open_error(url: str, e: Exception) -> str:
+    """pyserial's error opening `url`, said once and plainly."""
+    text = str(e)
+    prefix = "could not open port %s: " % url
+    if text.lower().startswith(prefix.lower()):
+        text = text[len(prefix):]
+    if "Errno 111" in text or "Connection refused" in text:
+        text = "connection refused: nothing listens there (emtag sim --serve not running?)"
+    elif "Errno 2" in text or "No such file" in text:
+        text = "no such port (unplugged? `ls /dev/tty*` lists them)"
+    elif "Errno 13" in text or "Permission denied" in text:
+        text = "permission denied (on Linux: add yourself to the dialout group)"
+    return "cannot open %s: %s" % (url, text)

@@ -134,6 +134,13 @@ def test_fitting_session(bench, capsys):
     assert code == 0
     kinds = [json.loads(e)["type"] for e in r["events"]]
     assert "armed" in kinds and "selftest" in kinds
+    # each event carries the tag's UTC: from time sync, or the next GNSS fix (simulated time)
+    stamps = [json.loads(e).get("utc") for e in r["events"]]
+    assert stamps and all(isinstance(t, int) and t > 1.7e9 for t in stamps), stamps
+    code = cli.main(["fit", "logs", "-n", "3", "--port", bench.port, "--keys", bench.keys])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(out) == 3, out
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(", line) for line in out), out
     code, r = fit(bench, capsys, "config", "get")
     assert code == 0 and r["config"]["fix_interval_s"] == 30
     # the same through the installed console script, in its own process, as people run it
@@ -332,5 +339,13 @@ def test_socket_port_on_cpython(tmp_path, capsys):
             forged = fw_cose.sign1(centre.signer(), cbor.dumps(body))
             with pytest.raises(fitting.ConsoleError, match="does not verify"):
                 con.receipt([reply[0], 0, forged], "status", body[0])
+        # the README's spelling, options after the command, answers in words
+        tcp = "tcp:" + s.port.rsplit(":", 1)[1]
+        code = cli.main(["fit", "status", "--port", tcp, "--keys", str(tmp_path / "keys")])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert re.search(r"strap +closed", out) and re.search(r"battery +\d\.\d\d V", out)
+        assert re.search(r"armed +no: tamper detection off", out)
+        assert "True" not in out and "False" not in out and "_mv" not in out
     finally:
         s.stop()
