@@ -119,3 +119,34 @@ def test_fit_config_selftest_time_and_logs_in_words():
     ])
     assert re.match(r"2026-03-02 09:05:30 UTC \(.*\)  armed", logs[0])
     assert logs[1].startswith("time unknown (no fix yet)") and "pending 0, forced no" in logs[1]
+
+
+def test_zones_show_in_degrees_and_metres(tmp_path, capsys):
+    from emtag.cli import main as cli
+
+    src = tmp_path / "z.geojson"
+    src.write_text(json.dumps({
+        "type": "FeatureCollection", "settings": {"confirm_s": 10, "near_m": 150},
+        "features": [
+            {"type": "Feature", "properties": {"id": "park", "kind": "exclusion",
+                                               "approach_m": 50},
+             "geometry": {"type": "Polygon", "coordinates": [[[-2.30, 53.46], [-2.29, 53.46],
+                                                              [-2.29, 53.47], [-2.30, 53.46]]]}},
+            {"type": "Feature", "properties": {"id": "home", "kind": "exclusion",
+                                               "radius_m": 80, "approach_m": 0},
+             "geometry": {"type": "Point", "coordinates": [-2.2453, 53.4808]}},
+        ]}))
+    table = str(tmp_path / "z.cbor")
+    assert cli.main(["zones", "compile", str(src), "-o", table]) == 0
+    capsys.readouterr()
+    assert cli.main(["zones", "show", table]) == 0
+    out = capsys.readouterr().out
+    assert "engine settings: confirm 10 s, near 150 m" in out
+    assert "within 53.460000,-2.300000 to 53.470000,-2.290000; approach alert 50.0 m outside" in out
+    assert "centre 53.480800,-2.245300, radius 80.0 m; no approach alert" in out
+    assert "{" not in out
+    assert cli.main(["zones", "show", table, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    home = d["zones"][1]
+    assert (home["lat"], home["lon"], home["radius_dm"]) == (534808000, -22453000, 800)
+    assert d["settings"]["confirm_s"] == 10 and d["zones"][0]["approach_dm"] == 500
