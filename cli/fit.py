@@ -64,6 +64,9 @@ def add_arguments(p):
     )
     zp = command(zn, "push", "compile a zones GeoJSON file and send it, signed")
     zp.add_argument("file", help="zones GeoJSON (or a compiled .cbor table)")
+    from emtag.cli.zones import add_area_arguments
+
+    add_area_arguments(zp)
     tm = command(sub, "time", "set the tag's clock").add_subparsers(
         dest="time_command", metavar="ACTION", required=True
     )
@@ -306,7 +309,7 @@ def _provision(s, args):
 
 
 def _zones_push(s, args):
-    table = _zone_table(args.file)
+    table = _zone_table(args.file, args)
     _, signer, cert = s.key()
     s.info()
     from emtag.host import fitting
@@ -332,7 +335,7 @@ def _zones_push(s, args):
     return 0
 
 
-def _zone_table(path):
+def _zone_table(path, args):
     if path.endswith(".cbor"):
         try:
             with open(path, "rb") as f:
@@ -342,7 +345,10 @@ def _zone_table(path):
     from emtag.host import zonefile
 
     try:
-        zoneset = zonefile.load(path)
+        zoneset = zonefile.load(
+            path, area=args.area, max_spread_km=args.max_spread_km,
+            allow_outside=args.allow_outside,
+        )
         for w in getattr(zoneset, "warnings", ()):
             print("warning: %s" % w, file=sys.stderr)
         return zonefile.compile_table(zoneset)

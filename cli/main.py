@@ -24,6 +24,7 @@ COMMANDS = {
     "flash": "emtag.cli.flash",
     "zones": "emtag.cli.zones",
     "bench": "emtag.cli.bench",
+    "store": "emtag.cli.store",
 }
 
 

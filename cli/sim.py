@@ -65,6 +65,17 @@ def add_arguments(p):
     p.add_argument(
         "--speed", type=float, default=1.0, help="with --serve: virtual seconds per real second"
     )
+    p.add_argument(
+        "--uplink",
+        metavar="tcp:HOST:PORT",
+        help="with --serve: upload to the `emtag bridge --listen` at this address instead of "
+        "the simulator's own bridge",
+    )
+    p.add_argument(
+        "--to-end",
+        action="store_true",
+        help="with --serve: stop at the scenario's end (its duration_s), not at Ctrl-C",
+    )
 
 
 def run(args):
@@ -72,6 +83,8 @@ def run(args):
 
     if args.serve:
         return _serve(args)
+    if args.uplink:
+        raise CommandError("--uplink works with --serve (a tag in real time)")
     if not args.scenario:
         raise CommandError("give a scenario file (or --serve for a tag on the fitting bench)")
     try:
@@ -133,6 +146,8 @@ def _serve(args):
             speed=args.speed,
             timeline=None if args.quiet else sys.stdout,
             announce=announce,
+            uplink=args.uplink,
+            to_end=args.to_end,
         )
     except (scenario.ScenarioError, serve.ServeError, runner.FirmwareCrashed, OSError) as e:
         raise CommandError(str(e)) from None

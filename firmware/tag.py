@@ -19,7 +19,7 @@ KEY_PATH = "device.key"
 ZONES_PATH = "zones.cbor"
 OPEN_PATH = "open.cbor"  # zones in breach, strap and case open: kept across restarts
 GNSS_IDLE_MS = 300  # a quiet UART this long ends the GNSS epoch
-FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zone engine
+FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (docs/DESIGN.md); zone engine
 # sets the interval (settings slow_interval_s / fast_interval_s in the zone table)
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`

@@ -18,7 +18,7 @@ import emtag.firmware
 import emtag.protocol
 from emtag.host import firmware_build
 
-HEAPSIZE = "192k"  # the tag's heap budget (DESIGN.md); tests and the simulator use it too
+HEAPSIZE = "192k"  # the tag's heap budget (docs/DESIGN.md); tests and the simulator use it too
 
 _stage = None
 
