@@ -58,7 +58,8 @@ h3{font-size:14px;margin:14px 0 6px}
 svg.icon{display:inline-block;border:0;background:none;vertical-align:-3px}
 .legend svg.icon{margin-right:3px}
 .sev-critical{color:#b3261e;font-weight:700}.sev-warning{color:#b06000;font-weight:600}
-.sev-unknown{color:#3c4043;font-style:italic}.alerts{overflow-x:auto}.alerts table{font-size:12px}.alerts td{white-space:nowrap}
+.sev-unknown{color:#3c4043;font-style:italic}
+.alerts{overflow-x:auto}.alerts table{font-size:12px}.alerts td{white-space:nowrap}
 """
 
 SCRIPT = """
