@@ -25,6 +25,9 @@ COMMANDS = {
     "zones": "emtag.cli.zones",
     "bench": "emtag.cli.bench",
     "store": "emtag.cli.store",
+    "where": "emtag.cli.where",
+    "trail": "emtag.cli.trail",
+    "report": "emtag.cli.report",
 }
 
 

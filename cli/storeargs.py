@@ -36,3 +36,41 @@ def device_of(store, text):
         return store.resolve_device(text)
     except StoreError as e:
         raise CommandError(str(e)) from None
+
+
+T_MIN, T_MAX = 946684800, 4102444800  # 2000-01-01 .. 2100-01-01 UTC
+
+
+def parse_instant(text, what):
+    """Unix seconds from ISO 8601 (no offset means UTC) or a number of seconds, within
+    2000..2100; CommandError otherwise."""
+    import datetime
+    import math
+
+    text = (text or "").strip()
+    try:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError
+        t = int(value)
+    except ValueError:
+        try:
+            d = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise CommandError(
+                "%s %r: not a time (ISO 8601 such as 2026-03-09T22:30:00Z, or Unix seconds)"
+                % (what, text)
+            ) from None
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=datetime.UTC)
+        t = int(d.timestamp())
+    if not T_MIN <= t < T_MAX:
+        raise CommandError("%s %r: outside 2000..2100" % (what, text))
+    return t
+
+
+def iso(t, t_ms=None):
+    import datetime
+
+    s = datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return s + (".%03dZ" % t_ms if t_ms else "Z")
