@@ -28,6 +28,7 @@ COMMANDS = {
     "where": "emtag.cli.where",
     "trail": "emtag.cli.trail",
     "report": "emtag.cli.report",
+    "centre": "emtag.cli.centre",
 }
 
 
