@@ -121,8 +121,9 @@ class World:
         data = self.hw.link_pass(data)  # [link] loss and corruption (simulator/hardware.py)
         if data is None:
             return
-        if self.bridge.closed:  # the bridge ended the session: the port starts a new one,
-            self._bridge_event("closed", reason=self.bridge.closed)  # as emtag bridge's does
+        if isinstance(self.bridge, host_bridge.Session) and self.bridge.closed:
+            # the bridge ended the session: the port starts a new one, as emtag bridge's does
+            self._bridge_event("closed", reason=self.bridge.closed)
             self.bridge = self._new_session()
         reply = self.bridge.receive(data)
         if reply:
