@@ -267,7 +267,8 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
 
 def test_a_flood_on_the_console_is_dropped_as_a_uart_would(bench, capsys):
     """A fast flood once filled the simulated tag's heap (MemoryError): its console buffer is
-    now bounded like a UART's ring buffer, so the excess is dropped and the tag answers."""
+    now bounded, and the port is held off while it is full (USB CDC's flow control), so the
+    flood only waits its turn and the tag still answers."""
     with _conn(bench) as con:
         junk = bytes(range(1, 256)) * 64  # no frame delimiter: one endless non-frame
         end = time.monotonic() + 3
@@ -275,9 +276,9 @@ def test_a_flood_on_the_console_is_dropped_as_a_uart_would(bench, capsys):
         while time.monotonic() < end:
             con.ser.write(junk)
             sent += len(junk)
-        assert sent > 1 << 20
-    # bytes that came while the buffer was full were lost, as on a real UART: a request
-    # sent into the tail of the flood may be too; the client asks again
+        assert sent > 64 << 10  # far more than any buffer on the way holds
+    # the request waits behind the rest of the flood (and the first may be read as part of
+    # that endless non-frame): the client asks again
     for _ in range(6):
         try:
             with fitting.Connection(bench.port, timeout=5) as con:
