@@ -80,8 +80,9 @@ class Tag:
         # the uplink sends only records a signature already covers
         carrier = getattr(b, "link_up", None)
         self.uplink = uplink.Uplink(
-            evidence.SealedView(self.log, self.chain), hello, carrier=carrier
-        )
+            evidence.SealedView(self.log, self.chain), hello, carrier=carrier,
+            prove=uplink.prover(self.signer),
+        )  # fmt: skip
         self._restart()
         hello[m.H_NEXT_SEQ] = self.log.last_seq + 1
         self._alerts_first_again()
@@ -347,12 +348,14 @@ class Tag:
 
     def event(self, kind, **fields):
         fields["type"] = kind
-        text = json.dumps(fields)
+        self.board.event(json.dumps(fields))
+        off = getattr(self, "utc_offset_ms", None)
+        if off is not None:  # the console's logs carry the tag's UTC (seconds) when it knows it
+            fields["utc"] = (self.board.now_ms() + off) // 1000
         recent = self.recent
         if len(recent) >= RECENT_EVENTS:
             recent.pop(0)
-        recent.append(text)
-        self.board.event(text)
+        recent.append(json.dumps(fields))
 
     def shutdown(self):
         stats = {"nmea_" + k: v for k, v in self.parser.health().items()}

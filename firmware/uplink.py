@@ -26,6 +26,10 @@ there. Then:
   centre; `on_command(request bytes) -> reply bytes` answers it in COMMAND_REPLY (no
   handler: an empty reply, "not supported").
 - TIME: the host's clock, kept in host_time_ms for the tag.
+- CHALLENGE: the bridge's answer to HELLO. `prove(nonce) -> COSE_Sign1 bytes` signs it
+  (messages.proof_payload; prover(signer) makes one) and the PROOF goes out at the next
+  poll. At most one challenge is signed per HELLO sent, so nobody on the link can make the
+  tag sign at will; others are ignored.
 
 `log` is the record log as the uplink may see it (firmware/evidence.py SealedView: it ends
 at the last sealed record): last_seq, acked, read_from(seq, n, max_bytes), ack(seq).
@@ -43,11 +47,25 @@ PROBE_MAX_MS = 60000  # ...up to this: the link's return is noticed within a min
 URGENT_MAX = 8  # alerts waiting to go ahead of the backlog; older ones simply go in order
 
 
+def prover(signer):
+    """prove(nonce) for Uplink: the tag's signature over messages.proof_payload."""
+    from emtag.firmware import cose
+
+    kid = signer.key_id()
+
+    def prove(nonce):
+        return cose.sign1(signer, m.proof_payload(kid, nonce), kid=kid)
+
+    return prove
+
+
 class Uplink:
-    def __init__(self, log, hello_body, on_command=None, carrier=None):
+    def __init__(self, log, hello_body, on_command=None, carrier=None, prove=None):
         self.log = log
         self.hello_body = hello_body
         self.on_command = on_command
+        self.prove = prove
+        self.may_prove = False  # a HELLO went out and no challenge was signed since
         self.carrier = carrier  # () -> True / False / None (unknown); None: no such line
         self.link = None  # the carrier as last read
         self.greeted = False  # the bridge answered our HELLO: records may go
@@ -107,6 +125,7 @@ class Uplink:
         if not self.greeted:
             if now >= self.deadline:
                 out.append(self._msg([m.HELLO, self.hello_body]))
+                self.may_prove = True
                 self.deadline = now + self.probe
                 self.probe = min(self.probe * 2, PROBE_MAX_MS)
             return out
@@ -117,6 +136,7 @@ class Uplink:
             self._lost()
             self.probe = PROBE_MS
             out.append(self._msg([m.HELLO, self.hello_body]))
+            self.may_prove = True
             self.deadline = now + self.probe
             return out
         if self.urgent and now >= self.urgent_due:
@@ -192,6 +212,15 @@ class Uplink:
                 self.probe = PROBE_MS
                 self.deadline = now
             return "nack"
+        if kind == m.CHALLENGE and len(msg) == 2 and isinstance(msg[1], bytes):
+            nonce = msg[1]
+            if not (m.NONCE_MIN <= len(nonce) <= m.NONCE_MAX):
+                return "bad_message"
+            if self.greeted or not self.may_prove or self.prove is None:
+                return "challenge_ignored"
+            self.may_prove = False
+            self.replies.append(self._msg([m.PROOF, self.prove(nonce)]))
+            return "challenge"
         if kind == m.ALERT_ACK and len(msg) == 2 and isinstance(msg[1], int):
             self.urgent = [u for u in self.urgent if u[0] != msg[1]]
             return "alert_ack"

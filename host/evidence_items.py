@@ -9,6 +9,7 @@ checked once the block is assembled; here only its form. Formats: protocol/recor
 from __future__ import annotations
 
 import binascii
+import copy
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ SPLICED = "spliced"
 
 MAX_ITEM = 2048  # the tag's log refuses longer records (firmware/recordlog.py)
 MAX_SEQ = 0xFFFFFFFF
+MAX_U32 = 0xFFFFFFFF  # every integer field is bounded (records.cddl): the store's are 64-bit
 _PROTECTED = b"\xa1\x01\x26"
 _SIGN1 = 0xD2
 
@@ -68,16 +70,18 @@ def check_position(rec: dict) -> str | None:
         if not (is_int(lon) and -1800000000 <= lon <= 1800000000):
             return "bad longitude"
     t, t_ms = rec.get(R.K_TIME), rec.get(R.K_TIME_MS)
-    if not (is_int(t) and t >= 0 and (t_ms is None or (is_int(t_ms) and 0 <= t_ms <= 999))):
+    if not (is_int(t) and 0 <= t <= MAX_U32):
+        return "bad time"
+    if not (t_ms is None or (is_int(t_ms) and 0 <= t_ms <= 999)):
         return "bad time"
     for k in _UINT_FIELDS:
-        if k in rec and not (is_int(rec[k]) and rec[k] >= 0):
+        if k in rec and not (is_int(rec[k]) and 0 <= rec[k] <= MAX_U32):
             return "bad field %d" % k
     if R.K_FIXTYPE in rec and rec[R.K_FIXTYPE] not in (2, 3):
         return "bad fix type"
     if R.K_COURSE in rec and not (is_int(rec[R.K_COURSE]) and 0 <= rec[R.K_COURSE] < 36000):
         return "bad course"
-    if R.K_ALT in rec and not is_int(rec[R.K_ALT]):
+    if R.K_ALT in rec and not (is_int(rec[R.K_ALT]) and -(2**31) <= rec[R.K_ALT] < 2**31):
         return "bad altitude"
     return None
 
@@ -97,7 +101,7 @@ def check_record(rec: Any) -> str | None:
         return "bad seq %r" % (seq,)
     if kind == R.CHECKPOINT:
         n, t = rec.get(R.K_COUNT), rec.get(R.K_TIME)
-        if not (is_int(t) and t >= 0):
+        if not (is_int(t) and 0 <= t <= MAX_U32):
             return "bad time"
         if not (is_int(n) and 1 <= n < seq):
             return "checkpoint seals %r records before seq %d" % (n, seq)
@@ -113,7 +117,8 @@ def check_record(rec: Any) -> str | None:
         if R.K_ZONE in rec and not isinstance(rec[R.K_ZONE], str):
             return "bad zone"
     if kind == R.RESTART and not (
-        isinstance(rec.get(R.K_REASON), str) or is_int(rec.get(R.K_REASON))
+        isinstance(rec.get(R.K_REASON), str)
+        or (is_int(rec.get(R.K_REASON)) and 0 <= rec[R.K_REASON] <= MAX_U32)
     ):
         return "bad restart reason"
     return None
@@ -136,6 +141,13 @@ class Item:
     tags: list[int] | None = field(default=None, repr=False)  # a checkpoint's list
     altered: tuple[str, str] | None = None  # a checkpoint's envelope, not what it signs
     sign1: Any = field(default=None, repr=False)
+
+    def at(self, index: int) -> Item:
+        """The same parsed item at another position of a stream (a shallow copy: verify()
+        sets its seq and record, never those of the one it was parsed as)."""
+        other = copy.copy(self)
+        other.index = index
+        return other
 
     @property
     def type(self) -> int | None:

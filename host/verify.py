@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emtag.host import cose as host_cose
 from emtag.host.evidence_blocks import UNSEALED, UNVERIFIABLE, VALID, Placer
-from emtag.host.evidence_items import MAX_ITEM, MODIFIED, SPLICED, Item, parse_item
+from emtag.host.evidence_items import MAX_ITEM, MAX_SEQ, MODIFIED, SPLICED, Item, parse_item
 from emtag.protocol import records as R
 
 REORDERED = "reordered"
@@ -58,7 +58,16 @@ DUPLICATE = "duplicate"
 DELETED = "deleted"  # the kind of a Gap
 KINDS = (VALID, UNSEALED, UNVERIFIABLE, MODIFIED, REORDERED, DUPLICATE, SPLICED)
 TAMPER_KINDS = (MODIFIED, REORDERED, DUPLICATE, SPLICED)
-__all__ = ["MAX_ITEM", "parse_item", "verify", "split_stream", "Report", "Verdict", "Gap"]
+__all__ = [
+    "MAX_ITEM",
+    "MAX_SEQ",
+    "parse_item",
+    "verify",
+    "split_stream",
+    "Report",
+    "Verdict",
+    "Gap",
+]
 
 
 def public_key_sec1(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -207,6 +216,7 @@ def verify(
     anchor: tuple[int, bytes | None] | None = None,
     held: Callable[[int], bytes | None] | None = None,
     check_order: bool = True,
+    parsed: Mapping[bytes, Item] | None = None,
 ) -> Report:
     """Check one tag's wire items, in the order given, against its public key.
 
@@ -218,6 +228,8 @@ def verify(
     record at or below the anchor, so that resent records are duplicates, not conflicts.
     check_order=False: arrival order is not evidence (the bridge stores by seq); no item is
     called reordered.
+    parsed: wire -> Item already parsed under this key (the bridge's records waiting for
+    their seal are parsed once, not again with every batch).
     """
     key = (
         public_key
@@ -225,7 +237,10 @@ def verify(
         else host_cose.load_public_key(public_key)
     )
     dev = device_id_of(key)
-    parsed = [parse_item(i, w, key, dev) for i, w in enumerate(items)]
+    done = parsed or {}
+    parsed = [
+        done[w].at(i) if w in done else parse_item(i, w, key, dev) for i, w in enumerate(items)
+    ]
     n = len(parsed)
     anchor_seq = anchor[0] if anchor is not None else 0
     start = anchor_seq if anchor is not None else (first_seq or 1) - 1

@@ -28,13 +28,17 @@ import signal
 import socket
 import time
 import tty
-from urllib.parse import urlparse
 
 from emtag.firmware.boards import simwire as w
+from emtag.firmware.boards.sim import CONSOLE_RXBUF
+from emtag.host import ports
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
 POLL_S = 0.25  # longest select() between checks (Ctrl-C, re-anchoring)
+# console bytes waiting for the tag's next wake: what its receive buffer holds, so no wake
+# brings the tag more than that
+CONSOLE_QUEUE = CONSOLE_RXBUF
 MAX_LAG_MS = 2000  # virtual time further behind the wall clock than this: catch up at once
 
 
@@ -53,9 +57,9 @@ class PtyPort:
     def fds(self):
         return [self.master]
 
-    def read(self, ready):
+    def read(self, ready, n=4096):
         try:
-            return os.read(self.master, 4096)
+            return os.read(self.master, n)
         except BlockingIOError:
             return b""
         except OSError as e:
@@ -95,13 +99,13 @@ class SocketPort:
     def fds(self):
         return [self.client if self.client is not None else self.listener]
 
-    def read(self, ready):
+    def read(self, ready, n=4096):
         if self.client is None:
             self.client, _ = self.listener.accept()
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return b""
         try:
-            data = self.client.recv(4096)
+            data = self.client.recv(n)
         except OSError:
             data = b""
         if not data:  # the client went away: wait for the next one
@@ -132,14 +136,14 @@ class BridgeLink:
     START_S = 10.0  # at start, wait this long for the bridge to come up
 
     def __init__(self, spec):
-        u = urlparse(spec if "://" in spec else "socket://" + spec.replace("tcp:", "", 1))
-        host, port = u.hostname or "127.0.0.1", u.port
-        if spec.startswith("tcp:") and ":" not in spec[4:]:
-            host, port = "127.0.0.1", int(spec[4:]) if spec[4:].isdigit() else None
-        if port is None or u.scheme not in ("socket", "tcp"):
-            raise ServeError(
-                "uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, not %r" % spec
-            )
+        try:  # the port spellings of every command (host/ports.py)
+            p = ports.parse(str(spec))
+        except ports.PortNameError as e:
+            raise ServeError("--uplink: %s" % e) from None
+        if p.kind != "tcp" or not p.port:
+            raise ServeError("uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, "
+                             "not %r" % str(spec))
+        host, port = p.host, p.port
         self.addr = (host, port)
         self.url = "tcp:%s:%d" % self.addr
         self.sock = None
@@ -151,10 +155,8 @@ class BridgeLink:
             if self.sock is None:
                 time.sleep(0.2)
         if self.sock is None:
-            raise ServeError(
-                "cannot reach a bridge at %s (start `emtag bridge --listen "
-                "tcp://%s:%d` first)" % (self.url, host, port)
-            )
+            raise ServeError("cannot reach a bridge at %s (start `emtag bridge --listen "
+                             "tcp://%s:%d` first)" % (self.url, host, port))
 
     def _connect(self):
         if self.sock is not None or time.monotonic() < self._next_try:
@@ -198,15 +200,22 @@ class BridgeLink:
 
 
 def open_port(spec):
-    """'pty', 'socket://HOST:PORT' (PORT 0: any free port) or 'tcp:PORT' (127.0.0.1)."""
-    if spec in (None, "", "pty"):
+    """pty, or a TCP address to listen on (host/ports.py spellings: tcp:PORT, tcp:HOST:PORT,
+    socket://HOST:PORT; PORT 0: any free port). `spec`: the text or a parsed ports.Port."""
+    if spec in (None, ""):
+        spec = "pty"
+    try:
+        p = spec if isinstance(spec, ports.Port) else ports.parse(spec, pty=True)
+    except ports.PortNameError as e:
+        raise ServeError(str(e)) from None
+    if p.kind == "pty":
         return PtyPort()
-    if spec.startswith("tcp:"):
-        spec = "socket://127.0.0.1:" + spec[4:]
-    u = urlparse(spec)
-    if u.scheme != "socket" or not u.hostname or u.port is None:
-        raise ServeError("port must be pty, socket://HOST:PORT or tcp:PORT, not %r" % spec)
-    return SocketPort(u.hostname, u.port)
+    if p.kind != "tcp":
+        raise ServeError(
+            "a simulated tag serves its console on pty or a TCP port (tcp:PORT, "
+            "tcp:HOST:PORT, socket://HOST:PORT), not %r" % p.text
+        )
+    return SocketPort(p.host, p.port)
 
 
 class Pacer:
@@ -240,15 +249,21 @@ class Pacer:
                 if now_v >= t:
                     return False
                 timeout = min((t - now_v) / 1000.0 / self.speed, POLL_S)
-                sources = [(self.port, w.CONSOLE)]
+                # the console is USB CDC: while the tag's receive buffer is full, the host
+                # is held off (flow control), so no more is read than it has room for
+                held = sum(len(d) for ch, d in world.rx if ch == w.CONSOLE)
+                room = CONSOLE_QUEUE - held
+                sources = [(self.port, w.CONSOLE)] if room > 0 else []
                 if self.link is not None:
                     sources.append((self.link, w.LINK))
                 fds = [fd for src, _ in sources for fd in src.fds()]
-                ready, _, _ = select.select(fds, [], [], timeout)
-                came = False
+                ready, _, _ = select.select(fds, [], [], 0 if held else timeout)
+                came = held > 0  # the tag wakes to drain what waits for it
                 for src, channel in sources:
                     mine = [fd for fd in src.fds() if fd in ready]
-                    data = src.read(mine) if mine else b""
+                    if not mine:
+                        continue
+                    data = src.read(mine, room) if channel == w.CONSOLE else src.read(mine)
                     if data:
                         world.now = max(world.now, min(int(now_v), t))
                         if channel == w.LINK:
@@ -257,6 +272,7 @@ class Pacer:
                             world.rx.append((channel, data))
                         came = True
                 if came and world.rx:
+                    world.now = max(world.now, min(int(now_v), t))
                     return True
         except KeyboardInterrupt:
             self.stopping = True

@@ -7,13 +7,11 @@ import subprocess
 import sys
 import threading
 
-import cbor2
 import pytest
 from bridgeproc import BridgeProc
-from sftag import FdLink, SocketLink, Tag, free_port
+from sftag import FdLink, PeerLink, SocketLink, Tag, free_port
 
 from emtag.host.store import open_store
-from emtag.protocol import frame
 from emtag.protocol import messages as m
 
 
@@ -135,7 +133,7 @@ def test_fitted_takes_only_tags_in_the_fitting_register(tmp_path):
     assert valid_seqs(db, stranger.device) == []
 
 
-def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
+def test_a_bad_signature_is_refused_and_kept_as_rejected_input(tmp_path):
     port = free_port()
     db = str(tmp_path / "s.sqlite")
     tag = Tag(seed=6)
@@ -147,20 +145,16 @@ def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
     try:
         br.wait_for("listening")
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))
-            s.sendall(frame.encode(cbor2.dumps([m.RECORDS, 1, b"".join(items[:-1]) + bad])))
-            replies = []
-            dec = frame.Deframer()
-            s.settimeout(10)
-            # (a new session starts with NACK 0 "hello first": the bridge's invitation)
-            while not any(r[0] == m.NACK and r[1] for r in replies):
-                replies += [cbor2.loads(x) for x in dec.feed(s.recv(4096))]
-        nack = next(r for r in replies if r[0] == m.NACK and r[1])
+            link = PeerLink(s)
+            assert link.handshake(tag.signer) == [m.ACK, 0]
+            link.send([m.RECORDS, 1, b"".join(items[:-1]) + bad])
+            nack = link.wait(lambda r: r[0] == m.NACK and r[1])
         assert nack[1] == len(items) and "signature" in nack[2]
         br.wait_for("rejected=1")
     finally:
         br.stop()
-    assert bytes(bad) in [r[-1] for r in stored(db, tag.device, "rejected")]
+    with open_store(db, create=False) as st:
+        assert [bytes(r[-1]) for r in st.rejected(tag.device)] == [bytes(bad)]
     assert valid_seqs(db, tag.device) == []
 
 

@@ -99,7 +99,7 @@ def test_rtc_drift_and_a_lossy_gnss_uart_do_not_break_the_evidence(tmp_path):
 def test_a_lossy_jittery_link_with_an_outage_still_delivers_in_order(tmp_path):
     sc_path = tmp_path / "lossy.toml"
     sc_path.write_text(
-        'name = "lossy"\nseed = 9\nstart = "2026-03-02T09:00:00Z"\nduration_s = 2400\n'
+        'name = "lossy"\nseed = 11\nstart = "2026-03-02T09:00:00Z"\nduration_s = 2400\n'
         'route = "%s"\n[link]\nlatency_ms = 300\nloss = 0.2\ncorrupt = 0.1\n'
         'jitter_ms = 2000\n[[event]]\nat_s = 300\ntype = "link_outage"\n'
         "duration_s = 600\n" % os.path.join(EXAMPLES, "routes", "park-loop.geojson")
@@ -266,6 +266,8 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     assert 'data-ready="1"' in text, "the page's script did not run to its end"
     assert '<p id="errors"></p>' in text, "script errors: " + text[text.find('id="errors"') :][:300]
     assert "shielding_suspected" in text and "Battery" in text
+    # its own symbol on the map and in the table, with a severity (simulator/report_alerts.py)
+    assert 'data-kind="shielding_suspected"' in text and "(warning)" in text
     # and the check does catch an error: the same page with a broken script
     broken = tmp_path / "broken.html"
     broken.write_text(html.replace("</body>", "<script>noSuchFunction();</script></body>"))

@@ -133,36 +133,25 @@ class CompactStore(base.Store):
     """Every method that reads or writes valid records. The backend keeps the rest
     (devices, the `records` table of rejected and early records, acknowledgements)."""
 
-    _devs: dict
-
-    # --- devices as small integers
+    # --- devices as small integers (looked up each time: an id cached from a transaction
+    # that was rolled back would point at another device later)
     def _dev(self, device, create=False):
-        d = self._devs.get(device)
-        if d is None:
+        row = self._x("SELECT dev FROM device_ids WHERE device=?", (device,)).fetchone()
+        if row is None and create:
+            self._x("INSERT INTO device_ids(device) VALUES (?) ON CONFLICT DO NOTHING", (device,))
             row = self._x("SELECT dev FROM device_ids WHERE device=?", (device,)).fetchone()
-            if row is None and create:
-                self._x(
-                    "INSERT INTO device_ids(device) VALUES (?) ON CONFLICT DO NOTHING", (device,)
-                )
-                row = self._x("SELECT dev FROM device_ids WHERE device=?", (device,)).fetchone()
-                self._x(
-                    "INSERT INTO fwd_marks(dev, upto) VALUES (?, 0) ON CONFLICT DO NOTHING",
-                    (row[0],),
-                )
-            if row is None:
-                return None
-            d = self._devs[device] = row[0]
-        return d
+            self._x(
+                "INSERT INTO fwd_marks(dev, upto) VALUES (?, 0) ON CONFLICT DO NOTHING", (row[0],)
+            )
+        return row[0] if row else None
 
     def _device_names(self):
         return dict(self._x("SELECT dev, device FROM device_ids").fetchall())
 
     # --- writing
-    def add_blocks(self, device, blocks, received, rejected=()):
+    def add_blocks(self, device, blocks, received):
         with self._tx():
             self._add_blocks(device, blocks, received)
-            if rejected:
-                self._insert_records(rejected)
 
     def _add_blocks(self, device, blocks, received):
         dev = self._dev(device, create=True)

@@ -5,13 +5,10 @@ The schema means what the SQLite one means (host/store/sqlite.py); migrations ar
 module's own (postgres_schema.py), the SQL over valid records is shared
 (host/store/compact.py). Proven records are keyed by (device, t, seq), so a year of one tag
 or a day of every tag is an index range scan. The connection runs in autocommit for reads;
-each write is one transaction, so a record is committed before it is acknowledged. Rejected
-and early records go in by COPY; the outbox row of an early alert is made by a
-statement-level trigger over the inserted rows (a transition table), in the same
-transaction.
+each write is one transaction, so a record is committed before it is acknowledged. Early
+alerts go in by COPY; their outbox row is made by a statement-level trigger over the
+inserted rows (a transition table), in the same transaction.
 """
-
-import contextlib
 
 from emtag.host.store import base
 from emtag.host.store.base import RECORD_COLUMNS, Device
@@ -28,7 +25,6 @@ class PostgresStore(CompactStore):
         import psycopg
 
         self.target = base.describe(url)
-        self._devs = {}
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as e:
@@ -85,14 +81,9 @@ class PostgresStore(CompactStore):
             with self.conn.cursor() as cur:
                 cur.executemany(sql.replace("?", "%s"), rows)
 
-    @contextlib.contextmanager
     def _tx(self):
-        try:
-            with self.conn.transaction():
-                yield
-        except BaseException:
-            self._devs.clear()  # ids made in a transaction that did not commit
-            raise
+        # psycopg: a transaction() inside another (a group) is a savepoint
+        return self.conn.transaction()
 
     def device(self, device):
         row = self._q("SELECT public_key FROM devices WHERE device=%s", (device,)).fetchone()
@@ -111,11 +102,54 @@ class PostgresStore(CompactStore):
                 for r in rows:
                     copy.write_row(tuple(r.get(c) for c in cols))
 
+    def group(self):
+        # psycopg: a transaction() inside another is a savepoint, so every write method's
+        # own transaction() nests in this one and commits with it
+        return self.conn.transaction()
+
+    def savepoint(self):
+        return self.conn.transaction()
+
+    def add_rejected(self, device, rows, when, peer=None):
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO rejected(device, seq, reason, received, peer, wire) "
+                "VALUES (%s,%s,%s,%s,%s,%s)",
+                [(device, seq, reason[:300], when, peer, bytes(wire[:2048]))
+                 for seq, reason, wire in rows],
+            )  # fmt: skip
+            cur.execute(
+                "DELETE FROM rejected WHERE device=%s AND id <= (SELECT id FROM rejected "
+                "WHERE device=%s ORDER BY id DESC LIMIT 1 OFFSET %s)",
+                (device, device, base.REJECTED_PER_DEVICE),
+            )
+            cur.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - %s",
+                (base.REJECTED_TOTAL,),
+            )
+
+    def rejected(self, device):
+        return [
+            (seq, reason, bytes(wire))
+            for seq, reason, wire in self._q(
+                "SELECT seq, reason, wire FROM rejected WHERE device=%s ORDER BY id", (device,)
+            )
+        ]
+
     def devices(self):
         rows = self._q(
             "SELECT device, public_key, firmware, first_seen FROM devices ORDER BY device"
         )
         return [Device(d, bytes(k), f, s) for d, k, f, s in rows]
+
+    def _cq(self, sql, args=()):
+        return self._q(sql.replace("?", "%s"), args).fetchall()
+
+    def _cw(self, sql, args=()):
+        with self.conn.transaction():
+            cur = self._q(sql.replace("?", "%s"), args)
+            rows = cur.fetchall() if cur.description else []
+            return cur.rowcount, rows
 
     def close(self):
         self.conn.close()

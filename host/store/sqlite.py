@@ -3,7 +3,7 @@
 WAL mode so readers never block the bridge; the schema version lives in PRAGMA
 user_version and MIGRATIONS brings any older store up to date on open. A file that is a
 database but not emtag's (tables, and no emtag schema version) is refused untouched.
-Valid records: host/store/compact.py (migration 5); this module keeps the rest.
+Valid records: host/store/compact.py (migration 7); this module keeps the rest.
 """
 
 import contextlib
@@ -101,7 +101,108 @@ MIGRATIONS = [
     );
     CREATE INDEX records_alerts ON records(type, device, seq) WHERE type = 2;
     """,
-    # 5: compact evidence (host/store/compact.py). Valid records move to `blocks` (the
+    # 5: the centre's web app (host/store/centre_tables.py): users and their tags, the audit
+    # log, notes and escalations, the alerts the centre raises, victims' phones
+    """
+    CREATE TABLE centre_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,               -- 'officer' or 'admin'
+        password_hash TEXT NOT NULL,      -- argon2id, as argon2-cffi writes it
+        created TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE centre_assignments (
+        user_name TEXT NOT NULL,
+        device TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (user_name, device)
+    );
+    CREATE TABLE centre_audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        device TEXT,
+        detail TEXT NOT NULL,
+        client TEXT
+    );
+    CREATE INDEX centre_audit_device ON centre_audit(device, id);
+    CREATE INDEX centre_audit_user ON centre_audit(user_name, id);
+    CREATE TABLE centre_alert_notes (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL,                -- DEVICE/SEQ (a tag's alert) or centre/ID
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX centre_alert_notes_ref ON centre_alert_notes(ref);
+    CREATE TABLE centre_escalations (
+        ref TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,            -- a user, or 'centre' (unacknowledged too long)
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE centre_alerts (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,               -- victim_proximity, victim_proximity_clear
+        t INTEGER NOT NULL,
+        lat_e7 INTEGER,
+        lon_e7 INTEGER,
+        acc_cm INTEGER,
+        detail TEXT NOT NULL,             -- JSON
+        raised TEXT NOT NULL,
+        acked_by TEXT,
+        acked_at TEXT,
+        note TEXT
+    );
+    CREATE INDEX centre_alerts_device ON centre_alerts(device, t);
+    CREATE TABLE centre_victims (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 hex of the phone's token
+        distance_m REAL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE centre_victim_wearers (
+        victim TEXT NOT NULL,
+        device TEXT NOT NULL,
+        PRIMARY KEY (victim, device)
+    );
+    CREATE TABLE centre_victim_positions (
+        id INTEGER PRIMARY KEY,
+        victim TEXT NOT NULL,
+        t INTEGER NOT NULL,
+        lat_e7 INTEGER NOT NULL,
+        lon_e7 INTEGER NOT NULL,
+        acc_cm INTEGER NOT NULL,
+        received TEXT NOT NULL
+    );
+    CREATE INDEX centre_victim_positions_t ON centre_victim_positions(victim, t);
+    CREATE TABLE centre_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 6: rejected input apart from the evidence, bounded (host/bridge.py). What a connection
+    # sent that is not its tag's record (altered on the way, spliced, malformed) is kept here
+    # for diagnosis, never under records, so it reaches no bundle or query of the evidence.
+    """
+    CREATE TABLE rejected (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,             -- the device the connection proved it is
+        seq INTEGER,                      -- the seq the item claims (NULL: unreadable)
+        reason TEXT NOT NULL,
+        received TEXT NOT NULL,
+        peer TEXT,                        -- where it came from (port or address)
+        wire BLOB NOT NULL                -- the item as received (at most 2048 bytes)
+    );
+    CREATE INDEX rejected_device ON rejected(device, id);
+    INSERT INTO rejected(device, seq, reason, received, wire)
+        SELECT device, seq, COALESCE(reason, 'rejected'), received, substr(cose, 1, 2048)
+        FROM records WHERE status = 'rejected';
+    DELETE FROM records WHERE status = 'rejected';
+    """,
+    # 7: compact evidence (host/store/compact.py). Valid records move to `blocks` (the
     # exact bytes each proven block was signed as) and `proven` (query columns, no bytes);
     # `records` keeps rejected records and early alerts. A record already stored becomes a
     # block of its own. Fixes leave the outbox for a per-tag mark (fwd_marks, fwd_done).
@@ -182,11 +283,12 @@ class Store(CompactStore):
     def __init__(self, path, create=True):
         self.target = path
         self.db = None
-        self._devs = {}
         if not create and not os.path.isfile(path):
             raise base.StoreError("no store at %s" % path)
         try:
-            self.db = sqlite3.connect(path, timeout=30)
+            self._grouped = False
+            # the centre's web app hands a connection from thread to thread (one at a time)
+            self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             self._migrate()
         except (sqlite3.DatabaseError, base.StoreError) as e:
             if getattr(self, "db", None) is not None:
@@ -216,21 +318,39 @@ class Store(CompactStore):
     def _many(self, sql, rows):
         self.db.executemany(sql, rows)
 
-    @contextlib.contextmanager
     def _tx(self):
+        """The transaction a write runs in: its own, or the open group's."""
+        return contextlib.nullcontext() if self._grouped else self.db
+
+    @contextlib.contextmanager
+    def group(self):
+        if self._grouped:
+            raise RuntimeError("store groups do not nest")
+        self._grouped = True
         try:
             with self.db:
-                yield
+                self.db.execute("BEGIN")  # so that savepoints nest inside, never commit
+                yield self
+        finally:
+            self._grouped = False
+
+    @contextlib.contextmanager
+    def savepoint(self):
+        self.db.execute("SAVEPOINT s")
+        try:
+            yield self
         except BaseException:
-            self._devs.clear()  # ids made in a transaction that did not commit
+            self.db.execute("ROLLBACK TO s")
+            self.db.execute("RELEASE s")
             raise
+        self.db.execute("RELEASE s")
 
     def device(self, device):
         row = self.db.execute("SELECT public_key FROM devices WHERE device=?", (device,)).fetchone()
         return row[0] if row else None
 
     def add_device(self, device, public_key, firmware, when):
-        with self.db:
+        with self._tx():
             self.db.execute(
                 "INSERT INTO devices(device, public_key, firmware, first_seen) VALUES (?,?,?,?)",
                 (device, public_key, firmware, when),
@@ -243,11 +363,44 @@ class Store(CompactStore):
             [tuple(r.get(c) for c in cols) for r in rows],
         )
 
+    def add_rejected(self, device, rows, when, peer=None):
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO rejected(device, seq, reason, received, peer, wire) "
+                "VALUES (?,?,?,?,?,?)",
+                [(device, seq, reason[:300], when, peer, bytes(wire[:2048]))
+                 for seq, reason, wire in rows],
+            )  # fmt: skip
+            self.db.execute(
+                "DELETE FROM rejected WHERE device=? AND id <= (SELECT id FROM rejected "
+                "WHERE device=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (device, device, base.REJECTED_PER_DEVICE),
+            )
+            self.db.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
+                (base.REJECTED_TOTAL,),
+            )
+
+    def rejected(self, device):
+        return self.db.execute(
+            "SELECT seq, reason, wire FROM rejected WHERE device=? ORDER BY id", (device,)
+        ).fetchall()
+
     def devices(self):
         rows = self.db.execute(
             "SELECT device, public_key, firmware, first_seen FROM devices ORDER BY device"
         )
         return [Device(*r) for r in rows]
+
+    # the centre's tables (centre_tables.py)
+    def _cq(self, sql, args=()):
+        return self.db.execute(sql, args).fetchall()
+
+    def _cw(self, sql, args=()):
+        with self.db:
+            cur = self.db.execute(sql, args)
+            rows = cur.fetchall()
+            return cur.rowcount, rows
 
     def close(self):
         self.db.close()
