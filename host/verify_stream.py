@@ -5,23 +5,24 @@
 
 verify() looks at a whole stream at once (it must, to tell a reordered record from a
 spliced one); its memory grows with the stream (~3 KB a record). Here the stream is cut
-into segments of about WINDOW items, each ending just after a signed record (so nothing
-unsealed spans a cut), and each segment is verified by verify() anchored at the newest
-valid record before it, exactly as the bridge verifies an upload continuing its store.
-Records at or below the anchor are compared with the digests of the last HELD records, so
-a duplicate or a conflict across a cut is found as it would be inside one.
+into segments of about WINDOW items, each ending just after a checkpoint (so no block spans
+a cut), and each segment is verified by verify() anchored at the newest valid record before
+it, exactly as the bridge verifies an upload continuing its store. Records at or below the
+anchor are compared with the digests of the last HELD records, so a duplicate or a conflict
+across a cut is found as it would be inside one.
 
 Across a cut the verdicts are the same whenever the stream is valid, and a stream that is
 not valid still fails; only the wording can differ for anomalies that span a cut (a record
-moved further than HELD seqs is reported spliced rather than reordered). A tag seals at
-least every 15 records, so a segment that reaches MAX_SEGMENT items without a signed record
-is cut there: its unsealed tail is not proven by anything within that bound.
+moved further than HELD seqs is reported spliced rather than reordered). A tag seals a
+block at least every 60 records, so a segment that reaches MAX_SEGMENT items without a
+checkpoint is cut there: its unsealed tail is not proven by anything within that bound.
 
 iter_items(fp) splits a file of concatenated wire items without reading it whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from typing import BinaryIO
 import cbor2
 
 from emtag.host import verify
+from emtag.protocol import records as R
 
 WINDOW = 1024  # items per segment (about 6 MB of verify()'s working memory)
 MAX_SEGMENT = 4 * WINDOW
@@ -88,6 +90,16 @@ def iter_items(fp: BinaryIO) -> ItemReader:
     return ItemReader(fp)
 
 
+def _is_checkpoint(wire: bytes) -> bool:
+    if wire[:1] != b"\xd2":
+        return False
+    try:
+        rec = cbor2.loads(cbor2.loads(wire).value[2])
+    except Exception:  # cbor2 raises many types on malformed input
+        return False
+    return isinstance(rec, dict) and rec.get(R.K_TYPE) == R.CHECKPOINT
+
+
 def verify_stream(
     items: Iterable[bytes],
     public_key,
@@ -123,12 +135,12 @@ def verify_stream(
         )
         first = False
         for v in report.verdicts:
-            v.index += start
             if v.kind == verify.VALID and v.seq is not None:
-                held[v.seq] = v.digest
+                held[v.seq] = hashlib.sha256(segment[v.index]).digest()
                 held.move_to_end(v.seq)
-                if anchor is None or v.seq > anchor[0]:
-                    anchor = (v.seq, v.digest)
+                if v.type == R.CHECKPOINT and (anchor is None or v.seq > anchor[0]):
+                    anchor = (v.seq, None)  # the next segment starts a block after it
+            v.index += start
         while len(held) > HELD:
             held.popitem(last=False)
         for g in report.gaps:
@@ -139,7 +151,7 @@ def verify_stream(
     for wire in items:
         seg.append(wire)
         n = len(seg)
-        if (n >= window and wire[:1] == b"\xd2") or n >= MAX_SEGMENT:
+        if (n >= window and _is_checkpoint(wire)) or n >= MAX_SEGMENT:
             yield run(seg, final=False)
             seg = []
     if seg or first or (last_seq is not None and (anchor is None or anchor[0] < last_seq)):
