@@ -4,15 +4,16 @@ Pure: no I/O and no clock of its own. Formats: protocol/records.py and records.c
 
     chain = Chain(signer)
     chain.resume(entries, sealed_upto)     after boot: the log's (seq, wire) tail
-    chain.add_fix(fix, now_ms, log)        the per-fix path: no allocation
+    chain.add_fix(fix, now_ms, log)        the per-fix path: no allocation (once warm)
     chain.add(rec, now_ms, log) -> wire    an alert or restart map: signed at once
     chain.seal_due(now_ms, delivering)     time for a checkpoint?
     chain.checkpoint(now_ms, t, log) -> wire or None
 
 `log` is the record log (firmware/recordlog.py): append(seq, wire) for a signed item,
-append_fix(seq, entry) for a fix, whose entry this module lays out for it in a
-preallocated buffer: length (1) | body | CRC-16 (2, big-endian), the CRC over the fix's
-wire item (the body's CBOR byte-string head, then the body).
+append_fix(seq, entry) for a fix, whose entry this module lays out for it at the start of
+a preallocated buffer (longer than the entry: its first byte says how long):
+length n (1) | body (n) | CRC-16 (2, big-endian), the CRC over the fix's wire item (the
+body's CBOR byte-string head, then the body).
 
 A block is the records after the last checkpoint. Each record adds its wire item to the
 block's running SHA-256 and its CRC-16 to the block's tag list; a checkpoint signs the
@@ -61,10 +62,12 @@ class Chain:
         self.tags = bytearray(2 * max_records)
         self.encoder = fixcodec.FixEncoder()
         self.entry = bytearray(_ENTRY)
-        mv = memoryview(self.entry)
-        # exact-length views: hashing and writing n bytes allocate nothing
-        self._entries = [mv[:n] for n in range(_ENTRY + 1)]
-        self._bodies = [mv[1 : 1 + n] for n in range(fixcodec.MAX_BODY + 1)]
+        self._mv = mv = memoryview(self.entry)
+        # exact-length views of the body, made the first time a length occurs and kept:
+        # hashing n bytes then allocates nothing (a fix is 3-30 bytes: a few dozen views,
+        # not one for every length, which cost 7 KB of heap); the log writes the entry's
+        # first n + 3 bytes itself
+        self._bodies = [None] * (fixcodec.MAX_BODY + 1)
         self._body = mv[1:]
         self.head = bytearray(2)  # a fix's CBOR byte-string head
         hv = memoryview(self.head)
@@ -153,10 +156,12 @@ class Chain:
             h[1] = n
             head = self._heads[2]
         body = self._bodies[n]
+        if body is None:
+            body = self._bodies[n] = self._mv[1 : 1 + n]
         crc = fixcodec.crc16(body, n, fixcodec.crc16(head))
         e[n + 1] = crc >> 8
         e[n + 2] = crc & 0xFF
-        log.append_fix(self.seq + 1, self._entries[n + 3])
+        log.append_fix(self.seq + 1, e)
         # stored: now it counts
         self.seq += 1
         self.encoder.commit(fix)

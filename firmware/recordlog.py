@@ -317,19 +317,25 @@ class RecordLog:
         self.last_record = bytes(record)
 
     def append_fix(self, seq, entry):
-        """Store a fix entry laid out by the caller (firmware/evidence.py): n | body | crc."""
-        self._write(seq, entry)
+        """Store a fix entry laid out by the caller (firmware/evidence.py) at the start of
+        `entry`, a buffer that may be longer: n | body (n) | crc (2)."""
+        n = entry[0]
+        if not 1 <= n <= 127 or len(entry) < n + 3:
+            raise ValueError("fix entry of %d bytes" % n)
+        self._write(seq, entry, n + 3)
         self.last_record = None  # read it back if needed (last_item)
 
-    def _write(self, seq, entry):
+    def _write(self, seq, entry, size=None):
         if seq != self.last_seq + 1:
             raise ValueError("sequence gap: %d after %d" % (seq, self.last_seq))
-        if not self.segments or self.sizes[-1] + len(entry) > self.segment_bytes:
+        if size is None:
+            size = len(entry)
+        if not self.segments or self.sizes[-1] + size > self.segment_bytes:
             self.segments.append(seq)
             self.sizes.append(0)
         with self.fs.open(self._path(self.segments[-1]), "ab") as f:
-            f.write(entry)
-        self.sizes[-1] += len(entry)
+            f.write(entry, size)  # a stream writes the first `size` bytes: no copy
+        self.sizes[-1] += size
         self.last_seq = seq
         self._update_full()
 

@@ -107,13 +107,17 @@ class _File:
             # FileHandle.close marks it on success
             setattr(getattr(fh, "raw", fh), "__IOBase_closed", True)
 
+    def write(self, buf, n=None):
+        """As a MicroPython stream: write(buf[, max_len]) writes the first max_len bytes."""
+        return self._fh.write(buf if n is None else bytes(buf[:n]))
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
 
-    def __getattr__(self, name):  # read, write, seek, tell, readinto...
+    def __getattr__(self, name):  # read, seek, tell, readinto...
         return getattr(self._fh, name)
 
 
