@@ -24,6 +24,7 @@ FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zo
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
 RESCAN = 2000  # records looked through at boot for unacknowledged alerts
+QUIET = ("crossing_possible",)  # alerts that wait their turn in the uplink, and buzz nothing
 
 
 class Tag:
@@ -36,9 +37,15 @@ class Tag:
         self.parser = nmea.NmeaParser(self._gnss_epoch)
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
+        self.epoch_rx_ms = None  # when the receiver began sending the pending epoch
+        # the receiver's timing (per board): a byte's time on its UART (us), and how long
+        # after an epoch it starts sending it, so UTC is tied to the board clock exactly
+        baud = getattr(b, "gnss_baud", 0)
+        self.gnss_byte_us = 10000000 // baud if baud else 0
+        self.gnss_delay_ms = getattr(b, "gnss_output_delay_ms", 0)
         self.next_fix_due = 0
         self.last_fix_ms = -FIX_INTERVAL_MS
-        self.utc_offset_ms = None  # GNSS UTC minus the board clock, from the last fix
+        self.utc_offset_ms = None  # GNSS UTC minus the board clock (see _gnss_epoch)
         self.heap_live_peak = 0
         self.fs = b.mount()
         try:
@@ -120,7 +127,9 @@ class Tag:
                         rec = cbor.loads(evidence.payload_of(wire))
                     except ValueError:
                         continue  # the log's CRC passed: only a bug gets here
-                    if rec.get(records.K_TYPE) == records.ALERT:
+                    if rec.get(records.K_TYPE) == records.ALERT and (
+                        rec.get(records.K_ALERT) not in QUIET
+                    ):
                         self.uplink.send_first(s, wire)
 
     def save_open(self):
@@ -167,6 +176,10 @@ class Tag:
         now = b.now_ms()
         data = b.gnss_read()
         if data:
+            if self.last_gnss_rx is None:  # an epoch's first bytes, after a quiet line
+                self.epoch_rx_ms = (
+                    now - len(data) * self.gnss_byte_us // 1000 - self.gnss_delay_ms
+                )
             self.parser.feed(data)
             self.last_gnss_rx = now
         elif self.last_gnss_rx is not None and now - self.last_gnss_rx >= GNSS_IDLE_MS:
@@ -219,6 +232,13 @@ class Tag:
         if fix.fix >= 2:
             self.gnss_fix_ms = now  # the last epoch with a position, and its accuracy
             self.gnss_acc_cm = fix.acc_cm
+            if fix.t is not None and (self.epoch_rx_ms is not None or self.utc_offset_ms is None):
+                # the epoch's UTC against when the receiver began sending it (its first bytes
+                # back by their time on the line, and the receiver's output delay), not
+                # against when the whole epoch had arrived and the line gone quiet: ~0.5 s
+                rx = now if self.epoch_rx_ms is None else self.epoch_rx_ms
+                self.utc_offset_ms = fix.t * 1000 + (fix.t_ms or 0) - rx
+        self.epoch_rx_ms = None  # epochs sent back to back: the next one is not timed
         self.monitor.epoch(fix)
         self._on_fix(fix)
 
@@ -245,8 +265,8 @@ class Tag:
             )
             if kind == "zone_approach":
                 self._vibrate(APPROACH_VIBRATE_MS)
-            else:  # a breach or a clear: after the record, so a cut between the two
-                self.save_open()  # repeats an alert rather than losing one
+            elif kind != "crossing_possible":  # a breach or a clear: after the record, so
+                self.save_open()  # a cut between the two repeats an alert, never loses one
         if not engine.accepted:
             return
         now = self.board.now_ms()
@@ -305,10 +325,8 @@ class Tag:
         # numbered, linked, signed if not a fix (firmware/evidence.py), logged as sent
         now = self.board.now_ms()
         self.chain.add(rec, now, self.log.append)
-        if rec[records.K_TYPE] == records.FIX:
-            self.utc_offset_ms = rec[records.K_TIME] * 1000 + rec[records.K_TIME_MS] - now
-        elif rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
-            self.uplink.send_first(self.log.last_seq, self.log.last_record)
+        if rec[records.K_TYPE] == records.ALERT and rec[records.K_ALERT] not in QUIET:
+            self.uplink.send_first(self.log.last_seq, self.log.last_record)  # ahead of backlog
         if self.chain.seal_due(now):  # never more than evidence.CHECKPOINT_RECORDS unsealed
             self._checkpoint(now)
 
