@@ -17,8 +17,10 @@ Alerts (protocol/records.py ALERTS):
 - The sky, as the tag measures it at each epoch: the strongest satellite's C/N0. Nothing
   tracked counts as a measurement only SETTLE_MS after the receiver was switched on (it is
   still acquiring before); a receiver that reports no C/N0 at all leaves the sky unknown.
-  A sky is collapsed under shielding_cn0_dbhz (outdoors the best is 40-48 dB-Hz, indoors
-  25-35; foil or a jammer leave 10-18, where a few satellites may still give a poor fix).
+  A sky is collapsed under shielding_cn0_dbhz, and stays so until the strongest is back
+  HYST_DB above it (outdoors the best is 41-53 dB-Hz, indoors 28-45; 30 dB of foil or of
+  jamming leave 15-22, up to 27 with an urban canyon's reflections, and a few satellites
+  may still give a poor fix: simulator/receiver.py, tests/test_sim_models.py).
 - no_fix: the receiver searching for no_fix_alert_s with no trusted fix: a fix from a
   collapsed sky is not trusted (foil lets a stray weak fix through now and then; it ends
   no episode). Counted from the last trusted fix or the first search; again after one.
@@ -43,6 +45,7 @@ GOOD_CN0 = 30  # a sky this strong sets the cellular baseline
 RSSI_DROP_DB = 15
 RSSI_WEAK_DBM = -105
 
+HYST_DB = 5  # a collapse ends (and the signal alerts re-arm) this far above the threshold
 RSSI_REFRESH_MS = 60000  # the cellular baseline follows the wearer (indoors, outdoors)
 
 DEFAULTS = {  # the same as firmware/config.py FIELDS
@@ -50,7 +53,7 @@ DEFAULTS = {  # the same as firmware/config.py FIELDS
     "battery_critical_pct": 5,
     "no_fix_alert_s": 900,
     "strap_debounce_ms": 200,
-    "shielding_cn0_dbhz": 20,
+    "shielding_cn0_dbhz": 25,
     "gnss_always_on": 0,
     "rest_fix_interval_s": 60,
     "reach_speed_mps": 40,
@@ -180,7 +183,8 @@ class Health:
         on = self.gnss_on
         settled = on and now - self.on_since >= SETTLE_MS
         if cn0_best is not None and (cn0_best > 0 or settled):
-            weak = cn0_best < self.shield_cn0
+            limit = self.shield_cn0 if self.collapse is None else self.shield_cn0 + HYST_DB
+            weak = cn0_best < limit
         else:
             weak = None  # not measured: no C/N0 reported, or still acquiring
         if fixed and not weak:  # a trusted fix
@@ -188,7 +192,8 @@ class Health:
             self.no_fix_armed = True
         if not on:
             return
-        if settled and self.no_fix_armed and now - self.last_fix >= self.no_fix_ms:
+        # no_fix is judged once the search had its chance: settled, or a weak fix came
+        if (settled or weak) and self.no_fix_armed and now - self.last_fix >= self.no_fix_ms:
             if not fixed or weak:
                 self.no_fix_armed = False
                 self._raise("no_fix", now)
@@ -196,7 +201,7 @@ class Health:
             return
         if not weak:
             self.collapse = None
-            if cn0_best >= self.shield_cn0 + 5:
+            if cn0_best >= self.shield_cn0 + HYST_DB:
                 self.sig_armed = True
             if fixed and cn0_best >= GOOD_CN0 and (
                 self.rssi_t is None or now - self.rssi_t >= RSSI_REFRESH_MS
