@@ -159,7 +159,10 @@ class Monitor:
         """The wearer moves after rest (the accelerometer's activity interrupt): the
         receiver goes on at once (a hot start) and the first fix is logged, so a car that
         sets off seconds after a fix at rest is followed from where it started."""
-        self.tag.next_fix_due = now
+        t = self.tag
+        t.next_fix_due = now
+        off = t.utc_offset_ms
+        t.zone_engine.moved_ms = None if off is None else now + off
         if not self.duty.on:
             self._gnss(True, now)
 
@@ -175,6 +178,9 @@ class Monitor:
     def fix_logged(self, now, fix):
         """A fix record was made: the receiver may sleep until the next (firmware/duty.py)."""
         self.still = _read(self.board, "accel_awake") is False
+        engine = self.tag.zone_engine
+        engine.still = self.still  # still at this fix: until the activity interrupt says
+        engine.moved_ms = None
         if self.duty.after_fix(
             now, self.tag.next_fix_due, self._hold(), self.still, self._safe_ms()
         ):

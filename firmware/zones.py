@@ -311,6 +311,11 @@ class ZoneEngine:
         self.near = False
         self.confirming = False
         self.clear_dm = 0 if zones else None  # see the module doc; 0: no fix yet
+        # from the accelerometer (firmware/monitor.py): the wearer was still at the last
+        # fix, and stayed so until moved_ms (UTC; None: still now), so between sparse fixes
+        # they can only have gone anywhere since then
+        self.still = False
+        self.moved_ms = None
         self.accepted = False
         self.near_until = None
         self.now_ms = None
@@ -519,7 +524,13 @@ class ZoneEngine:
         ax, ay = z.px, z.py
         z.project(fix.lat, fix.lon)
         dx, dy = z.px - ax, z.py - ay
-        length = reachable.path_dm(isqrt(dx * dx + dy * dy), self.prev_speed, fix.speed_mmps, dt)
+        move = dt  # how long the wearer can have been on the move between the fixes
+        if self.still:  # still at the last fix, until the accelerometer said otherwise
+            m = self.moved_ms
+            move = 0 if m is None else dt - (m - self.prev_ms if m > self.prev_ms else 0)
+            move = move if move > 0 else 0
+        d = isqrt(dx * dx + dy * dy)
+        length = reachable.path_dm(d, self.prev_speed, fix.speed_mmps, move)
         if -want * (s0 + s) + 2 * need > length:
             return  # no path that short gets from A into the zone and on to B
         r = reachable.crossing(z, want, ax, ay, z.px, z.py, length, need, reach + length)

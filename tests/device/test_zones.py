@@ -260,6 +260,25 @@ def test_a_crossing_from_rest_is_judged_by_the_leg_not_by_the_speed_at_its_ends(
     assert [g[1] for g in got] == ["crossing_possible"]
 
 
+def test_a_wearer_still_until_just_before_the_next_fix_went_nowhere_in_between():
+    # waiting at a light 40 m from a 150 m zone, receiver resting; the car moves off and
+    # the next fix, 45 s later, shows 12 m/s: by its Doppler speed it could have been
+    # anywhere within 300 m, but the accelerometer says it was still until 2 s before
+    fixes = [F(T0, -190, 0, speed_mmps=0), F(T0 + 45, -190, 20, speed_mmps=12000)]
+    eng = engine([circle("home", 150)])
+    assert [g[1] for g in run(eng, fixes)] == ["crossing_possible"]
+    eng = engine([circle("home", 150)])
+    run(eng, fixes[:1])
+    eng.still = True
+    eng.moved_ms = (T0 + 43) * 1000  # the activity interrupt
+    assert run(eng, fixes[1:]) == []
+    # still at the first fix and never moved: nothing either
+    eng = engine([circle("home", 150)])
+    run(eng, fixes[:1])
+    eng.still, eng.moved_ms = True, None
+    assert run(eng, [F(T0 + 300, -190, 3, speed_mmps=0)]) == []
+
+
 def test_sparse_fixes_passing_by_do_not_alert():
     # 50 m outside at 10 m/s, fixes 10 s apart: the wearer cannot have reached the zone
     eng = engine([circle("home", 100)])
