@@ -9,7 +9,8 @@ cycling its receiver (firmware/duty.py), the receiver model with its TTFF and no
 accelerometer, the link and the bridge's store. A breach counts when its alert reached the
 store; latency is from the true entry (a curfew: from its start) to the store.
 
-Kinds (each situation drawn from its own seed: place between 50 S and 60 N, zone, speeds):
+Kinds (each situation drawn from its own seed: place between 50 S and 60 N, zone, speeds,
+environment, and the fitting's rest_fix_interval_s: 60 s, 5 or 10 minutes):
 - from_rest: a car parked 100-400 m from an exclusion circle (radius 100-300 m), still
   long enough for the tag to rest its receiver, moves off 1-20 s after a fix taken at rest
   (the fix times come from a first run of the rest alone) and drives through the circle
@@ -48,21 +49,25 @@ BREACH = {"from_rest", "red_light", "curfew_still", "run_entry", "drive_entry"}
 START = "2026-01-12T20:30:00Z"  # a Monday, GMT: the curfew starts 30 minutes in
 CURFEW_START_S = 1800
 REST_S = 600  # still before a from_rest departure: the receiver rests (fixes at rest)
+REST_FIX_S = (60, 60, 300, 600)  # rest_fix_interval_s, drawn per situation
 STORED_WITHIN_S = 240  # NIJ Standard-1004.00: a zone alert delivered within 4 minutes
 
 
 class Plan:
     """One situation: a route (east/north metres from the zone's middle, speeds, dwells)."""
 
-    def __init__(self, kind, index, seed):
+    def __init__(self, kind, index, seed, fixed=None):
+        """fixed: values to use instead of drawing them (by the names _u and _pick take)."""
         self.kind = kind
         self.index = index
         self.rng = random.Random("%s/%d/%d" % (kind, seed, index))
+        self.fixed = fixed or {}
         r = self.rng
         self.seed = r.randrange(1, 1 << 30)
         self.lat = r.uniform(-50, 60)
         self.lon = r.uniform(-179, 179)
-        self.env = r.choice(("open_sky", "suburban", "suburban"))
+        self.env = self._pick("env", ("open_sky", "suburban", "suburban"))
+        self.rest_s = self._pick("rest_s", REST_FIX_S)  # the fitting's rest_fix_interval_s
         self.points = []  # (east, north)
         self.speeds = []
         self.dwell = []  # [vertex, seconds]
@@ -70,6 +75,14 @@ class Plan:
         self.zone = None  # GeoJSON properties
         self.depart_after_fix_s = None
         getattr(self, "_" + kind)()
+
+    def _u(self, name, lo, hi):
+        v = self.rng.uniform(lo, hi)  # drawn anyway: the other draws stay the same
+        return self.fixed.get(name, v)
+
+    def _pick(self, name, choices):
+        v = self.rng.choice(choices)
+        return self.fixed.get(name, v)
 
     def _line(self, points, speeds, dwell, radius, kind="exclusion"):
         self.points, self.speeds, self.dwell = points, speeds, dwell
@@ -82,32 +95,29 @@ class Plan:
 
     def _through(self, radius, before, after):
         """x where a chord within a third of the radius enters (-) and leaves (+)."""
-        y = self.rng.uniform(-radius / 3, radius / 3)
+        y = self._u("offset", -radius / 3, radius / 3)
         half = math.sqrt(radius * radius - y * y)
         return y, -half - before, half + after
 
     def _from_rest(self):
-        r = self.rng
-        radius = r.uniform(100, 300)
-        y, x0, x1 = self._through(radius, r.uniform(100, 400), 600)
-        self.depart_after_fix_s = r.randint(1, 20)
-        self._line([(x0, y), (x1, y)], [r.uniform(8, 15)], [[0, REST_S]], radius)
+        radius = self._u("radius", 100, 300)
+        y, x0, x1 = self._through(radius, self._u("gap", 100, 400), 600)
+        self.depart_after_fix_s = self._pick("depart", range(1, 21))
+        self._line([(x0, y), (x1, y)], [self._u("speed", 8, 15)], [[0, REST_S]], radius)
 
     def _red_light(self):
-        r = self.rng
-        radius = r.uniform(100, 300)
-        y, x_light, x1 = self._through(radius, r.uniform(150, 350), 600)
-        v = r.uniform(10, 15)
+        radius = self._u("radius", 100, 300)
+        y, x_light, x1 = self._through(radius, self._u("gap", 150, 350), 600)
+        v = self._u("speed", 10, 15)
         pts = [(-3000, y), (x_light, y), (x1, y)]
-        self._line(pts, [v, v], [[0, 300], [1, r.uniform(30, 60)]], radius)
+        self._line(pts, [v, v], [[0, 300], [1, self._u("stop", 30, 60)]], radius)
 
     def _curfew(self, at_home):
-        r = self.rng
-        radius = r.uniform(60, 100)
-        d = r.uniform(0, 10) if at_home else r.uniform(300, 3000)
-        a = r.uniform(0, 2 * math.pi)
+        radius = self._u("radius", 60, 100)
+        d = self._u("away", 0, 10) if at_home else self._u("away", 300, 3000)
+        a = self._u("bearing", 0, 2 * math.pi)
         p = (d * math.cos(a), d * math.sin(a))
-        self.env = "indoor" if at_home else r.choice(("indoor", "suburban"))
+        self.env = "indoor" if at_home else self._pick("env", ("indoor", "suburban"))
         self._line([p, (p[0] + 3, p[1] + 3)], [1.0], [[0, 2400]], radius, "inclusion")
         self.zone["schedule"] = [{"days": "daily", "start": "21:00", "end": "07:00"}]
         self.zone["tz"] = "GMT0BST,M3.5.0/1,M10.5.0"
@@ -120,31 +130,29 @@ class Plan:
         self._curfew(True)
 
     def _entry(self, v, start):
-        r = self.rng
-        radius = r.uniform(130, 300)
-        a = r.uniform(0, 2 * math.pi)
-        b = a + r.uniform(-1.5, 1.5)
-        depth = r.uniform(30, 100)
+        radius = self._u("radius", 130, 300)
+        a = self._u("bearing", 0, 2 * math.pi)
+        b = a + self._u("turn", -1.5, 1.5)
+        depth = self._u("depth", 30, 100)
         c, s = math.cos(a), math.sin(a)
         inside = ((radius - depth) * c, (radius - depth) * s)
         far_in = ((radius + start) * c, (radius + start) * s)
         far_out = ((radius + 600) * math.cos(b), (radius + 600) * math.sin(b))
-        self._line([far_in, inside, far_out], [v, v], [[0, 300], [1, r.uniform(60, 300)]],
-                   radius)  # fmt: skip
+        stay = self._u("stay", 60, 300)
+        self._line([far_in, inside, far_out], [v, v], [[0, 300], [1, stay]], radius)
 
     def _run_entry(self):
-        self._entry(self.rng.uniform(2.5, 5), 1500)
+        self._entry(self._u("speed", 2.5, 5), 1500)
 
     def _drive_entry(self):
-        self._entry(self.rng.uniform(8, 25), 3000)
+        self._entry(self._u("speed", 8, 25), 3000)
 
     def _near_miss_drive(self):
-        r = self.rng
-        radius = r.uniform(100, 300)
-        y = radius + r.uniform(30, 100)
-        v = r.uniform(8, 15)
+        radius = self._u("radius", 100, 300)
+        y = radius + self._u("gap", 30, 100)
+        v = self._u("speed", 8, 15)
         pts = [(-3000, y), (0, y), (1500, y)]
-        self._line(pts, [v, v], [[0, 300], [1, r.uniform(30, 60)]], radius)
+        self._line(pts, [v, v], [[0, 300], [1, self._u("stop", 30, 60)]], radius)
 
     # files and the scenario
     def write(self, d, rest_only=False):
@@ -178,6 +186,7 @@ class Plan:
             "route": "route.geojson",
             "zones": "zones.geojson",
             "gnss": {"environment": self.env},
+            "tag": {"config": {"rest_fix_interval_s": self.rest_s}},
         }
         from emtag.simulator import scenario
 
@@ -196,11 +205,11 @@ def _t(ev):
 
 
 def run_one(job):
-    """Run one situation; its outcome as a dict."""
-    kind, index, seed = job
+    """Run one situation, job = (kind, index, seed[, fixed]); its outcome as a dict."""
+    kind, index, seed = job[:3]
     from emtag.simulator import simulate
 
-    plan = Plan(kind, index, seed)
+    plan = Plan(kind, index, seed, job[3] if len(job) > 3 else None)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="emtag-situation-") as d:
         if plan.depart_after_fix_s is not None:
