@@ -38,10 +38,10 @@ class Tag:
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
         self.epoch_rx_ms = None  # when the receiver began sending the pending epoch
-        # the receiver's timing (per board): a byte's time on its UART (us), and how long
+        # the receiver's timing (per board): a byte's time on its UART (ns), and how long
         # after an epoch it starts sending it, so UTC is tied to the board clock exactly
         baud = getattr(b, "gnss_baud", 0)
-        self.gnss_byte_us = 10000000 // baud if baud else 0
+        self.gnss_byte_ns = 10000000000 // baud if baud else 0
         self.gnss_delay_ms = getattr(b, "gnss_output_delay_ms", 0)
         self.next_fix_due = 0
         self.last_fix_ms = -FIX_INTERVAL_MS
@@ -178,7 +178,7 @@ class Tag:
         if data:
             if self.last_gnss_rx is None:  # an epoch's first bytes, after a quiet line
                 self.epoch_rx_ms = (
-                    now - len(data) * self.gnss_byte_us // 1000 - self.gnss_delay_ms
+                    now - len(data) * self.gnss_byte_ns // 1000000 - self.gnss_delay_ms
                 )
             self.parser.feed(data)
             self.last_gnss_rx = now

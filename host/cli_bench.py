@@ -11,6 +11,7 @@ BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
+    "seeds": "emtag.tools.bench_seeds",
 }
 
 
