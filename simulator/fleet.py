@@ -14,6 +14,7 @@ import concurrent.futures
 import os
 
 from emtag.simulator import scenario as scenario_mod
+from emtag.simulator import summary
 
 
 def _run(job):
@@ -139,7 +140,6 @@ def main(args, sc, out, interpreter):
     """`emtag sim --tags N` and `--baseline`: parallel runs, one summary table."""
     import sys
 
-    from emtag.simulator import simulate
 
     path = args.scenario
     if args.tags is not None:
@@ -184,7 +184,7 @@ def main(args, sc, out, interpreter):
 
     adaptive, baseline = with_baseline(path, out, interpreter, sc.seed, args.jobs, said)
     print()
-    print(simulate.summary_table(adaptive))
+    print(summary.summary_table(adaptive))
     print()
     print(baseline_table(adaptive, baseline))
     failed = [c for c in adaptive["checks"] if not c["ok"]]

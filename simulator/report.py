@@ -21,6 +21,7 @@ import math
 import os
 
 from emtag.firmware import tz as fw_tz
+from emtag.simulator import summary
 
 MAP_W, MAP_H = 960, 600
 CHART_W, CHART_H = 960, 220
@@ -618,11 +619,9 @@ def render(events, zones, title, result=None):
     parts = []
     r = result or {}
     if r:
-        from emtag.simulator import simulate
-
         rows = [
             (k, v)
-            for k, v in (line.split("  ", 1) for line in simulate.summary_table(r).splitlines())
+            for k, v in (line.split("  ", 1) for line in summary.summary_table(r).splitlines())
             if k
         ]
         parts.append(

@@ -3,7 +3,7 @@ real pty (and a TCP port), and `emtag fit` drives every command through pyserial
 attacks a wearer could make over the same port.
 
 The firmware runs on the MicroPython unix port in the tag's 192 KiB heap, compiled to .mpy
-and run from a ROMFS image as a board runs it (tools/unixport.py), or in-process on CPython
+and run from a ROMFS image as a board runs it (host/unixport.py), or in-process on CPython
 where there is no unix port.
 """
 
@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from emtag.cli import main as cli
 from emtag.firmware import cose as fw_cose
-from emtag.host import cli, fitting, keys
+from emtag.host import fitting, keys, unixport
 from emtag.protocol import cbor
-from emtag.tools import unixport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONES = os.path.join(REPO, "examples", "zones", "victim-home.geojson")
@@ -34,7 +34,7 @@ class Serve:
         self.out = out
         self.log_path = os.path.join(out, "serve.log")
         self.log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "emtag.host.cli", "sim", "--serve", "--out", out, *args]
+        cmd = [sys.executable, "-m", "emtag.cli.main", "sim", "--serve", "--out", out, *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
         m = self.wait_for(r"tag console on (\S+)")
         self.port = m.group(1)
@@ -141,7 +141,7 @@ def test_fitting_session(bench, capsys):
         [
             sys.executable,
             "-m",
-            "emtag.host.cli",
+            "emtag.cli.main",
             "fit",
             "--port",
             bench.port,

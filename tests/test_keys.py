@@ -5,9 +5,10 @@ import stat
 
 import pytest
 
+from emtag.cli import main as cli
 from emtag.firmware import commands, cose
-from emtag.host import cli, keys
 from emtag.host import cose as host_cose
+from emtag.host import keys
 from emtag.protocol import cbor
 
 

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from emtag.host import cli
-from emtag.tools import unixport
+from emtag.cli import main as cli
+from emtag.host import unixport
 
 KEYS = ["time", "lat", "lon", "fix", "sats", "hdop", "accuracy_m", "speed_mps", "course_deg",
         "alt_m"]
@@ -127,7 +127,7 @@ def test_bad_date_option(capsys, capture):
 def test_micropython_interpreter_prints_the_same(capture):
     def run(*extra):
         return subprocess.run(
-            [sys.executable, "-m", "emtag.host.cli", "nmea", capture, "--full",
+            [sys.executable, "-m", "emtag.cli.main", "nmea", capture, "--full",
              "--not-before", "2010-01-01", *extra],
             capture_output=True, text=True, timeout=120, env=dict(os.environ))
 

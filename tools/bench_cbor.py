@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from emtag.tools import unixport
+from emtag.host import unixport
 
 # One loop for both interpreters: a fix record built by records.fix_record (a 32-byte
 # chain hash and the fix's integer fields), encoded and decoded n times; clock() is in

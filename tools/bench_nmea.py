@@ -76,7 +76,7 @@ PYNMEA2_FIELDS = {
 
 
 def load(corpus):
-    from emtag.host.cli_nmea import strip_comments
+    from emtag.host.nmeacapture import strip_comments
 
     paths = sorted(glob.glob(os.path.join(corpus, "*.log")))
     if not paths:
@@ -132,7 +132,7 @@ def best_interleaved(repeat, runs):
 
 
 def bench_micropython(data, repeat):
-    from emtag.tools import unixport
+    from emtag.host import unixport
 
     if unixport.binary() is None:
         return None

@@ -40,9 +40,9 @@ def measure(path, hours, interpreter, out):
 
 
 def run(args):
+    from emtag.host import unixport
     from emtag.host.errors import CommandError
     from emtag.simulator import runner, scenario
-    from emtag.tools import unixport
 
     if not 0 < args.hours <= 24 * 7:
         raise CommandError("--hours must be above 0 and at most 168")

@@ -22,7 +22,6 @@ need the board's code architecture (BOARDS[...]["arch"]).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +29,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -50,6 +48,12 @@ BOARDS = {
     "unix": {"arch": "x64", "blocks": 512, "offset": 0},  # the simulator's unix port
 }
 BLOCK_SIZE = 4096
+# littlefs as MicroPython's vfs.VfsLfs2 lays it out (readsize, progsize, lookahead; cache:
+# min(block size, 4 * max(readsize, progsize)), which also sets the largest inline file)
+LFS_READ_SIZE = 32
+LFS_PROG_SIZE = 32
+LFS_LOOKAHEAD = 32
+LFS_CACHE_SIZE = 128
 SIM_ONLY = ("sim", "simwire")  # board modules for the simulator, left out of hardware builds
 # CPython's twins of device code (never imported on MicroPython), left out of every build
 CPYTHON_ONLY = ("nmea_cpython", "nmea_native")
@@ -214,15 +218,13 @@ def image(b: Build, path: str, blocks: int | None = None) -> int:
     flash: simulator/littlefs_host.py); returns its size in bytes."""
     import littlefs
 
-    from emtag.simulator import littlefs_host
-
     blocks = blocks or BOARDS[b.board]["blocks"]
     fs = littlefs.LittleFS(
         block_size=BLOCK_SIZE,
         block_count=blocks,
-        read_size=littlefs_host.READ_SIZE,
-        prog_size=littlefs_host.PROG_SIZE,
-        lookahead_size=littlefs_host.LOOKAHEAD,
+        read_size=LFS_READ_SIZE,
+        prog_size=LFS_PROG_SIZE,
+        lookahead_size=LFS_LOOKAHEAD,
     )
     made = set()
     for rel in sorted(b.manifest["files"]) + [MANIFEST]:
@@ -244,16 +246,14 @@ def read_image(path: str, blocks: int | None = None) -> dict:
     """{path: bytes} of every file in a littlefs image (to check what was built)."""
     import littlefs
 
-    from emtag.simulator import littlefs_host
-
     with open(path, "rb") as f:
         data = f.read()
     fs = littlefs.LittleFS(
         block_size=BLOCK_SIZE,
         block_count=blocks or len(data) // BLOCK_SIZE,
-        read_size=littlefs_host.READ_SIZE,
-        prog_size=littlefs_host.PROG_SIZE,
-        lookahead_size=littlefs_host.LOOKAHEAD,
+        read_size=LFS_READ_SIZE,
+        prog_size=LFS_PROG_SIZE,
+        lookahead_size=LFS_LOOKAHEAD,
         mount=False,
     )
     fs.context.buffer[:] = data
@@ -265,23 +265,6 @@ def read_image(path: str, blocks: int | None = None) -> dict:
             with fs.open(p, "rb") as f:
                 out[p] = f.read()
     return out
-
-
-@contextlib.contextmanager
-def unixport_from_mpy():
-    """Put .mpy files compiled now on the unix port's default path (unixport.env and run),
-    instead of the source tree; yields the Build. (The simulator's runner needs no help: it
-    always runs the compiled firmware, from a ROMFS image, tools/unixport.py.)"""
-    from emtag.tools import unixport
-
-    with tempfile.TemporaryDirectory(prefix="emtag-mpy-") as d:
-        b = build(d, "unix")
-        saved = unixport._stage
-        unixport._stage = os.path.join(d, "lib")  # MICROPYPATH for every run in the block
-        try:
-            yield b
-        finally:
-            unixport._stage = saved
 
 
 def main(argv=None):

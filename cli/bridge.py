@@ -1,10 +1,11 @@
-"""Receive what tags upload: verify every record, store it in SQLite, acknowledge it only
-after the commit, and forward fixes and alerts to MQTT.
+"""Receive what tags upload: verify every record, store it (SQLite or PostgreSQL),
+acknowledge it only after the commit, and forward fixes and alerts to MQTT.
 
 PORT is anything pyserial opens: a device (/dev/ttyACM0, COM3), a pty, socket://HOST:PORT,
 loop://, rfc2217://. --listen accepts many tags (simulated ones) over TCP at once; give
---port, --listen or both. The store (SQLite, WAL) is created and migrated as needed; see
-the README for its schema. With --mqtt, fixes go to emtag/<device>/fix and alerts to
+--port, --listen or both. The store is a SQLite file (WAL) or a postgresql:// URL, which
+several bridges can write into at once; it is created and migrated as needed (see the
+README). With --mqtt, fixes go to emtag/<device>/fix and alerts to
 emtag/<device>/alert (QoS 1, JSON); while the broker is away they wait in the store's
 outbox and go out when it returns. Each event is printed as one line: time, type, fields.
 Stop with Ctrl-C or SIGTERM; SIGKILL loses nothing either (the store commits before
@@ -18,7 +19,8 @@ import signal
 import sys
 import threading
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
+from emtag.host.store import StoreError
 
 HELP = "verify, store and forward what tags upload (serial port or TCP)"
 
@@ -38,7 +40,10 @@ def add_arguments(p):
         metavar="tcp://HOST:PORT",
         help="accept tags over TCP, one session per connection (port 0: any free port)",
     )
-    p.add_argument("--store", default="store.sqlite", help="SQLite store (default: %(default)s)")
+    p.add_argument(
+        "--store", default="store.sqlite", metavar="DB",
+        help="SQLite file or postgresql://USER@HOST[:PORT]/DB (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--mqtt", metavar="mqtt://HOST:PORT", help="forward fixes and alerts here")
     p.add_argument("--baud", type=int, default=115200, help="serial speed (default: %(default)s)")
     admit = p.add_mutually_exclusive_group()
@@ -67,8 +72,9 @@ def _admission(args):
         if not (register.path / "tags").is_dir():
             raise CommandError("%s holds no fitting register (no tags/ in it)" % args.fitted)
         return bridge.fitting_register(register)
-    print("note: no --fitted register: a new tag's key is trusted on first contact",
-          file=sys.stderr)
+    print(
+        "note: no --fitted register: a new tag's key is trusted on first contact", file=sys.stderr
+    )
     return True
 
 
@@ -116,7 +122,9 @@ def run(args):
     admission = _admission(args)
     try:
         br = Bridge(args.store, emit, register=admission, baudrate=args.baud)
-    except Exception as e:  # sqlite3 errors: not a database, schema too new, unwritable
+    except StoreError as e:  # not a database, not emtag's, schema too new, unreachable
+        raise CommandError(str(e)) from None
+    except OSError as e:
         raise CommandError("store %s: %s" % (args.store, e)) from None
     try:
         for url in args.listen:

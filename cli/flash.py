@@ -1,4 +1,4 @@
-"""Compile the firmware with mpy-cross (the version the firmware targets: tools/build.py),
+"""Compile the firmware with mpy-cross (the version the firmware targets: host/firmware_build.py),
 deploy it to a board with mpremote, copying only files whose SHA-256 differs from the
 manifest on the board, then write the new manifest and check it (and the firmware version)
 on the board. Or build a littlefs image of the app for production flashing.
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "compile the firmware and deploy it with mpremote, or build a littlefs image"
 
@@ -43,7 +43,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from emtag.tools import build
+    from emtag.host import firmware_build as build
 
     tmp = None
     root = args.build
@@ -73,7 +73,7 @@ def run(args):
 
 
 def _image(b, args):
-    from emtag.tools import build
+    from emtag.host import firmware_build as build
 
     size = build.image(b, args.image, args.blocks)
     off = build.BOARDS[args.board]["offset"]
@@ -103,7 +103,7 @@ def _print_plan(p):
 
 
 def _dry_run(b, args):
-    from emtag.tools import build
+    from emtag.host import firmware_build as build
 
     if args.against:
         try:
@@ -183,13 +183,13 @@ def _device_manifest(port):
 
 
 def _manifest_path():
-    from emtag.tools import build
+    from emtag.host import firmware_build as build
 
     return build.MANIFEST
 
 
 def _deploy(b, args):
-    from emtag.tools import build
+    from emtag.host import firmware_build as build
 
     device = _device_manifest(args.port)
     p = build.plan(b.manifest, device)

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "fit a tag over USB serial: provision, configure, zones, selftest, arm, ..."
 
@@ -58,6 +58,9 @@ def add_arguments(p):
     )
     zp = zn.add_parser("push", help="compile a zones GeoJSON file and send it, signed")
     zp.add_argument("file", help="zones GeoJSON (or a compiled .cbor table)")
+    from emtag.cli.zones import add_area_arguments
+
+    add_area_arguments(zp)
     tm = sub.add_parser("time", help="set the tag's clock").add_subparsers(
         dest="time_command", metavar="ACTION", required=True
     )
@@ -364,7 +367,7 @@ def _provision(s, args):
 
 
 def _zones_push(s, args):
-    table = _zone_table(args.file)
+    table = _zone_table(args.file, args)
     _, signer, cert = s.key()
     s.info()
     from emtag.host import fitting
@@ -390,7 +393,7 @@ def _zones_push(s, args):
     return 0
 
 
-def _zone_table(path):
+def _zone_table(path, args):
     if path.endswith(".cbor"):
         try:
             with open(path, "rb") as f:
@@ -400,7 +403,10 @@ def _zone_table(path):
     from emtag.host import zonefile
 
     try:
-        zoneset = zonefile.load(path)
+        zoneset = zonefile.load(
+            path, area=args.area, max_spread_km=args.max_spread_km,
+            allow_outside=args.allow_outside,
+        )
         for w in getattr(zoneset, "warnings", ()):
             print("warning: %s" % w, file=sys.stderr)
         return zonefile.compile_table(zoneset)

@@ -20,10 +20,31 @@ def add_arguments(p):
     c.add_argument("geojson", help="zones file (GeoJSON FeatureCollection)")
     c.add_argument("-o", "--output", required=True, metavar="ZONES.cbor", help="table to write")
     c.add_argument("--strict", action="store_true", help="wrong ring winding is an error")
+    add_area_arguments(c)
     c.set_defaults(_action=_compile)
     s = sub.add_parser("show", help="print the zones in a compiled table")
     s.add_argument("table", help="zone table (CBOR), e.g. zones.cbor")
     s.set_defaults(_action=_show)
+
+
+def add_area_arguments(p):
+    """Where the deployment's zones may be (docs/zones.md, host/zonearea.py)."""
+    from emtag.host import zonearea
+
+    p.add_argument(
+        "--area", metavar="BOX|COUNTRY",
+        help="deployment area: MIN_LAT,MIN_LON,MAX_LAT,MAX_LON in degrees or a country code "
+        "(%s); default $EMTAG_AREA, else the file's \"area\", else the region of its other "
+        "zones" % ", ".join(sorted(zonearea.COUNTRIES)),
+    )
+    p.add_argument(
+        "--max-spread-km", type=float, default=zonearea.MAX_SPREAD_KM, metavar="KM",
+        help="without an area: refuse a zone this far from the others (default %(default)s)",
+    )
+    p.add_argument(
+        "--allow-outside", action="store_true",
+        help="compile a zone outside the area anyway (with a warning)",
+    )
 
 
 def run(args):
@@ -34,7 +55,9 @@ def _compile(args):
     from emtag.host import zonefile
 
     try:
-        zs = zonefile.load(args.geojson, strict=args.strict)
+        zs = zonefile.load(
+            args.geojson, args.strict, args.area, args.max_spread_km, args.allow_outside
+        )
         data = zonefile.compile_table(zs)
     except zonefile.ZoneFileError as e:
         raise CommandError(str(e)) from None

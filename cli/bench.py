@@ -1,4 +1,4 @@
-"""Benchmarks, each against a named peer measured in the same run (DESIGN.md). Each
+"""Benchmarks, each against a named peer measured in the same run (docs/DESIGN.md). Each
 sub-benchmark is a module with HELP, add_arguments(parser) and run(args) -> exit code,
 listed in BENCHMARKS; add yours with one line."""
 
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
+    "centre": "emtag.tools.bench_centre",
     "seeds": "emtag.tools.bench_seeds",
 }
 

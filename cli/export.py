@@ -8,8 +8,8 @@ as it is written; the exit status is 0 when it verifies, 1 when it does not (it 
 written, with the failure in its summary), 2 for a usage error."""
 
 import datetime
-import os
 
+from emtag.cli.storeargs import add_store_argument, device_of, open_reading
 from emtag.host import bundle as B
 from emtag.host.errors import CommandError
 
@@ -17,9 +17,10 @@ HELP = "export a tag's records for a time window as a self-contained evidence bu
 
 
 def add_arguments(p):
-    p.add_argument("--store", required=True, metavar="DB", help="the bridge's store (SQLite)")
+    add_store_argument(p)
     p.add_argument(
-        "--device", required=True, metavar="ID", help="device id (hex, or a unique prefix)"
+        "--device", metavar="ID",
+        help="device id (hex, or a unique prefix); may be left out when the store holds one tag"
     )
     p.add_argument(
         "--from", dest="t_from", required=True, metavar="T",
@@ -51,10 +52,6 @@ def parse_time(text, what):
 
 
 def run(args):
-    import sqlite3
-
-    from emtag.host.store import Store
-
     signer = None
     if args.sign:
         from emtag.host import keys
@@ -67,22 +64,12 @@ def run(args):
     t_to = parse_time(args.t_to, "--to")
     if t_to < t_from:
         raise CommandError("--to is before --from")
-    if not os.path.isfile(args.store):
-        raise CommandError("no store at %s" % args.store)
+    store = open_reading(args.store)
     try:
-        store = Store(args.store)
-        known = [r[0] for r in store.db.execute("SELECT device FROM devices ORDER BY device")]
-    except sqlite3.DatabaseError as e:
-        raise CommandError("%s: %s" % (args.store, e)) from None
-    try:
-        match = [d for d in known if d.startswith(args.device.lower())]
-        if len(match) != 1:
-            raise CommandError(
-                "device %s: %s in %s" % (args.device, "ambiguous" if match else "not", args.store)
-            )
+        device = device_of(store, args.device)
         now = datetime.datetime.now(datetime.UTC)
         try:
-            data, report = B.build(store, match[0], t_from, t_to, now, signer)
+            data, report = B.build(store, device, t_from, t_to, now, signer)
         except B.BundleError as e:
             raise CommandError(str(e)) from None
     finally:
@@ -96,7 +83,7 @@ def run(args):
         "emtag export: wrote %s: device %s, seq %d..%d, %d records, %d bytes"
         % (
             args.output,
-            match[0],
+            device,
             report.first_seq,
             report.last_seq,
             len(report.verdicts),

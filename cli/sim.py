@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "run a simulated tag through a scenario, end to end"
 
@@ -63,13 +63,26 @@ def add_arguments(p):
     p.add_argument(
         "--speed", type=float, default=1.0, help="with --serve: virtual seconds per real second"
     )
+    p.add_argument(
+        "--uplink",
+        metavar="tcp:HOST:PORT",
+        help="with --serve: upload to the `emtag bridge --listen` at this address instead of "
+        "the simulator's own bridge",
+    )
+    p.add_argument(
+        "--to-end",
+        action="store_true",
+        help="with --serve: stop at the scenario's end (its duration_s), not at Ctrl-C",
+    )
 
 
 def run(args):
-    from emtag.simulator import runner, scenario, simulate
+    from emtag.simulator import runner, scenario, simulate, summary
 
     if args.serve:
         return _serve(args)
+    if args.uplink:
+        raise CommandError("--uplink works with --serve (a tag in real time)")
     if not args.scenario:
         raise CommandError("give a scenario file (or --serve for a tag on the fitting bench)")
     try:
@@ -104,7 +117,7 @@ def run(args):
     except (ValueError, OSError, runner.FirmwareCrashed) as e:
         raise CommandError(str(e)) from None
     print()
-    print(simulate.summary_table(result))
+    print(summary.summary_table(result))
     failed = [c for c in result["checks"] if not c["ok"]]
     for c in result["checks"]:
         print("%s  %s" % ("PASS" if c["ok"] else "FAIL", c["text"]))
@@ -131,6 +144,8 @@ def _serve(args):
             speed=args.speed,
             timeline=None if args.quiet else sys.stdout,
             announce=announce,
+            uplink=args.uplink,
+            to_end=args.to_end,
         )
     except (scenario.ScenarioError, serve.ServeError, runner.FirmwareCrashed, OSError) as e:
         raise CommandError(str(e)) from None

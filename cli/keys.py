@@ -14,7 +14,7 @@ centre's key (the trust anchor a tag stores at provisioning) and fitting enginee
 import argparse
 import sys
 
-from emtag.host.cli import CommandError
+from emtag.host.errors import CommandError
 
 HELP = "manage fitting and monitoring-centre keys (new, list, import, certify)"
 

@@ -1,6 +1,6 @@
 """The `emtag` command: one console script, one module per subcommand.
 
-Each subcommand lives in emtag.host.cli_<name> with HELP (one line), add_arguments(parser)
+Each subcommand lives in emtag.cli.<name> with HELP (one line), add_arguments(parser)
 and run(args) -> exit code. Modules are imported only when their command runs, except to
 build --help.
 """
@@ -8,23 +8,26 @@ build --help.
 import argparse
 import importlib
 import sys
+from importlib.metadata import version
 
 from emtag.host.errors import CommandError  # noqa: F401  (subcommands import it from here)
 
-VERSION = "0.1.0"
-
 # name -> module; the order is the order in --help
 COMMANDS = {
-    "sim": "emtag.host.cli_sim",
-    "bridge": "emtag.host.cli_bridge",
-    "nmea": "emtag.host.cli_nmea",
-    "verify": "emtag.host.cli_verify",
-    "export": "emtag.host.cli_export",
-    "fit": "emtag.host.cli_fit",
-    "keys": "emtag.host.cli_keys",
-    "flash": "emtag.host.cli_flash",
-    "zones": "emtag.host.cli_zones",
-    "bench": "emtag.host.cli_bench",
+    "sim": "emtag.cli.sim",
+    "bridge": "emtag.cli.bridge",
+    "nmea": "emtag.cli.nmea",
+    "verify": "emtag.cli.verify",
+    "export": "emtag.cli.export",
+    "fit": "emtag.cli.fit",
+    "keys": "emtag.cli.keys",
+    "flash": "emtag.cli.flash",
+    "zones": "emtag.cli.zones",
+    "bench": "emtag.cli.bench",
+    "store": "emtag.cli.store",
+    "where": "emtag.cli.where",
+    "trail": "emtag.cli.trail",
+    "report": "emtag.cli.report",
 }
 
 
@@ -33,7 +36,7 @@ def build_parser():
         prog="emtag",
         description="Firmware, simulator and host tools for emtag GPS ankle tags.",
     )
-    parser.add_argument("--version", action="version", version="emtag " + VERSION)
+    parser.add_argument("--version", action="version", version="emtag " + version("emtag"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, modname in COMMANDS.items():
         mod = importlib.import_module(modname)
