@@ -517,6 +517,8 @@ class ZoneEngine:
             move = 0 if m is None else dt - (m - self.prev_ms if m > self.prev_ms else 0)
             move = move if move > 0 else 0
         d = isqrt(dx * dx + dy * dy)
+        if d * 100000 > self.filter.max_speed_mmps * dt:
+            return  # faster than anyone goes: a position believed anew, not a track
         length = reachable.path_dm(d, self.prev_speed, fix.speed_mmps, move)
         if -want * (s0 + s) + 2 * need > length:
             return  # no path that short gets from A into the zone and on to B
