@@ -16,6 +16,7 @@ GNSS power (firmware/duty.py): on at boot; after each fix record Duty decides wh
 may go off and until when; the activity interrupt (the wearer moves after rest) switches
 it on at once; every scheduled zone change (a curfew's start or end) wakes it, and the
 first fix after the change is logged.
+
 Alerts become signed alert records at once (protocol/records.py), sent ahead of any
 backlog, with the time their condition began (the board clock plus the GNSS UTC offset).
 Settings come from config.cbor (firmware/config.py), and again after `config_set`.
@@ -189,6 +190,7 @@ class Monitor:
     def _off(self, now):
         """Switch the receiver off until duty.next_on, or before the next schedule change."""
         self._gnss(False, now)
+        self.boundary = None
         b = self._boundary(now)
         if b is not None and b - duty.LEAD_MS < self.duty.next_on:
             self.duty.next_on = max(now, b - duty.LEAD_MS)

@@ -5,10 +5,11 @@ Both questions come from the zone engine (firmware/zones.py), in each zone's own
 
 Between two fixes far apart (a sparse receiver, an outage), `crossing` looks at the
 reachable region: the wearer went from fix A to fix B along a path of length at most L
-(the engine takes L = SLACK_PCT % of the fastest the fixes show: the straight-line average
-|AB| / dt, or the Doppler speed at either end, so one that set off from rest at A is judged
-by the leg itself). Every point P of such a path has |AP| + |PB| <= L: it lies in the
-ellipse with foci A and B and major axis L.
+(`path_dm`: SLACK_PCT % of the fastest the fixes show, the straight line |AB| or either
+Doppler speed over the time the wearer can have been moving, so one that set off from rest
+at A is judged by the leg itself; a wearer the accelerometer saw still at A can only have
+moved since it saw them move off). Every point P of such a path has |AP| + |PB| <= L: it
+lies in the ellipse with foci A and B and major axis L.
 - CERTAIN: a cross-section of that ellipse at right angles to AB, between A and B, lies
   wholly inside the zone by the decision margin. Every path from A to B crosses that line
   within the ellipse, so the wearer was surely inside: the engine raises breach + clear.
@@ -35,8 +36,8 @@ SAMPLES = 5  # points across each, looking for the deepest reachable one
 
 
 def path_dm(d, va, vb, dt):
-    """The longest path (dm) between fixes d dm apart, dt ms apart, with Doppler speeds
-    va, vb (mm/s, None when not reported)."""
+    """The longest path (dm) between fixes d dm apart, with Doppler speeds va, vb (mm/s,
+    None when not reported), the wearer on the move for dt ms in between."""
     longest = d
     if va is not None and va * dt // 100000 > longest:
         longest = va * dt // 100000
