@@ -19,6 +19,8 @@ environment, and the fitting's rest_fix_interval_s: 60 s, 5 or 10 minutes):
   150-350 m before its edge, then through it;
 - curfew_still: indoors (or in a suburb) and still 0.3-3 km from the approved address (a
   60-100 m circle) when a 21:00 curfew starts;
+- timed_exclusion: still, indoors, within 10 m of the middle of an exclusion circle (100-
+  300 m) whose window opens at 21:00 (a school, a victim's workplace by day);
 - run_entry / drive_entry: running at 2.5-5 m/s from 1.5 km out, or driving at 8-25 m/s
   from 3 km out, to a point 30-100 m inside, 60-300 s there, then away;
 and, where no breach may come (false alerts):
@@ -40,12 +42,14 @@ KINDS = (
     "from_rest",
     "red_light",
     "curfew_still",
+    "timed_exclusion",
     "run_entry",
     "drive_entry",
     "near_miss_drive",
     "curfew_home",
 )
-BREACH = {"from_rest", "red_light", "curfew_still", "run_entry", "drive_entry"}
+BREACH = {"from_rest", "red_light", "curfew_still", "timed_exclusion", "run_entry",
+          "drive_entry"}  # fmt: skip
 START = "2026-01-12T20:30:00Z"  # a Monday, GMT: the curfew starts 30 minutes in
 CURFEW_START_S = 1800
 REST_S = 600  # still before a from_rest departure: the receiver rests (fixes at rest)
@@ -112,13 +116,13 @@ class Plan:
         pts = [(-3000, y), (x_light, y), (x1, y)]
         self._line(pts, [v, v], [[0, 300], [1, self._u("stop", 30, 60)]], radius)
 
-    def _curfew(self, at_home):
-        radius = self._u("radius", 60, 100)
+    def _curfew(self, at_home, kind="inclusion"):
+        radius = self._u("radius", 60, 100) if kind == "inclusion" else self._u("radius", 100, 300)
         d = self._u("away", 0, 10) if at_home else self._u("away", 300, 3000)
         a = self._u("bearing", 0, 2 * math.pi)
         p = (d * math.cos(a), d * math.sin(a))
         self.env = "indoor" if at_home else self._pick("env", ("indoor", "suburban"))
-        self._line([p, (p[0] + 3, p[1] + 3)], [1.0], [[0, 2400]], radius, "inclusion")
+        self._line([p, (p[0] + 3, p[1] + 3)], [1.0], [[0, 2400]], radius, kind)
         self.zone["schedule"] = [{"days": "daily", "start": "21:00", "end": "07:00"}]
         self.zone["tz"] = "GMT0BST,M3.5.0/1,M10.5.0"
         self.duration_s = 2400
@@ -128,6 +132,9 @@ class Plan:
 
     def _curfew_home(self):
         self._curfew(True)
+
+    def _timed_exclusion(self):
+        self._curfew(True, "exclusion")
 
     def _entry(self, v, start):
         radius = self._u("radius", 130, 300)
@@ -224,7 +231,7 @@ def run_one(job):
         r = simulate.simulate(plan.write(d), d, "cpython")
         evs = _events(d)
     start = _t(evs[0])
-    if plan.zone["kind"] == "inclusion":
+    if "schedule" in plan.zone:
         truth = start + CURFEW_START_S if kind in BREACH else None
     else:
         enter = [e for e in evs if e["type"] == "truth_enter"]

@@ -18,6 +18,8 @@ CASES = [
                    "env": "suburban"}),
     # still indoors 1.5 km from home when the curfew starts, fixes ten minutes apart at rest
     ("curfew_still", {"radius": 60, "away": 1500, "rest_s": 600, "env": "indoor"}),
+    # still inside an exclusion zone when its window opens
+    ("timed_exclusion", {"radius": 150, "away": 5, "rest_s": 600}),
     ("run_entry", {"radius": 150, "speed": 5, "depth": 30, "stay": 60, "env": "suburban"}),
     ("drive_entry", {"radius": 130, "speed": 25, "depth": 30, "stay": 60, "env": "suburban"}),
 ]  # fmt: skip
