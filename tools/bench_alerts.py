@@ -7,10 +7,10 @@
    and detection latency for both (emtag.simulator.alertbench).
 2. Situations where a duty-cycled receiver used to miss breaches, the whole tag end to end
    in the simulator: crossings from rest 1-20 s after a fix, stops at red lights before
-   zones, curfews starting while the wearer is still, entries running and driving, and
-   near-miss drives and curfews at home where nothing may come. Missed breaches, breaches
-   stored later than 240 s after the entry (NIJ 1004), false breaches and crossing_possible
-   records (emtag.simulator.situations).
+   zones, curfews starting (and exclusion windows opening) while the wearer is still,
+   entries running and driving, and near-miss drives and curfews at home where nothing may
+   come. Missed breaches, breaches stored later than 240 s after the entry (NIJ 1004),
+   false breaches and crossing_possible records (emtag.simulator.situations).
 
     emtag bench alerts                        # 1,000 tag-days + 24 runs of each situation
     emtag bench alerts --days 50 --situations 0   # the engine sample the test suite runs
@@ -19,7 +19,7 @@
 
 import json
 
-HELP = "zone alert quality: false alerts, missed breaches, latency vs naive geofencing"
+HELP = "zone alert quality: vs naive geofencing; duty-cycling situations end to end"
 
 
 def add_arguments(p):
