@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 
+from emtag.cli import options
 from emtag.host.errors import CommandError
 from emtag.host.store import StoreError
 
@@ -31,7 +32,9 @@ def add_arguments(p):
         action="append",
         default=[],
         metavar="PORT",
-        help="serial port or pyserial URL (repeat for several)",
+        type=options.port_argument,
+        help="serial port (repeat for several): /dev/ttyACM0, COM5, tcp:HOST:PORT, "
+        "socket://HOST:PORT, rfc2217://HOST:PORT or another pyserial URL",
     )
     p.add_argument(
         "--listen",

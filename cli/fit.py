@@ -16,8 +16,9 @@ A fitting session:
   emtag fit --port /dev/ttyACM0 selftest --wait 120  # until GNSS has a fix
   emtag fit --port /dev/ttyACM0 arm                  # strap closed: tamper armed
 
---port takes a device path, a pty, or a pyserial URL (socket://127.0.0.1:7000 for
-`emtag sim --serve --port tcp:7000`).
+Options go before or after the command (`emtag fit info --port X` works too). --port
+takes a device or pty path (/dev/ttyACM0, COM5), tcp:PORT or tcp:HOST:PORT (for
+`emtag sim --serve --port tcp:7000`), socket://HOST:PORT or any pyserial URL.
 """
 
 import argparse
@@ -26,6 +27,9 @@ import os
 import sys
 import time
 
+from emtag.cli import fit_show as show
+from emtag.cli import options
+from emtag.host import ports
 from emtag.host.errors import CommandError
 
 HELP = "fit a tag over USB serial: provision, configure, zones, selftest, arm, ..."
@@ -33,48 +37,50 @@ HELP = "fit a tag over USB serial: provision, configure, zones, selftest, arm, .
 
 def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
-    p.add_argument(
-        "--port",
-        default=os.environ.get("EMTAG_PORT"),
-        help="serial device, pty or pyserial URL (default $EMTAG_PORT)",
-    )
-    p.add_argument("--key", default=os.environ.get("EMTAG_KEY"), help="signing key name")
-    p.add_argument("--keys", metavar="DIR", help="key store (default $EMTAG_KEYS or ~/.config...)")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
-    p.add_argument("--json", action="store_true", help="print the tag's answer as JSON")
+    shared = options.Shared(p)  # before or after the command: fit --port X info, fit info --port X
+    options.add_port(shared, "the tag's serial port")
+    shared.add("--key", default=os.environ.get("EMTAG_KEY"), help="signing key name ($EMTAG_KEY)")
+    options.add_keys(shared)
+    shared.add("--baud", type=int, default=115200, help="serial speed (115200)")
+    shared.add("--timeout", type=float, default=10.0, help="seconds to wait for a reply (10)")
+    options.add_json(shared, "the tag's answer")
+    common = [shared.parent]
     sub = p.add_subparsers(dest="fit_command", metavar="COMMAND", required=True)
-    sub.add_parser("info", help="public identity, firmware and status (no key needed)")
-    pr = sub.add_parser("provision", help="install the trust anchor; record the tag's key")
+
+    def command(parent, name, help_text):
+        return parent.add_parser(name, help=help_text, parents=common)
+
+    command(sub, "info", "public identity, firmware and status (no key needed)")
+    pr = command(sub, "provision", "install the trust anchor; record the tag's key")
     pr.add_argument("--anchor", metavar="NAME", help="centre key to trust (default: your key's)")
-    cfg = sub.add_parser("config", help="read or change settings").add_subparsers(
+    cfg = command(sub, "config", "read or change settings").add_subparsers(
         dest="config_command", metavar="ACTION", required=True
     )
-    cfg.add_parser("get", help="print the settings")
-    cs = cfg.add_parser("set", help="change settings, all or none")
+    command(cfg, "get", "print the settings")
+    cs = command(cfg, "set", "change settings, all or none")
     cs.add_argument("settings", nargs="+", metavar="NAME=VALUE")
-    zn = sub.add_parser("zones", help="push zones").add_subparsers(
+    zn = command(sub, "zones", "push zones").add_subparsers(
         dest="zones_command", metavar="ACTION", required=True
     )
-    zp = zn.add_parser("push", help="compile a zones GeoJSON file and send it, signed")
+    zp = command(zn, "push", "compile a zones GeoJSON file and send it, signed")
     zp.add_argument("file", help="zones GeoJSON (or a compiled .cbor table)")
     from emtag.cli.zones import add_area_arguments
 
     add_area_arguments(zp)
-    tm = sub.add_parser("time", help="set the tag's clock").add_subparsers(
+    tm = command(sub, "time", "set the tag's clock").add_subparsers(
         dest="time_command", metavar="ACTION", required=True
     )
-    tm.add_parser("sync", help="set the tag's clock from this computer's (UTC)")
-    st = sub.add_parser("selftest", help="GNSS fix and C/N0, strap, battery, flash, signer")
+    command(tm, "sync", "set the tag's clock from this computer's (UTC)")
+    st = command(sub, "selftest", "GNSS fix and C/N0, strap, battery, flash, signer")
     st.add_argument("--wait", type=float, default=0, help="repeat up to this many s until ok")
-    sub.add_parser("arm", help="strap closed and tag fitted: arm tamper detection")
-    sub.add_parser("status", help="signed status: armed, records, zones, GNSS, strap, battery")
-    lg = sub.add_parser("logs", help="the tag's most recent events")
+    command(sub, "arm", "strap closed and tag fitted: arm tamper detection")
+    command(sub, "status", "signed status: armed, records, zones, GNSS, strap, battery")
+    lg = command(sub, "logs", "the tag's most recent events")
     lg.add_argument("-n", type=int, default=32, help="how many (at most 32)")
-    dc = sub.add_parser("decommission", help="final upload, then keys and data wiped")
+    dc = command(sub, "decommission", "final upload, then keys and data wiped")
     dc.add_argument("--wait", type=float, default=60, help="seconds to wait for the upload")
     dc.add_argument("--force", action="store_true", help="wipe with records not uploaded")
-    dm = sub.add_parser("devmode", help="centre key only: REPL reachable (on) or not (off)")
+    dm = command(sub, "devmode", "centre key only: REPL reachable (on) or not (off)")
     dm.add_argument("state", choices=("on", "off"))
 
 
@@ -93,7 +99,7 @@ class Session:
         from emtag.host import fitting, keys
 
         if not args.port:
-            raise CommandError("give --port (a serial device, pty or socket://HOST:PORT)")
+            raise CommandError("give --port or set $EMTAG_PORT (%s)" % ports.SPELLINGS)
         self.args = args
         self.store = keys.KeyStore(args.keys)
         try:
@@ -170,6 +176,11 @@ class Session:
         except fitting.ConsoleError as e:
             raise CommandError(str(e)) from None
 
+    def anchor_name(self, info):
+        """The name of the tag's trust anchor in this key store, if it holds it."""
+        e = self.store.by_kid(info["anchor"]) if info.get("anchor") else None
+        return e.name if e else None
+
     def close(self):
         self.con.close()
 
@@ -194,7 +205,7 @@ def _dispatch(s, args):
     c = args.fit_command
     if c == "info":
         info = s.info()
-        _out(args, info, _info_lines(info, s.store.tag(info["device"])))
+        _out(args, info, show.info_lines(info, s.store.tag(info["device"]), s.anchor_name(info)))
     elif c == "provision":
         return _provision(s, args)
     elif c == "config":
@@ -202,19 +213,13 @@ def _dispatch(s, args):
             r = s.call("config_get", {})
         else:
             r = s.call("config_set", {"set": _settings(args.settings)})
-        _out(args, r, ["%-22s %s" % (k, v) for k, v in sorted(r["config"].items())])
+        _out(args, r, show.config_lines(r["config"]))
     elif c == "zones":
         return _zones_push(s, args)
     elif c == "time":
         now = int(time.time() * 1000)
         r = s.call("time_sync", {"utc_ms": now})
-        err = r.get("error_ms")
-        _out(
-            args,
-            r,
-            ["tag clock set to %s UTC" % _iso(now)]
-            + (["it was %+.3f s off" % (err / 1000.0)] if err is not None else []),
-        )
+        _out(args, r, show.time_lines(now, r.get("error_ms")))
     elif c == "selftest":
         return _selftest(s, args)
     elif c == "arm":
@@ -222,19 +227,10 @@ def _dispatch(s, args):
         _out(args, r, ["armed: strap closed, tamper detection on"])
     elif c == "status":
         r = s.call("status", {})
-        _out(
-            args,
-            r,
-            _status_lines(r["status"])
-            + [
-                "%-12s %s" % ("armed", r["armed"]),
-                "%-12s %s" % ("counter", r["counter"]),
-                "%-12s %s" % ("dev", r["dev"]),
-            ],
-        )
+        _out(args, r, show.status_reply_lines(r))
     elif c == "logs":
         r = s.call("logs", {"n": max(0, min(args.n, 32))})
-        _out(args, r, r["events"] or ["(no events)"])
+        _out(args, r, show.log_lines(r["events"]))
     elif c == "decommission":
         return _decommission(s, args)
     elif c == "devmode":
@@ -250,10 +246,6 @@ def _dispatch(s, args):
     return 0
 
 
-def _iso(ms):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000.0))
-
-
 def _settings(items):
     out = {}
     for item in items:
@@ -265,56 +257,6 @@ def _settings(items):
         except ValueError:
             out[name] = value
     return out
-
-
-def _info_lines(info, rec):
-    lines = [
-        "%-12s %s" % ("device", info["device"].hex()),
-        "%-12s %s" % ("serial", info["serial"]),
-        "%-12s %s on %s" % ("firmware", info["firmware"], info["board"]),
-        "%-12s %s"
-        % (
-            "provisioned",
-            "yes, anchor " + info["anchor"].hex()
-            if info["provisioned"] and info["anchor"]
-            else info["provisioned"],
-        ),
-        "%-12s %s" % ("registered", "yes" if rec else "no (not in this key store)"),
-        "%-12s %s" % ("armed", info["armed"]),
-        "%-12s %s" % ("dev", info["dev"]),
-        "%-12s %s" % ("counter", info["counter"]),
-    ]
-    return lines + _status_lines(info["status"])
-
-
-def _status_lines(st):
-    lines = []
-    g = st.get("gnss") or {}
-    if g:
-
-        def ago(ms):
-            return "never" if ms is None else "%.1f s ago" % (ms / 1000.0)
-
-        acc = g.get("acc_cm")
-        lines.append(
-            "%-12s last epoch %s: fix %s, %s sats, C/N0 max %s dB-Hz; receiver %s"
-            % (
-                "gnss",
-                ago(g.get("age_ms")),
-                g.get("fix"),
-                g.get("sats"),
-                g.get("cn0_max"),
-                {True: "on", False: "off (duty cycle)", None: "?"}[g.get("receiver_on")],
-            )
-        )
-        lines.append(
-            "%-12s last fix %s, accuracy %s"
-            % ("", ago(g.get("fix_age_ms")), "%.1f m" % (acc / 100.0) if acc else "?")
-        )
-    for k in ("strap", "battery_mv", "records", "pending", "zones"):
-        if k in st:
-            lines.append("%-12s %s" % (k, st[k]))
-    return lines
 
 
 def _provision(s, args):
@@ -424,13 +366,7 @@ def _selftest(s, args):
             failing = [k for k, v in sorted(r.items()) if isinstance(v, dict) and not v["ok"]]
             print("waiting: %s not ok yet" % ", ".join(failing))
         time.sleep(2)
-    lines = []
-    for k in ("gnss", "strap", "battery", "flash", "signer"):
-        v = r.get(k, {})
-        detail = ", ".join("%s %s" % (a, b) for a, b in sorted(v.items()) if a != "ok")
-        lines.append("%-8s %-4s %s" % (k, "ok" if v.get("ok") else "FAIL", detail))
-    lines.append("selftest %s" % ("passed" if r.get("ok") else "FAILED"))
-    _out(args, r, lines)
+    _out(args, r, show.selftest_lines(r))
     return 0 if r.get("ok") else 1
 
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+from emtag.cli import options, outfile
 from emtag.host.errors import CommandError
 
 HELP = "compile the firmware and deploy it with mpremote, or build a littlefs image"
@@ -27,12 +28,14 @@ HELP = "compile the firmware and deploy it with mpremote, or build a littlefs im
 
 def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
-    p.add_argument("--port", default=os.environ.get("EMTAG_PORT"), help="the board's serial port")
+    options.add_port(p, "the board's serial port")
     p.add_argument("--board", choices=("esp32", "rp2"), default="esp32")
     p.add_argument("--arch", help="mpy-cross -march override (e.g. armv7emsp for RP2350)")
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--image", metavar="FILE", help="build a littlefs image instead of deploying")
-    p.add_argument("--blocks", type=int, help="image size in 4096-byte blocks (board default)")
+    p.add_argument(
+        "--blocks", type=_blocks, help="image size in 4096-byte blocks (board default)"
+    )
     p.add_argument("--build", metavar="DIR", help="build directory (default: a temporary one)")
     p.add_argument(
         "--against",
@@ -42,9 +45,21 @@ def add_arguments(p):
     p.add_argument("--no-reset", action="store_true", help="leave the board at the REPL")
 
 
+def _blocks(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 2 <= n <= 1 << 20:
+        raise argparse.ArgumentTypeError("--blocks wants a number of blocks, 2..1048576")
+    return n
+
+
 def run(args):
     from emtag.host import firmware_build as build
 
+    if args.image:
+        outfile.check(args.image, "--image")  # before the build: no traceback after it
     tmp = None
     root = args.build
     if root is None:
@@ -73,9 +88,20 @@ def run(args):
 
 
 def _image(b, args):
+    from littlefs import LittleFSError
+
     from emtag.host import firmware_build as build
 
-    size = build.image(b, args.image, args.blocks)
+    try:
+        size = build.image(b, args.image, args.blocks)
+    except OSError as e:
+        raise CommandError("cannot write %s: %s" % (args.image, e.strerror or e)) from None
+    except LittleFSError as e:  # the files do not fit: --blocks too small
+        raise CommandError(
+            "the firmware does not fit in %d blocks of 4096 bytes (%s): give more --blocks "
+            "(the %s default is %d)"
+            % (args.blocks, e, args.board, build.BOARDS[args.board]["blocks"])
+        ) from None
     off = build.BOARDS[args.board]["offset"]
     print("wrote %s: littlefs, %d blocks of %d bytes" % (args.image, size // 4096, 4096))
     if args.board == "esp32":

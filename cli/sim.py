@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from emtag.cli import options
 from emtag.host.errors import CommandError
 
 HELP = "run a simulated tag through a scenario, end to end"
@@ -57,8 +58,9 @@ def add_arguments(p):
     p.add_argument(
         "--port",
         default="pty",
-        help="with --serve: pty (default; prints its path), socket://127.0.0.1:PORT or "
-        "tcp:PORT (0: any free port)",
+        type=options.serve_port_argument,
+        help="with --serve: pty (default; prints its path) or a TCP port to listen on: "
+        "tcp:PORT, tcp:HOST:PORT, socket://HOST:PORT (port 0: any free port)",
     )
     p.add_argument(
         "--speed", type=float, default=1.0, help="with --serve: virtual seconds per real second"

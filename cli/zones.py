@@ -5,6 +5,7 @@ the compact zone table the tag loads (protocol/zones.cddl). Errors name the zone
 wound against RFC 7946 are rewound with a warning (an error with --strict).
 `emtag zones show zones.cbor` prints what a compiled table holds, as the tag reads it."""
 
+import json
 import sys
 
 from emtag.host.errors import CommandError
@@ -24,6 +25,7 @@ def add_arguments(p):
     c.set_defaults(_action=_compile)
     s = sub.add_parser("show", help="print the zones in a compiled table")
     s.add_argument("table", help="zone table (CBOR), e.g. zones.cbor")
+    s.add_argument("--json", action="store_true", help="print it as JSON (raw units)")
     s.set_defaults(_action=_show)
 
 
@@ -79,7 +81,6 @@ def _compile(args):
 
 
 def _show(args):
-    from emtag.firmware import zones as fw
     from emtag.firmware import zonetable
 
     try:
@@ -90,21 +91,73 @@ def _show(args):
     except ValueError as e:
         raise CommandError("%s: not a zone table the tag accepts: %s" % (args.table, e)) from None
     changed = {k: v for k, v in settings.items() if v != zonetable.SETTINGS[k][0]}
+    rows = [_zone_json(z) for z in zones]
+    if args.json:
+        print(json.dumps({"table": args.table, "settings": settings, "zones": rows}, indent=1))
+        return 0
     print(
-        "%s: %d zone%s; settings: %s"
-        % (args.table, len(zones), "" if len(zones) == 1 else "s", changed or "defaults")
-    )
-    for z in zones:
-        kind = "exclusion" if z.kind == fw.EXCLUSION else "inclusion"
-        shape = "circle" if z.shape == fw.CIRCLE else "polygons"
-        windows = [[z.windows[i], z.windows[i + 1]] for i in range(0, len(z.windows or ()), 2)]
-        tz = z.rule.text if z.rule else None
-        n = len(z.xs)
-        print(
-            "  "
-            + _describe(z.id, kind, bool(windows) and kind == "inclusion", shape, n, windows, tz)
+        "%s: %d zone%s; engine settings: %s"
+        % (
+            args.table,
+            len(zones),
+            "" if len(zones) == 1 else "s",
+            ", ".join(_setting(k, v) for k, v in sorted(changed.items())) or "the defaults",
         )
+    )
+    for z, row in zip(zones, rows, strict=True):
+        windows = [row["windows"][i : i + 2] for i in range(0, len(row["windows"]), 2)]
+        print("  " + _describe(z.id, row["kind"], row["curfew"], row["shape"],
+                               row.get("vertices", 0), windows, row["tz"]))
+        print("    " + _geometry(row))
     return 0
+
+
+def _zone_json(z):
+    """A loaded zone (firmware/zones.py) as raw figures: 1e-7 degrees, decimetres."""
+    from emtag.firmware import zones as fw
+
+    kind = "exclusion" if z.kind == fw.EXCLUSION else "inclusion"
+    windows = list(z.windows or ())
+    row = {
+        "id": z.id,
+        "kind": kind,
+        "curfew": bool(windows) and kind == "inclusion",
+        "windows": windows,
+        "tz": z.rule.text if z.rule else None,
+        "approach_dm": z.approach_dm,
+    }
+    if z.shape == fw.CIRCLE:
+        row.update(shape="circle", lat=z.lat0, lon=z.lon0, radius_dm=z.radius_dm)
+    else:
+        row.update(shape="polygons", vertices=len(z.xs),
+                   box=[z.lat_lo, z.lon_lo, z.lat_hi, z.lon_hi])
+    return row
+
+
+def _geometry(row):
+    from emtag.host import human
+
+    approach = (
+        "approach alert %s outside" % human.metres(row["approach_dm"] * 10)
+        if row["approach_dm"] else "no approach alert"
+    )
+    if row["shape"] == "circle":
+        return "centre %s, radius %s; %s" % (
+            human.position(row["lat"], row["lon"]), human.metres(row["radius_dm"] * 10), approach)
+    lat_lo, lon_lo, lat_hi, lon_hi = row["box"]
+    return "within %s to %s; %s" % (
+        human.position(lat_lo, lon_lo), human.position(lat_hi, lon_hi), approach)
+
+
+def _setting(name, value):
+    from emtag.host import human
+
+    if name.endswith("_m"):
+        return "%s %d m" % (name[:-2], value)
+    if name.endswith("_x100"):
+        return "%s %.2f" % (name[:-5], value / 100.0)
+    label, text = human.named_value(name, value)
+    return "%s %s" % (label, text)
 
 
 def _describe(zid, kind, curfew, shape, vertices, windows, tz):

@@ -352,12 +352,14 @@ class Tag:
 
     def event(self, kind, **fields):
         fields["type"] = kind
-        text = json.dumps(fields)
+        self.board.event(json.dumps(fields))
+        off = getattr(self, "utc_offset_ms", None)
+        if off is not None:  # the console's logs carry the tag's UTC (seconds) when it knows it
+            fields["utc"] = (self.board.now_ms() + off) // 1000
         recent = self.recent
         if len(recent) >= RECENT_EVENTS:
             recent.pop(0)
-        recent.append(text)
-        self.board.event(text)
+        recent.append(json.dumps(fields))
 
     def shutdown(self):
         stats = {"nmea_" + k: v for k, v in self.parser.health().items()}

@@ -4,7 +4,7 @@ port, and the JSON record `emtag nmea` prints for each fix."""
 import json
 
 from emtag.firmware.gnss_fix import CONSTELLATIONS, NCONS, Fix
-from emtag.firmware.gnss_time import NOT_BEFORE_DAYS, civil_from_days
+from emtag.firmware.gnss_time import NOT_BEFORE_DAYS, ROLLOVER_DAYS, civil_from_days
 from emtag.firmware.nmea import NmeaParser
 from emtag.firmware.nmea_dump import ARRAYS, COUNTERS, FIELDS
 from emtag.host.errors import CommandError
@@ -128,3 +128,30 @@ def parse_dump(text):
     if counters is None:
         raise CommandError("MicroPython output ended early")
     return fixes, counters
+
+
+def date_repairs(data, require_checksum, fixes):
+    """What the parser did to the receiver's dates in `fixes` (decoded from `data`):
+    {"moved": [(receiver's day, day used), ...], "dropped": [receiver's day, ...]}, days
+    since 1970. A date before not_before is a GPS week rollover and moves 1024 weeks on;
+    one still too early after that (a power-on default) leaves the epoch without a time.
+    Found by decoding again with no lower bound (CPython's fast path: cheap) and comparing."""
+    raw = []
+    p = NmeaParser(lambda f: raw.append(f.t), require_checksum, 0)
+    p.feed(data)
+    p.flush()
+    moved, dropped = [], []
+    if len(raw) != len(fixes):  # not the same epochs: say nothing rather than guess
+        return {"moved": moved, "dropped": dropped}
+    for r, fix in zip(raw, fixes, strict=True):
+        if r is None:
+            continue
+        if fix.t is None:
+            dropped.append(r // 86400)
+        elif fix.t - r == ROLLOVER_DAYS * 86400:
+            moved.append((r // 86400, fix.t // 86400))
+    return {"moved": moved, "dropped": dropped}
+
+
+def iso_day(days):
+    return "%04d-%02d-%02d" % civil_from_days(days)

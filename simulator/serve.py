@@ -28,9 +28,9 @@ import signal
 import socket
 import time
 import tty
-from urllib.parse import urlparse
 
 from emtag.firmware.boards import simwire as w
+from emtag.host import ports
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
@@ -132,13 +132,14 @@ class BridgeLink:
     START_S = 10.0  # at start, wait this long for the bridge to come up
 
     def __init__(self, spec):
-        u = urlparse(spec if "://" in spec else "socket://" + spec.replace("tcp:", "", 1))
-        host, port = u.hostname or "127.0.0.1", u.port
-        if spec.startswith("tcp:") and ":" not in spec[4:]:
-            host, port = "127.0.0.1", int(spec[4:]) if spec[4:].isdigit() else None
-        if port is None or u.scheme not in ("socket", "tcp"):
+        try:  # the port spellings of every command (host/ports.py)
+            p = ports.parse(str(spec))
+        except ports.PortNameError as e:
+            raise ServeError("--uplink: %s" % e) from None
+        if p.kind != "tcp" or not p.port:
             raise ServeError("uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, "
-                             "not %r" % spec)
+                             "not %r" % str(spec))
+        host, port = p.host, p.port
         self.addr = (host, port)
         self.url = "tcp:%s:%d" % self.addr
         self.sock = None
@@ -195,15 +196,22 @@ class BridgeLink:
 
 
 def open_port(spec):
-    """'pty', 'socket://HOST:PORT' (PORT 0: any free port) or 'tcp:PORT' (127.0.0.1)."""
-    if spec in (None, "", "pty"):
+    """pty, or a TCP address to listen on (host/ports.py spellings: tcp:PORT, tcp:HOST:PORT,
+    socket://HOST:PORT; PORT 0: any free port). `spec`: the text or a parsed ports.Port."""
+    if spec in (None, ""):
+        spec = "pty"
+    try:
+        p = spec if isinstance(spec, ports.Port) else ports.parse(spec, pty=True)
+    except ports.PortNameError as e:
+        raise ServeError(str(e)) from None
+    if p.kind == "pty":
         return PtyPort()
-    if spec.startswith("tcp:"):
-        spec = "socket://127.0.0.1:" + spec[4:]
-    u = urlparse(spec)
-    if u.scheme != "socket" or not u.hostname or u.port is None:
-        raise ServeError("port must be pty, socket://HOST:PORT or tcp:PORT, not %r" % spec)
-    return SocketPort(u.hostname, u.port)
+    if p.kind != "tcp":
+        raise ServeError(
+            "a simulated tag serves its console on pty or a TCP port (tcp:PORT, "
+            "tcp:HOST:PORT, socket://HOST:PORT), not %r" % p.text
+        )
+    return SocketPort(p.host, p.port)
 
 
 class Pacer:

@@ -46,7 +46,9 @@ class World:
         files.update(hardware.provisioned(scenario))  # config.cbor, state.cbor, as fitted
         littlefs_host.format_and_provision(self.flash, files)
         os.makedirs(out_dir, exist_ok=True)
-        self.events = EventLog(os.path.join(out_dir, "events.jsonl"), timeline)
+        self.events = EventLog(
+            os.path.join(out_dir, "events.jsonl"), timeline, scenario.hardware.config.get("tz")
+        )
         store_path = os.path.join(out_dir, "store.sqlite")
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(store_path + suffix):

@@ -93,6 +93,18 @@ def test_flash_image_command(tmp_path, capsys):
     assert json.loads(build.read_image(img)[build.MANIFEST])["board"] == "rp2"
 
 
+def test_an_image_into_a_missing_folder_or_too_few_blocks_is_a_clear_error(tmp_path, capsys):
+    img = tmp_path / "no" / "such" / "app.img"
+    assert cli.main(["flash", "--image", str(img), "--build", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--image %s: the folder %s does not exist" % (img, img.parent) in err
+    assert not (tmp_path / "b").exists()  # said before building anything
+    img = tmp_path / "app.img"
+    assert cli.main(["flash", "--image", str(img), "--blocks", "4", "--build", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit in 4 blocks" in err and "Traceback" not in err
+
+
 def test_dry_run_plan(esp32_build, tmp_path, capsys):
     m = json.loads(json.dumps(esp32_build.manifest))
     files = sorted(m["files"])

@@ -266,6 +266,8 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     assert 'data-ready="1"' in text, "the page's script did not run to its end"
     assert '<p id="errors"></p>' in text, "script errors: " + text[text.find('id="errors"') :][:300]
     assert "shielding_suspected" in text and "Battery" in text
+    # its own symbol on the map and in the table, with a severity (simulator/report_alerts.py)
+    assert 'data-kind="shielding_suspected"' in text and "(warning)" in text
     # and the check does catch an error: the same page with a broken script
     broken = tmp_path / "broken.html"
     broken.write_text(html.replace("</body>", "<script>noSuchFunction();</script></body>"))

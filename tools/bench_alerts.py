@@ -18,6 +18,7 @@
 """
 
 import json
+import sys
 
 HELP = "zone alert quality: vs naive geofencing; duty-cycling situations end to end"
 
@@ -57,6 +58,7 @@ def run(args):
     from emtag.firmware import zonetable
     from emtag.host.errors import CommandError
     from emtag.simulator import alertbench
+    from emtag.simulator.progress import Bar
 
     if not 0 <= args.days <= 100000:
         raise CommandError("--days must be 0..100000")
@@ -79,13 +81,16 @@ def run(args):
         model["doppler"] = False
     out = {}
     if args.days:
+        bar = Bar(sys.stderr, "emtag bench alerts")
         summary = alertbench.benchmark(
             days=args.days,
             seed=args.seed,
             workers=args.workers,
             settings=settings or None,
             model=model or None,
+            progress=lambda done, days: bar.show(done / days, "%d of %d tag-days" % (done, days)),
         )
+        bar.clear()
         summary["model"] = dict(alertbench.MODEL, **model)
         out["engine"] = summary
         if not args.json:
@@ -100,21 +105,20 @@ def run(args):
 
 
 def _situations(args):
-    import sys
     import time
 
     from emtag.simulator import situations
+    from emtag.simulator.progress import Bar
 
-    def progress(done, total):
-        if sys.stderr.isatty():
-            sys.stderr.write("\rsituations: %d of %d runs" % (done, total))
-            sys.stderr.flush()
-
+    bar = Bar(sys.stderr, "emtag bench alerts")
     t0 = time.monotonic()
-    results = situations.run(per_kind=args.situations, seed=args.seed, workers=args.workers,
-                             progress=progress)  # fmt: skip
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    results = situations.run(
+        per_kind=args.situations,
+        seed=args.seed,
+        workers=args.workers,
+        progress=lambda done, n: bar.show(done / n, "%d of %d situations" % (done, n)),
+    )
+    bar.clear()
     by = situations.summarise(results)
     if not args.json:
         if args.days:

@@ -34,7 +34,7 @@ def measure(path, hours, interpreter, out):
     sc = scenario.load(path)
     sc.duration_s = min(sc.duration_s, hours * 3600)
     sc.expect = []  # a speed run: the scenario's checks are for the whole week
-    progress, _ = simulate.progress_bar(sys.stderr, sc)
+    progress, _ = simulate.progress_bar(sys.stderr, sc, label="emtag bench sim: " + interpreter)
     r = simulate.simulate(sc, out, interpreter, progress=progress)
     return r["sim_s"], r["wall_s"], r["fix_records"]
 

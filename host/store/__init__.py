@@ -22,6 +22,19 @@ from emtag.host.store.base import (  # noqa: F401  (the interface, re-exported)
     describe,
     is_postgres,
 )
+from emtag.host.store.centre_tables import (  # noqa: F401  (the centre's tables)
+    ROLES,
+    AlertNote,
+    AuditEntry,
+    CentreAlert,
+    Escalation,
+    FeedRow,
+    User,
+    Victim,
+    VictimPosition,
+    centre_ref,
+    tag_ref,
+)
 from emtag.host.store.sqlite import Store  # noqa: F401  (SQLite by path, as before)
 
 

@@ -13,6 +13,7 @@ accuracy radii are centimetres, as the tag records them (protocol/records.py).
 import datetime
 from typing import NamedTuple
 
+from emtag.host.store.centre_tables import CentreTables
 from emtag.protocol import records as R
 
 # record statuses
@@ -117,8 +118,10 @@ class RetentionRun(NamedTuple):
     acks: int
 
 
-class Store:
-    """The interface. A backend implements every method; docstrings say what each means."""
+class Store(CentreTables):
+    """The interface. A backend implements every method; docstrings say what each means.
+    The centre's own tables (users, audit, escalations, victims) are CentreTables'
+    methods, written once over the backends' _cq/_cw."""
 
     kind = "?"  # "sqlite" or "postgresql"
     target = ""  # path or URL, for messages

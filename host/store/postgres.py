@@ -337,5 +337,15 @@ class PostgresStore(base.Store):
         )
         return [RetentionRun._make(r) for r in rows]
 
+    # the centre's tables (centre_tables.py): the same SQL, PostgreSQL's placeholders
+    def _cq(self, sql, args=()):
+        return self._q(sql.replace("?", "%s"), args).fetchall()
+
+    def _cw(self, sql, args=()):
+        with self.conn.transaction():
+            cur = self._q(sql.replace("?", "%s"), args)
+            rows = cur.fetchall() if cur.description else []
+            return cur.rowcount, rows
+
     def close(self):
         self.conn.close()

@@ -91,4 +91,85 @@ MIGRATIONS = [
     );
     CREATE INDEX records_alerts ON records(type, device, seq) WHERE type = 2;
     """,
+    # 3 (SQLite 5): the centre's web app (host/store/centre_tables.py)
+    """
+    CREATE TABLE centre_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,               -- 'officer' or 'admin'
+        password_hash TEXT NOT NULL,      -- argon2id, as argon2-cffi writes it
+        created TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE centre_assignments (
+        user_name TEXT NOT NULL,
+        device TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (user_name, device)
+    );
+    CREATE TABLE centre_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        device TEXT,
+        detail TEXT NOT NULL,
+        client TEXT
+    );
+    CREATE INDEX centre_audit_device ON centre_audit(device, id);
+    CREATE INDEX centre_audit_user ON centre_audit(user_name, id);
+    CREATE TABLE centre_alert_notes (
+        id BIGSERIAL PRIMARY KEY,
+        ref TEXT NOT NULL,                -- DEVICE/SEQ (a tag's alert) or centre/ID
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX centre_alert_notes_ref ON centre_alert_notes(ref);
+    CREATE TABLE centre_escalations (
+        ref TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,            -- a user, or 'centre' (unacknowledged too long)
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE centre_alerts (
+        id BIGSERIAL PRIMARY KEY,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,               -- victim_proximity, victim_proximity_clear
+        t BIGINT NOT NULL,
+        lat_e7 INTEGER,
+        lon_e7 INTEGER,
+        acc_cm INTEGER,
+        detail TEXT NOT NULL,             -- JSON
+        raised TEXT NOT NULL,
+        acked_by TEXT,
+        acked_at TEXT,
+        note TEXT
+    );
+    CREATE INDEX centre_alerts_device ON centre_alerts(device, t);
+    CREATE TABLE centre_victims (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 hex of the phone's token
+        distance_m REAL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE centre_victim_wearers (
+        victim TEXT NOT NULL,
+        device TEXT NOT NULL,
+        PRIMARY KEY (victim, device)
+    );
+    CREATE TABLE centre_victim_positions (
+        id BIGSERIAL PRIMARY KEY,
+        victim TEXT NOT NULL,
+        t BIGINT NOT NULL,
+        lat_e7 INTEGER NOT NULL,
+        lon_e7 INTEGER NOT NULL,
+        acc_cm INTEGER NOT NULL,
+        received TEXT NOT NULL
+    );
+    CREATE INDEX centre_victim_positions_t ON centre_victim_positions(victim, t);
+    CREATE TABLE centre_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]

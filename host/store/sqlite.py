@@ -98,6 +98,88 @@ MIGRATIONS = [
     );
     CREATE INDEX records_alerts ON records(type, device, seq) WHERE type = 2;
     """,
+    # 5: the centre's web app (host/store/centre_tables.py): users and their tags, the audit
+    # log, notes and escalations, the alerts the centre raises, victims' phones
+    """
+    CREATE TABLE centre_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,               -- 'officer' or 'admin'
+        password_hash TEXT NOT NULL,      -- argon2id, as argon2-cffi writes it
+        created TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE centre_assignments (
+        user_name TEXT NOT NULL,
+        device TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (user_name, device)
+    );
+    CREATE TABLE centre_audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        device TEXT,
+        detail TEXT NOT NULL,
+        client TEXT
+    );
+    CREATE INDEX centre_audit_device ON centre_audit(device, id);
+    CREATE INDEX centre_audit_user ON centre_audit(user_name, id);
+    CREATE TABLE centre_alert_notes (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL,                -- DEVICE/SEQ (a tag's alert) or centre/ID
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX centre_alert_notes_ref ON centre_alert_notes(ref);
+    CREATE TABLE centre_escalations (
+        ref TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        by_user TEXT NOT NULL,            -- a user, or 'centre' (unacknowledged too long)
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE centre_alerts (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,               -- victim_proximity, victim_proximity_clear
+        t INTEGER NOT NULL,
+        lat_e7 INTEGER,
+        lon_e7 INTEGER,
+        acc_cm INTEGER,
+        detail TEXT NOT NULL,             -- JSON
+        raised TEXT NOT NULL,
+        acked_by TEXT,
+        acked_at TEXT,
+        note TEXT
+    );
+    CREATE INDEX centre_alerts_device ON centre_alerts(device, t);
+    CREATE TABLE centre_victims (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 hex of the phone's token
+        distance_m REAL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE centre_victim_wearers (
+        victim TEXT NOT NULL,
+        device TEXT NOT NULL,
+        PRIMARY KEY (victim, device)
+    );
+    CREATE TABLE centre_victim_positions (
+        id INTEGER PRIMARY KEY,
+        victim TEXT NOT NULL,
+        t INTEGER NOT NULL,
+        lat_e7 INTEGER NOT NULL,
+        lon_e7 INTEGER NOT NULL,
+        acc_cm INTEGER NOT NULL,
+        received TEXT NOT NULL
+    );
+    CREATE INDEX centre_victim_positions_t ON centre_victim_positions(victim, t);
+    CREATE TABLE centre_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -118,7 +200,8 @@ class Store(base.Store):
         if not create and not os.path.isfile(path):
             raise base.StoreError("no store at %s" % path)
         try:
-            self.db = sqlite3.connect(path, timeout=30)
+            # the centre's web app hands a connection from thread to thread (one at a time)
+            self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             self._migrate()
         except (sqlite3.DatabaseError, base.StoreError) as e:
             if getattr(self, "db", None) is not None:
@@ -418,6 +501,16 @@ class Store(base.Store):
             "SELECT run_at, cutoff_t, policy, records, outbox, acks FROM retention_log ORDER BY id"
         )
         return [RetentionRun._make(r) for r in rows]
+
+    # the centre's tables (centre_tables.py)
+    def _cq(self, sql, args=()):
+        return self.db.execute(sql, args).fetchall()
+
+    def _cw(self, sql, args=()):
+        with self.db:
+            cur = self.db.execute(sql, args)
+            rows = cur.fetchall()
+            return cur.rowcount, rows
 
     def close(self):
         self.db.close()
