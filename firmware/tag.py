@@ -24,6 +24,7 @@ FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (docs/DESIGN.md); z
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
 RESCAN = 2000  # records looked through at boot for unacknowledged alerts
+OFFSET_MS = 60000  # UTC is tied to the board clock again at most this often
 QUIET = ("crossing_possible",)  # alerts that wait their turn in the uplink, and buzz nothing
 
 
@@ -58,6 +59,7 @@ class Tag:
         self.next_fix_due = 0
         self.last_fix_ms = -FIX_INTERVAL_MS
         self.utc_offset_ms = None  # GNSS UTC minus the board clock (see _gnss_epoch)
+        self.offset_due = 0
         self.heap_live_peak = 0
         self.fs = b.mount()
         try:
@@ -245,12 +247,15 @@ class Tag:
         if fix.fix >= 2:
             self.gnss_fix_ms = now  # the last epoch with a position, and its accuracy
             self.gnss_acc_cm = fix.acc_cm
-            if fix.t is not None and (self.epoch_rx_ms is not None or self.utc_offset_ms is None):
+            rx = self.epoch_rx_ms
+            if fix.t is not None and (
+                self.utc_offset_ms is None or (rx is not None and now >= self.offset_due)
+            ):  # offset_due is 0 until an offset came from a timed epoch
                 # the epoch's UTC against when the receiver began sending it (its first bytes
                 # back by their time on the line, and the receiver's output delay), not
                 # against when the whole epoch had arrived and the line gone quiet: ~0.5 s
-                rx = now if self.epoch_rx_ms is None else self.epoch_rx_ms
-                self.utc_offset_ms = fix.t * 1000 + (fix.t_ms or 0) - rx
+                self.utc_offset_ms = fix.t * 1000 + (fix.t_ms or 0) - (now if rx is None else rx)
+                self.offset_due = 0 if rx is None else now + OFFSET_MS  # drift: ~1 ms/min
         self.epoch_rx_ms = None  # epochs sent back to back: the next one is not timed
         self.monitor.epoch(fix)
         self._on_fix(fix)
