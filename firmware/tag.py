@@ -51,11 +51,6 @@ class Tag:
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
         self.epoch_rx_ms = None  # when the receiver began sending the pending epoch
-        # the receiver's timing (per board): a byte's time on its UART (ns), and how long
-        # after an epoch it starts sending it, so UTC is tied to the board clock exactly
-        baud = getattr(b, "gnss_baud", 0)
-        self.gnss_byte_ns = 10000000000 // baud if baud else 0
-        self.gnss_delay_ms = getattr(b, "gnss_output_delay_ms", 0)
         self.next_fix_due = 0
         self.last_fix_ms = -FIX_INTERVAL_MS
         self.utc_offset_ms = None  # GNSS UTC minus the board clock (see _gnss_epoch)
@@ -97,8 +92,12 @@ class Tag:
             zones=len(self.zone_engine.zones),
             next_seq=self.log.last_seq + 1,
         )
-        # sensors, hardware alerts and GNSS duty cycling (firmware/monitor.py, health.py);
-        # it switches the receiver on
+        # sensors, hardware alerts and GNSS duty cycling (firmware/monitor.py, duty.py); it
+        # switches the receiver on. Its modules stay for the tag's life: collect the boot's
+        # garbage (signing the restart record leaves plenty) first, so they are not strewn
+        # through it and the heap keeps the large free blocks the console's command layer
+        # needs (without this the biggest was 7 KB of 89 KB free, and `emtag fit` got busy)
+        gc.collect()
         from emtag.firmware import monitor
 
         self.monitor = monitor.Monitor(self)
@@ -192,9 +191,7 @@ class Tag:
         data = b.gnss_read()
         if data:
             if self.last_gnss_rx is None:  # an epoch's first bytes, after a quiet line
-                self.epoch_rx_ms = (
-                    now - len(data) * self.gnss_byte_ns // 1000000 - self.gnss_delay_ms
-                )
+                self.epoch_rx_ms = now - _sent_ms(b, len(data))
             self.parser.feed(data)
             self.last_gnss_rx = now
         elif self.last_gnss_rx is not None and now - self.last_gnss_rx >= GNSS_IDLE_MS:
@@ -381,6 +378,15 @@ class Tag:
         if aside:
             stats["fixes_set_aside"] = aside  # by reason, see firmware/plausibility.py
         self.event("shutdown", **stats)
+
+
+def _sent_ms(board, n):
+    """How long before the board read them the receiver began sending n bytes: their time
+    on the UART at the board's `gnss_baud`, and the receiver's `gnss_output_delay_ms` after
+    its epoch (per board; none known: 0)."""
+    baud = getattr(board, "gnss_baud", 0)
+    line = n * 10000 // baud if baud else 0
+    return line + getattr(board, "gnss_output_delay_ms", 0)
 
 
 def hexlify(b):

@@ -321,7 +321,6 @@ class ZoneEngine:
         self.prev_speed = None
         self.prev_margin = 0
         self.transit = Snap()
-        self.cross = Snap()  # where and when a crossing between sparse fixes was found
 
     def interval_ms(self):
         """Interval between fix records: fast near zones and for a while after."""
@@ -525,7 +524,8 @@ class ZoneEngine:
         r = reachable.crossing(z, want, ax, ay, z.px, z.py, length, need, reach + length)
         if r == reachable.NONE:
             return
-        snap = reachable.place(self.cross.take(fix), r, self.prev_ms, self.prev_lat,
+        # z.first holds no candidate run here (both fixes are sure on the good side)
+        snap = reachable.place(z.first.take(fix), r, self.prev_ms, self.prev_lat,
                                self.prev_lon, dt)  # fmt: skip
         if r & 3 == reachable.CERTAIN:
             self._emit(z, True, snap)
