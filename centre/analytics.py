@@ -16,7 +16,7 @@ from emtag.centre import curfew, gaps, heatmap, localtime, places, presence, sta
 GAP_S = 900  # no fix for this long is a data gap
 ZONE_ALERTS = (
     "zone_approach", "exclusion_breach", "exclusion_clear", "inclusion_breach",
-    "inclusion_clear", "curfew_breach", "curfew_clear",
+    "inclusion_clear", "curfew_breach", "curfew_clear", "crossing_possible",
 )  # fmt: skip
 HOME_RADIUS_M = 150.0  # an inferred home (no approved address in the zone table)
 

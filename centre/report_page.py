@@ -24,6 +24,7 @@ ALERT_SYMBOLS = {
     "curfew_breach": ("\u263e", "#7b1fa2"),
     "curfew_clear": ("\u2600", "#7b1fa2"),
     "zone_approach": ("\u25b2", "#e37400"),
+    "crossing_possible": ("\u25cc", "#c5221f"),
     "strap_tamper": ("\u2702", "#202124"),
     "case_tamper": ("\u25c6", "#202124"),
     "battery_low": ("\u25bc", "#b06000"),

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "centre": "emtag.tools.bench_centre",
     "ingest": "emtag.tools.bench_ingest",
     "verify": "emtag.tools.bench_verify",
+    "seeds": "emtag.tools.bench_seeds",
     "records": "emtag.tools.bench_records",
     "catchup": "emtag.tools.bench_catchup",
 }

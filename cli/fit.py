@@ -43,6 +43,11 @@ def add_arguments(p):
     options.add_keys(shared)
     shared.add("--baud", type=int, default=115200, help="serial speed (115200)")
     shared.add("--timeout", type=float, default=10.0, help="seconds to wait for a reply (10)")
+    shared.add(
+        "--wait-port", type=float, default=0.0, metavar="S",
+        help="wait up to S seconds for the port to appear (a tag being plugged in, a simulated "
+        "tag starting); default 0: fail at once",
+    )
     options.add_json(shared, "the tag's answer")
     common = [shared.parent]
     sub = p.add_subparsers(dest="fit_command", metavar="COMMAND", required=True)
@@ -103,7 +108,9 @@ class Session:
         self.args = args
         self.store = keys.KeyStore(args.keys)
         try:
-            self.con = fitting.Connection(args.port, args.baud, args.timeout)
+            self.con = fitting.Connection(
+                args.port, args.baud, args.timeout, wait_port=args.wait_port
+            )
         except fitting.ConsoleError as e:
             raise CommandError(str(e)) from None
         self._key = None

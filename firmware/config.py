@@ -30,9 +30,10 @@ FIELDS = {
     "battery_critical_pct": (5, 1, 20),  # battery_critical alert
     "no_fix_alert_s": (900, 60, 86400),  # no_fix alert after this long without a fix
     "strap_debounce_ms": (200, 20, 5000),  # strap open this long before strap_tamper
-    "shielding_cn0_dbhz": (20, 5, 45),  # C/N0 below this with no fix: shielding_suspected
-    "gnss_always_on": (0, 0, 1),  # 1: GNSS at 1 Hz all the time, no duty cycling (health.py)
-    "rest_fix_interval_s": (60, 60, 3600),  # a wearer at rest: a fix this often (health.py)
+    "shielding_cn0_dbhz": (25, 5, 45),  # strongest C/N0 under this: a collapsed sky (health.py)
+    "gnss_always_on": (0, 0, 1),  # 1: GNSS at 1 Hz all the time, no duty cycling (duty.py)
+    "rest_fix_interval_s": (60, 60, 3600),  # a wearer at rest: a fix this often (duty.py)
+    "reach_speed_mps": (40, 5, 100),  # moving: GNSS off only if no zone is this close in time
 }
 
 

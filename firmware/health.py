@@ -1,4 +1,4 @@
-"""The tag's own hardware alerts, and when the GNSS receiver may sleep.
+"""The tag's own hardware alerts (GNSS power: firmware/duty.py).
 
     h = Health(settings)                       # settings: config names -> values
     h.switches(now, strap, case, charger, armed)   # strap/case closed? charger plugged?
@@ -14,25 +14,24 @@ Alerts (protocol/records.py ALERTS):
 - charging_started / charging_stopped: the charger present (gone) for CHARGER_MS.
 - battery_low / battery_critical: the fuel gauge at or under battery_low_pct
   (battery_critical_pct) while not charging; again after charging or HYST_PCT above.
-- no_fix: the receiver on for SETTLE_MS and no fix for no_fix_alert_s; again after a fix.
-- shielding_suspected / jamming_suspected: the receiver on for SETTLE_MS and the strongest
-  satellite under shielding_cn0_dbhz (or none tracked) for COLLAPSE_MS, fix or not (a few
-  satellites still tracked at 15 dB-Hz can give a poor fix; outdoors the best is 40-48
-  dB-Hz, indoors 25-35). Foil
-  around the tag attenuates the cellular signal too, a GNSS jammer (L1) does not: with the
-  cellular signal gone or RSSI_DROP_DB under what it was with a good sky, shielding;
-  with it as before, jamming; with no earlier reading, weaker than RSSI_WEAK_DBM is
-  shielding. Again after a good sky (C/N0 back above the threshold + 5 dB).
-
-Duty cycling (`Duty`): after a fix record the receiver may be switched off until LEAD_MS
-before the next one is due, unless the tag is near a zone (the zone engine wants dense
-fixes), moving faster than FAST_MMPS (a vehicle crosses a zone between two fixes), a
-signal alert is pending, or `gnss_always_on` is set (the 1 Hz baseline). A wearer who has
-not moved (accelerometer) for STILL_FIXES fix records cannot be anywhere new: the receiver
-sleeps until the next fix even near a zone (the engine has had those fixes to decide), and
-with rest_fix_interval_s above the default 60 s fixes are spaced out to that, or until a
-zone's schedule changes; motion resumes the schedule at once. A search without a fix is
-given up after ACQ_MS and retried RETRY_MS later.
+- The sky, as the tag measures it at each epoch: the strongest satellite's C/N0. Nothing
+  tracked counts as a measurement only SETTLE_MS after the receiver was switched on (it is
+  still acquiring before); a receiver that reports no C/N0 at all leaves the sky unknown.
+  A sky is collapsed under shielding_cn0_dbhz, and stays so until the strongest is back
+  HYST_DB above it (outdoors the best is 41-53 dB-Hz, indoors 28-45; 30 dB of foil or of
+  jamming leave 15-22, up to 27 with an urban canyon's reflections, and a few satellites
+  may still give a poor fix: simulator/receiver.py, tests/test_sim_models.py).
+- no_fix: the receiver searching for no_fix_alert_s with no trusted fix: a fix from a
+  collapsed sky is not trusted (foil lets a stray weak fix through now and then; it ends
+  no episode). Counted from the last trusted fix or the first search; again after one.
+- shielding_suspected / jamming_suspected: a collapsed sky for COLLAPSE_MS, fix or not,
+  stamped when it was first measured (the watch holds the receiver on: firmware/duty.py).
+  Foil around the tag attenuates the cellular signal too, a GNSS jammer (L1) does not:
+  with the cellular signal gone or RSSI_DROP_DB under what it was with the last good sky
+  (read again every RSSI_REFRESH_MS while the sky is good, so it follows the wearer
+  indoors and out), shielding; with it as before, jamming; with no earlier reading, weaker
+  than RSSI_WEAK_DBM is shielding. Again after a good sky (C/N0 back above the threshold
+  + 5 dB).
 
 Pure logic: no machine, no time, no I/O.
 """
@@ -46,22 +45,18 @@ GOOD_CN0 = 30  # a sky this strong sets the cellular baseline
 RSSI_DROP_DB = 15
 RSSI_WEAK_DBM = -105
 
-LEAD_MS = 5000  # a hot start takes 1-2 s; the rest lets the fix settle before it is logged
-MIN_OFF_MS = 20000
-FAST_MMPS = 4000
-ACQ_MS = 90000
-RETRY_MS = 120000
-REST_MS = 60000  # config rest_fix_interval_s: the norm, a fix a minute, at rest too
-STILL_FIXES = 3
+HYST_DB = 5  # a collapse ends (and the signal alerts re-arm) this far above the threshold
+RSSI_REFRESH_MS = 60000  # the cellular baseline follows the wearer (indoors, outdoors)
 
 DEFAULTS = {  # the same as firmware/config.py FIELDS
     "battery_low_pct": 20,
     "battery_critical_pct": 5,
     "no_fix_alert_s": 900,
     "strap_debounce_ms": 200,
-    "shielding_cn0_dbhz": 20,
+    "shielding_cn0_dbhz": 25,
     "gnss_always_on": 0,
     "rest_fix_interval_s": 60,
+    "reach_speed_mps": 40,
 }
 
 
@@ -108,6 +103,7 @@ class Health:
         self.collapse = None
         self.sig_armed = True
         self.rssi_base = None
+        self.rssi_t = None  # when rssi_base was read
         self.configure(settings or DEFAULTS)
 
     def restore(self, strap_open, case_open):
@@ -184,22 +180,36 @@ class Health:
         return self.collapse is not None and self.sig_armed
 
     def epoch(self, now, fixed, cn0_best, rssi):
-        if fixed:
+        on = self.gnss_on
+        settled = on and now - self.on_since >= SETTLE_MS
+        if cn0_best is not None and (cn0_best > 0 or settled):
+            limit = self.shield_cn0 if self.collapse is None else self.shield_cn0 + HYST_DB
+            weak = cn0_best < limit
+        else:
+            weak = None  # not measured: no C/N0 reported, or still acquiring
+        if fixed and not weak:  # a trusted fix
             self.last_fix = now
             self.no_fix_armed = True
-        if not self.gnss_on or now - self.on_since < SETTLE_MS:
+        if not on:
             return
-        if not fixed and self.no_fix_armed and now - self.last_fix >= self.no_fix_ms:
-            self.no_fix_armed = False
-            self._raise("no_fix", now)
-        if cn0_best is None:
-            return  # the receiver sends no GSV: C/N0 unknown
-        if cn0_best >= self.shield_cn0:
+        # no_fix is judged once the search had its chance: settled, or a weak fix came
+        if (settled or weak) and self.no_fix_armed and now - self.last_fix >= self.no_fix_ms:
+            if not fixed or weak:
+                self.no_fix_armed = False
+                self._raise("no_fix", now)
+        if weak is None:
+            return
+        if not weak:
             self.collapse = None
-            if cn0_best >= self.shield_cn0 + 5:
+            if cn0_best >= self.shield_cn0 + HYST_DB:
                 self.sig_armed = True
-            if fixed and cn0_best >= GOOD_CN0 and self.rssi_base is None:
-                self.rssi_base = rssi()
+            if fixed and cn0_best >= GOOD_CN0 and (
+                self.rssi_t is None or now - self.rssi_t >= RSSI_REFRESH_MS
+            ):
+                r = rssi()
+                if r is not None:
+                    self.rssi_base = r
+                    self.rssi_t = now
             return
         if self.collapse is None:
             self.collapse = now
@@ -214,73 +224,3 @@ class Health:
             else:
                 shielded = r < RSSI_WEAK_DBM
             self._raise("shielding_suspected" if shielded else "jamming_suspected", self.collapse)
-
-
-class Duty:
-    """When the GNSS receiver is on (see the module docstring)."""
-
-    def __init__(self, always_on=False):
-        self.always_on = always_on
-        self.rest_ms = REST_MS
-        self.on = False
-        self.since = 0  # when it was switched on
-        self.fixed = False  # a fix record since it was switched on
-        self.next_on = None  # off: when to switch on again
-        self.resting = False
-        self.still = 0  # fix records in a row with no motion before them
-
-    def power(self, on, now):
-        self.on = on
-        if on:
-            self.since = now
-            self.fixed = False
-            self.next_on = None
-            self.resting = False
-
-    def after_fix(self, now, due, hold, speed_mmps, still):
-        """A fix record was made (`still`: no motion since the one before); the next is due
-        at `due`. Returns True to switch off."""
-        self.fixed = True
-        self.still = self.still + 1 if still else 0
-        if self.always_on or (speed_mmps or 0) >= FAST_MMPS:
-            return False
-        if self.still >= STILL_FIXES:
-            # not moving: the position cannot change until the accelerometer says so
-            self.resting = True
-            self.next_on = now + self.rest_ms - LEAD_MS
-            return True
-        if hold or due - now < MIN_OFF_MS + LEAD_MS:
-            return False
-        self.next_on = due - LEAD_MS
-        return True
-
-    def search_over(self, now, hold):
-        """Searching without a fix for too long: True to switch off (retry later)."""
-        if self.always_on or hold or self.fixed or now - self.since < ACQ_MS:
-            return False
-        self.next_on = now + RETRY_MS
-        return True
-
-    def wake(self, now, moved, last_fix, interval):
-        """Off and next_on has come: True to switch on, else the schedule moves on."""
-        if moved or last_fix is None or now - last_fix + LEAD_MS >= self.rest_ms:
-            return True
-        self.resting = True  # still: nothing to see before rest_ms after the last fix
-        self.next_on = min(now + interval, last_fix + self.rest_ms - LEAD_MS)
-        return False
-
-    def motion(self, now, last_fix, interval):
-        """The accelerometer saw motion begin: resting ends, the normal schedule resumes."""
-        self.still = 0
-        if not self.on and self.resting:
-            self.resting = False
-            t = now if last_fix is None else max(now, last_fix + interval - LEAD_MS)
-            if self.next_on is None or t < self.next_on:
-                self.next_on = t
-
-    def deadline(self):
-        if self.always_on:
-            return None
-        if self.on:
-            return None if self.fixed else self.since + ACQ_MS
-        return self.next_on

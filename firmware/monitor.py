@@ -6,9 +6,17 @@
     mon.fix_logged(now, fix)    # a fix record was made: the receiver may sleep
     d = mon.deadline(d)         # the earliest time it needs a pass
 
-Sensors are read when the board reports an interrupt (strap, case, charger, motion:
-`board.sensor_events()`), when a debounce ends, and every SENSE_MS (battery). A board
-without a sensor returns None for it (or lacks the method) and that alert never fires.
+Sensors are read when the board reports an interrupt (strap, case, charger, the
+accelerometer's activity interrupt: `board.sensor_events()`), when a debounce ends, and
+every SENSE_MS (battery). A board without a sensor returns None for it (or lacks the
+method) and that alert never fires; without an accelerometer (`accel_awake()` None) the
+wearer is never taken to be still.
+
+GNSS power (firmware/duty.py): on at boot; after each fix record Duty decides whether it
+may go off and until when; the activity interrupt (the wearer moves after rest) switches
+it on at once; every scheduled zone change (a curfew's start or end) wakes it, and the
+first fix after the change is logged.
+
 Alerts become signed alert records at once (protocol/records.py), sent ahead of any
 backlog, with the time their condition began (the board clock plus the GNSS UTC offset).
 Settings come from config.cbor (firmware/config.py), and again after `config_set`.
@@ -16,12 +24,14 @@ Settings come from config.cbor (firmware/config.py), and again after `config_set
 
 import sys
 
-from emtag.firmware import health, tz
+from emtag.firmware import duty, health, tz
 from emtag.protocol import records
 
 SENSE_MS = 60000
 WEEK_MIN = 10080
 LOW_BATTERY_VIBRATE_MS = 600  # the wearer feels battery_low: time to charge
+BOUNDARY_FIX_MS = 1000  # the fix logged at a schedule change: this long after it
+SAFE_MAX_MS = 3600000  # no zone, or none for hours: as far as the schedule goes
 
 
 def _read(board, name):
@@ -55,11 +65,13 @@ class Monitor:
         self.health = health.Health()
         opened = getattr(tag, "open_saved", {})
         self.health.restore(bool(opened.get("strap")), bool(opened.get("case")))
-        self.duty = health.Duty()
+        self.duty = duty.Duty()
+        self.reach_mmps = duty.REACH_MPS * 1000
         self._cfg = None
         self._apply(load_settings(tag.fs))
         self.next_sense = 0
-        self.moved = True  # motion since the last fix record (unknown at boot: assume so)
+        self.still = False  # the accelerometer's activity interrupt is armed (unknown: no)
+        self.boundary = None  # a scheduled zone change the receiver is off until (board ms)
         self.led = None
         now = b.now_ms()
         self._gnss(True, now)
@@ -68,6 +80,7 @@ class Monitor:
         self.health.configure(values)
         self.duty.always_on = bool(values.get("gnss_always_on", 0))
         self.duty.rest_ms = values.get("rest_fix_interval_s", 60) * 1000
+        self.reach_mmps = values.get("reach_speed_mps", duty.REACH_MPS) * 1000
 
     def _gnss(self, on, now):
         self.board.gnss_power(on)
@@ -75,8 +88,14 @@ class Monitor:
         self.health.gnss_power(now, on)
 
     def _hold(self):
-        """The receiver stays on: near a zone, or a signal alert is being decided."""
-        return self.tag.zone_engine.near or self.health.signal_pending()
+        """The receiver stays on: a breach is being confirmed, or a signal alert decided."""
+        return self.tag.zone_engine.confirming or self.health.signal_pending()
+
+    def _safe_ms(self):
+        """How long after the last fix no zone rule can break, the wearer going straight
+        for the nearest at the reach speed."""
+        c = self.tag.zone_engine.clear_dm
+        return SAFE_MAX_MS if c is None else min(SAFE_MAX_MS, c * 100000 // self.reach_mmps)
 
     def poll(self, now):
         t = self.tag
@@ -93,12 +112,16 @@ class Monitor:
             self._sense(now)
         d = self.duty
         if d.on:
-            if d.search_over(now, self._hold()):
-                self._gnss(False, now)
+            # searching near a zone while moving: keep at it, the sky may come back any time
+            if d.search_over(now, self._hold() or (not self.still and t.zone_engine.near)):
+                self._off(now)
         elif d.always_on or (d.next_on is not None and now >= d.next_on):
-            interval = t.zone_engine.interval_ms()
-            if d.always_on or d.wake(now, self._moved(), t.last_fix_ms, interval):
-                self._gnss(True, now)
+            self._gnss(True, now)
+            if self.boundary is not None:
+                # a schedule changes: the first fix after it is logged, and the zone engine
+                # decides on it (a breach then holds the receiver on until confirmed)
+                t.next_fix_due = min(t.next_fix_due, self.boundary + BOUNDARY_FIX_MS)
+                self.boundary = None
         for kind, when in h.take():
             self._alert(kind, when)
         saved = getattr(t, "open_saved", None) if sensed else None  # switches move only there
@@ -109,11 +132,6 @@ class Monitor:
             # the strap or case opened (its alert is logged above) or closed again: kept
             # across restarts; a cut before this repeats the alert rather than losing it
             t.save_open()
-
-    def _moved(self):
-        if _read(self.board, "motion"):
-            self.moved = True
-        return self.moved
 
     def _sense(self, now):
         b = self.board
@@ -129,13 +147,25 @@ class Monitor:
             getattr(t, "armed", True),
         )
         h.battery(now, _read(b, "battery_pct"), charger)
-        if _read(b, "motion"):
-            self.moved = True
-            self.duty.motion(now, t.last_fix_ms, t.zone_engine.interval_ms())
+        awake = _read(b, "accel_awake")
+        if awake and self.still:
+            self._moved_off(now)
+        self.still = awake is False
         led = bool(charger) and not _read(b, "charge_full")
         if led != self.led and hasattr(b, "led"):
             self.led = led
             b.led(led)
+
+    def _moved_off(self, now):
+        """The wearer moves after rest (the accelerometer's activity interrupt): the
+        receiver goes on at once (a hot start) and the first fix is logged, so a car that
+        sets off seconds after a fix at rest is followed from where it started."""
+        t = self.tag
+        t.next_fix_due = now
+        off = t.utc_offset_ms
+        t.zone_engine.moved_ms = None if off is None else now + off
+        if not self.duty.on:
+            self._gnss(True, now)
 
     def epoch(self, fix):
         now = self.board.now_ms()
@@ -147,15 +177,24 @@ class Monitor:
         return _read(self.board, "link_rssi")
 
     def fix_logged(self, now, fix):
-        t = self.tag
-        still = not (_read(self.board, "motion") or self.moved)  # reading clears the latch
-        self.moved = False
-        d = self.duty
-        if d.after_fix(now, t.next_fix_due, self._hold(), fix.speed_mmps, still):
-            self._gnss(False, now)
-            b = self._boundary(now)
-            if b is not None and b - health.LEAD_MS < d.next_on:
-                d.next_on = max(now, b - health.LEAD_MS)
+        """A fix record was made: the receiver may sleep until the next (firmware/duty.py)."""
+        self.still = _read(self.board, "accel_awake") is False
+        engine = self.tag.zone_engine
+        engine.still = self.still  # still at this fix: until the activity interrupt says
+        engine.moved_ms = None
+        if self.duty.after_fix(
+            now, self.tag.next_fix_due, self._hold(), self.still, self._safe_ms()
+        ):
+            self._off(now)
+
+    def _off(self, now):
+        """Switch the receiver off until duty.next_on, or before the next schedule change."""
+        self._gnss(False, now)
+        self.boundary = None
+        b = self._boundary(now)
+        if b is not None and b - duty.LEAD_MS < self.duty.next_on:
+            self.duty.next_on = max(now, b - duty.LEAD_MS)
+            self.boundary = b
 
     def _boundary(self, now):
         """When the next zone schedule window opens or closes (board clock), or None."""

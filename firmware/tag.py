@@ -24,6 +24,8 @@ FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (docs/DESIGN.md); z
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
 RESCAN = 2000  # records looked through at boot for unacknowledged alerts
+OFFSET_MS = 60000  # UTC is tied to the board clock again at most this often
+QUIET = ("crossing_possible",)  # alerts that wait their turn in the uplink, and buzz nothing
 
 
 def _zonetable():
@@ -48,9 +50,11 @@ class Tag:
         self.parser = nmea.NmeaParser(self._gnss_epoch)
         self.deframer = frame.Deframer()
         self.last_gnss_rx = None
+        self.epoch_rx_ms = None  # when the receiver began sending the pending epoch
         self.next_fix_due = 0
         self.last_fix_ms = -FIX_INTERVAL_MS
-        self.utc_offset_ms = None  # GNSS UTC minus the board clock, from the last fix
+        self.utc_offset_ms = None  # GNSS UTC minus the board clock (see _gnss_epoch)
+        self.offset_due = 0
         self.heap_live_peak = 0
         self.fs = b.mount()
         try:
@@ -94,8 +98,12 @@ class Tag:
             zones=len(self.zone_engine.zones),
             next_seq=self.log.last_seq + 1,
         )
-        # sensors, hardware alerts and GNSS duty cycling (firmware/monitor.py, health.py);
-        # it switches the receiver on
+        # sensors, hardware alerts and GNSS duty cycling (firmware/monitor.py, duty.py); it
+        # switches the receiver on. Its modules stay for the tag's life: collect the boot's
+        # garbage (signing the restart record leaves plenty) first, so they are not strewn
+        # through it and the heap keeps the large free blocks the console's command layer
+        # needs (without this the biggest was 7 KB of 89 KB free, and `emtag fit` got busy)
+        gc.collect()
         from emtag.firmware import monitor
 
         self.monitor = monitor.Monitor(self)
@@ -139,7 +147,9 @@ class Tag:
                         rec = cbor.loads(evidence.payload_of(wire))
                     except ValueError:
                         continue  # the log's CRC passed: only a bug gets here
-                    if rec.get(records.K_TYPE) == records.ALERT:
+                    if rec.get(records.K_TYPE) == records.ALERT and (
+                        rec.get(records.K_ALERT) not in QUIET
+                    ):
                         self.uplink.send_first(s, wire)
 
     def save_open(self):
@@ -186,6 +196,8 @@ class Tag:
         now = b.now_ms()
         data = b.gnss_read()
         if data:
+            if self.last_gnss_rx is None:  # an epoch's first bytes, after a quiet line
+                self.epoch_rx_ms = now - _sent_ms(b, len(data))
             self.parser.feed(data)
             self.last_gnss_rx = now
         elif self.last_gnss_rx is not None and now - self.last_gnss_rx >= GNSS_IDLE_MS:
@@ -240,6 +252,16 @@ class Tag:
         if fix.fix >= 2:
             self.gnss_fix_ms = now  # the last epoch with a position, and its accuracy
             self.gnss_acc_cm = fix.acc_cm
+            rx = self.epoch_rx_ms
+            if fix.t is not None and (
+                self.utc_offset_ms is None or (rx is not None and now >= self.offset_due)
+            ):  # offset_due is 0 until an offset came from a timed epoch
+                # the epoch's UTC against when the receiver began sending it (its first bytes
+                # back by their time on the line, and the receiver's output delay), not
+                # against when the whole epoch had arrived and the line gone quiet: ~0.5 s
+                self.utc_offset_ms = fix.t * 1000 + (fix.t_ms or 0) - (now if rx is None else rx)
+                self.offset_due = 0 if rx is None else now + OFFSET_MS  # drift: ~1 ms/min
+        self.epoch_rx_ms = None  # epochs sent back to back: the next one is not timed
         self.monitor.epoch(fix)
         self._on_fix(fix)
 
@@ -266,8 +288,8 @@ class Tag:
             )
             if kind == "zone_approach":
                 self._vibrate(APPROACH_VIBRATE_MS)
-            else:  # a breach or a clear: after the record, so a cut between the two
-                self.save_open()  # repeats an alert rather than losing one
+            elif kind != "crossing_possible":  # a breach or a clear: after the record, so
+                self.save_open()  # a cut between the two repeats an alert, never loses one
         if not engine.accepted:
             return
         now = self.board.now_ms()
@@ -332,8 +354,8 @@ class Tag:
         if self.chain.n >= self.chain.max_records:
             self._checkpoint(now)  # a block never holds more than max_records
         self.chain.add(rec, now, self.log)
-        if rec[records.K_TYPE] == records.ALERT:  # alerts go ahead of any backlog
-            self.uplink.send_first(self.log.last_seq, self.log.last_record)
+        if rec[records.K_TYPE] == records.ALERT and rec[records.K_ALERT] not in QUIET:
+            self.uplink.send_first(self.log.last_seq, self.log.last_record)  # ahead of backlog
 
     def _seal_if_due(self, now):
         if self.chain.seal_due(now, self.uplink.delivering):
@@ -374,6 +396,15 @@ class Tag:
         if aside:
             stats["fixes_set_aside"] = aside  # by reason, see firmware/plausibility.py
         self.event("shutdown", **stats)
+
+
+def _sent_ms(board, n):
+    """How long before the board read them the receiver began sending n bytes: their time
+    on the UART at the board's `gnss_baud`, and the receiver's `gnss_output_delay_ms` after
+    its epoch (per board; none known: 0)."""
+    baud = getattr(board, "gnss_baud", 0)
+    line = n * 10000 // baud if baud else 0
+    return line + getattr(board, "gnss_output_delay_ms", 0)
 
 
 def hexlify(b):

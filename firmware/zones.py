@@ -26,13 +26,19 @@ outside, anything between uncertain, which changes nothing. When plausibility.Fi
 has seen an unexplained jump (multipath), the fix must also be sure where it would be
 without that jump. A change of side is confirmed after `confirm_s` seconds and
 `confirm_fixes` sure fixes on the new side (clearing: `clear_s`, `clear_fixes`), with no
-fix on the old side of the boundary in between. When fixes are sparse (more than `gap_s`,
-at most `max_gap_s` apart) and the wearer drove straight between them, the segment is
-checked too: a transit raises breach + clear. Schedules open and close zones by local
-time (firmware/tz.py): a curfew is a scheduled inclusion zone. `near` (and so the fast
-fix-record interval, and the duty-cycled receiver staying on): within `near_m` or the
-approach buffer outside an exclusion zone, the buffer inside an inclusion zone, uncertain,
-confirming, or in breach; it falls back `fast_hold_s` after the last such fix.
+fix on the old side of the boundary in between (`confirming`: a breach is being confirmed;
+the receiver stays on until it is decided). When fixes are sparse (more than `gap_s`, at
+most `max_gap_s` apart), both sure on the good side, the region the wearer can have
+reached between them is checked (firmware/reachable.py): a crossing that is certain raises
+breach + clear, one that is only possible `crossing_possible`. Schedules open and close
+zones by local time (firmware/tz.py): a curfew is a scheduled inclusion zone. `near` (the
+fast fix-record interval): within `near_m` or the approach buffer outside an exclusion
+zone, the buffer inside an inclusion zone, uncertain, confirming, or in breach; it falls
+back `fast_hold_s` after the last such fix. `clear_dm`: a lower bound on how far the last
+fix is from anywhere a rule could break (outside an exclusion zone: the zone; inside an
+inclusion zone: its edge), less its margin; 0 when a zone is uncertain, confirming or in
+breach; None without zones whose schedule is open. The duty-cycled receiver sleeps only
+while the wearer cannot get there (firmware/duty.py).
 
 Alerts carry the time and position of the first sure fix of the confirmed run (`Snap`): a
 record says when the breach began, not when the tag became sure of it.
@@ -45,6 +51,7 @@ RAM after loading.
 
 from array import array
 
+from emtag.firmware import reachable
 from emtag.firmware.plausibility import FixFilter, isqrt
 
 EXCLUSION = 0
@@ -74,6 +81,7 @@ ALERT_NAMES = (
     (("inclusion_breach", "inclusion_clear"), ("curfew_breach", "curfew_clear")),
 )
 APPROACH = "zone_approach"
+POSSIBLE = "crossing_possible"  # sparse fixes: the wearer may have crossed (reachable.py)
 
 
 class ZoneTableError(ValueError):
@@ -298,6 +306,13 @@ class ZoneEngine:
         self.events = []
         self.n_events = 0
         self.near = False
+        self.confirming = False
+        self.clear_dm = 0 if zones else None  # see the module doc; 0: no fix yet
+        # from the accelerometer (firmware/monitor.py): the wearer was still at the last
+        # fix, and stayed so until moved_ms (UTC; None: still now), so between sparse fixes
+        # they can only have gone anywhere since then
+        self.still = False
+        self.moved_ms = None
         self.accepted = False
         self.near_until = None
         self.now_ms = None
@@ -337,7 +352,8 @@ class ZoneEngine:
         jl = flt.jump_cm // 10 + 1 if jump else 0
         # beyond this (plus a zone's approach) from a zone, nothing about it can change
         reach = margin + flt.jump_cm // 10 + SLACK_DM
-        near = False
+        near = confirming = False
+        clear = None
         for z in self.zones:
             if z.windows is not None:
                 on = z.active(fix.t)
@@ -352,9 +368,11 @@ class ZoneEngine:
             # near: within near_m (or the approach buffer) outside an exclusion zone;
             # within the buffer inside an inclusion zone (at home is not "near" a curfew)
             wide = ap if ap > self.near_dm or z.kind == INCLUSION else self.near_dm
+            box = 0
             if z.far(lat, lon, reach + wide):
                 s = alt = -(reach + wide) - 1
                 z.ref_ok = False
+                box = reachable.box_dm(z, lat, lon)  # for the clearance: s stops at reach
             else:
                 z.project(lat, lon)
                 # distance to the boundary changes no faster than the fix moves: while no
@@ -379,6 +397,18 @@ class ZoneEngine:
             z.s = s
             if self._decide(z, fix, s, alt, margin, now):
                 near = True
+            if z.cand != UNKNOWN and (z.cand == INSIDE) == (z.kind == EXCLUSION):
+                confirming = True  # toward the side that breaks the rule
+            if z.breach or z.cand != UNKNOWN or z.state == UNKNOWN:
+                d = 0
+            elif z.kind == EXCLUSION:
+                d = box if box > -s else -s
+            else:
+                d = s if z.state == INSIDE else 0
+            if clear is None or d < clear:
+                clear = d
+        self.confirming = confirming
+        self.clear_dm = None if clear is None else (clear - margin if clear > margin else 0)
         self.prev_ms = now
         self.prev_lat, self.prev_lon, self.prev_margin = lat, lon, margin
         self.prev_speed = fix.speed_mmps
@@ -462,49 +492,46 @@ class ZoneEngine:
         return z.breach or z.cand != UNKNOWN or side != z.state or -wide <= s <= wide
 
     def _sparse(self, z, fix, s, margin, reach, dt):
-        """Fixes far apart (a duty-cycled receiver, an outage): did the track between them
-        cross the zone? Only believed for a vehicle or a bicycle (Doppler speed of 2 m/s or
-        more at both fixes) going straight: the average speed between the fixes is at
-        least 70 % of the slower one, so there was no room for a detour round the zone."""
+        """Fixes far apart (a duty-cycled receiver, an outage), both sure on the zone's good
+        side: could the wearer have crossed it between them? (firmware/reachable.py)"""
         s0 = z.s
         if z.kind == EXCLUSION and z.state == OUTSIDE:
-            want = 1  # both sure outside: look for the deepest point inside
+            want = 1  # both sure outside: look for reachable points inside
             if s0 > -self.prev_margin or s > -margin:
                 return
         elif z.kind == INCLUSION and z.state == INSIDE:
-            want = -1  # both sure inside: look for the farthest point out
+            want = -1  # both sure inside: look for reachable points out
             if s0 < self.prev_margin or s < margin:
                 return
         else:
             return
-        va, vb = self.prev_speed, fix.speed_mmps
-        if va is None or vb is None or va < 2000 or vb < 2000:
-            return
-        lat0, lon0 = self.prev_lat, self.prev_lon
-        z.project(lat0, lon0)
-        x0, y0 = z.px, z.py
-        z.project(fix.lat, fix.lon)
-        dx, dy = z.px - x0, z.py - y0
-        d = isqrt(dx * dx + dy * dy)  # dm
-        if d * 100000 < (va if va < vb else vb) * dt * 7 // 10:
-            return
         need = margin if margin > self.prev_margin else self.prev_margin
-        dlat, dlon = fix.lat - lat0, fix.lon - lon0
-        best = -(1 << 60)
-        steps = 16
-        for k in range(1, steps):
-            la = lat0 + dlat * k // steps
-            lo = lon0 + dlon * k // steps
-            if z.far(la, lo, reach):
-                continue
-            z.project(la, lo)
-            v = z.measure(reach) * want
-            if v > best:
-                best = v
-        if best >= need:
-            snap = self.transit.take(fix)
+        z.project(self.prev_lat, self.prev_lon)
+        ax, ay = z.px, z.py
+        z.project(fix.lat, fix.lon)
+        dx, dy = z.px - ax, z.py - ay
+        move = dt  # how long the wearer can have been on the move between the fixes
+        if self.still:  # still at the last fix, until the accelerometer said otherwise
+            m = self.moved_ms
+            move = 0 if m is None else dt - (m - self.prev_ms if m > self.prev_ms else 0)
+            move = move if move > 0 else 0
+        d = isqrt(dx * dx + dy * dy)
+        if d * 100000 > self.filter.max_speed_mmps * dt:
+            return  # faster than anyone goes: a position believed anew, not a track
+        length = reachable.path_dm(d, self.prev_speed, fix.speed_mmps, move)
+        if -want * (s0 + s) + 2 * need > length:
+            return  # no path that short gets from A into the zone and on to B
+        r = reachable.crossing(z, want, ax, ay, z.px, z.py, length, need, reach + length)
+        if r == reachable.NONE:
+            return
+        # z.first holds no candidate run here (both fixes are sure on the good side)
+        snap = reachable.place(z.first.take(fix), r, self.prev_ms, self.prev_lat,
+                               self.prev_lon, dt)  # fmt: skip
+        if r & 3 == reachable.CERTAIN:
             self._emit(z, True, snap)
-            self._emit(z, False, snap)
+            self._emit(z, False, self.transit.take(fix))
+        else:
+            self._push(POSSIBLE, z.id, snap)
 
     def breaches(self):
         """Ids of the zones in breach now (the tag keeps them on flash across restarts)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 import time
 
 import serial
@@ -42,19 +43,31 @@ class TagError(Exception):
         self.text = text
 
 
-def open_port(port: str, baud: int = 115200):
-    """pyserial for a device path, a pty, or any pyserial URL (socket://host:port, ...)."""
-    try:
-        return serial.serial_for_url(port, baudrate=baud, timeout=0.05, write_timeout=5)
-    except (serial.SerialException, ValueError, OSError) as e:
-        raise ConsoleError(ports.open_error(port, e)) from None
+def open_port(port: str, baud: int = 115200, wait_s: float = 0.0):
+    """pyserial for a device path, a pty, or any pyserial URL (socket://host:port, ...).
+    wait_s: while the port is not there yet (no such device, nothing listening), try again
+    for up to this long, saying so once on stderr."""
+    give_up = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            return serial.serial_for_url(port, baudrate=baud, timeout=0.05, write_timeout=5)
+        except (serial.SerialException, ValueError, OSError) as e:
+            why = ports.open_error(port, e)
+            absent = "connection refused" in why or "no such port" in why
+            if not absent or time.monotonic() >= give_up:
+                raise ConsoleError(why) from None
+            if not said:
+                print("waiting for %s (up to %.0f s)" % (port, wait_s), file=sys.stderr)
+                said = True
+            time.sleep(0.2)
 
 
 class Connection:
-    def __init__(self, port, baud=115200, timeout=10.0, ser=None):
+    def __init__(self, port, baud=115200, timeout=10.0, ser=None, wait_port=0.0):
         self.port = port
         self.timeout = timeout
-        self.ser = ser if ser is not None else open_port(port, baud)
+        self.ser = ser if ser is not None else open_port(port, baud, wait_port)
         self.deframer = frame.Deframer()
         self._id = random.randrange(1, 1 << 24)
         self.tag_key: bytes | None = None  # set after info(), or by the caller from a record

@@ -64,6 +64,7 @@ ALERTS = (
     "curfew_breach",
     "curfew_clear",
     "zone_approach",
+    "crossing_possible",  # sparse fixes: the wearer may have crossed a zone (not surely)
     "strap_tamper",
     "case_tamper",
     "battery_low",

@@ -542,10 +542,11 @@ def report(s):
     aside = total - flt.get("accepted", 0)
     lines.append("")
     lines.append(
-        "emtag also: zone_approach %.2f per tag-day, exclusion_clear %d; fixes set aside %d "
-        "of %d (%s)"
+        "emtag also: zone_approach %.2f per tag-day, crossing_possible %.3f per tag-day, "
+        "exclusion_clear %d; fixes set aside %d of %d (%s)"
         % (
             other.get("zone_approach", 0) / s["days"],
+            other.get("crossing_possible", 0) / s["days"],
             other.get("exclusion_clear", 0),
             aside,
             total,

@@ -335,6 +335,8 @@ class Hardware:
             return 1 if self.charging else 0
         if sensor == w.MOTION:
             return 1 if self.accel.read(now) else 0
+        if sensor == w.AWAKE:
+            return 1 if self.accel.awake(now) else 0
         if sensor == w.RSSI:
             r = self.cell.rssi(now, self.receiver.environment, self.shield_db)
             return w.NO_VALUE if r is None else -r

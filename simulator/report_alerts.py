@@ -5,7 +5,8 @@ counted, not listed.
 Severities (the vocabulary is protocol/records.py ALERTS):
 - critical: a rule broken or the tag attacked: exclusion, inclusion and curfew breaches,
   strap and case tamper. Red, filled, large; listed one by one.
-- warning: the tag cannot do its job, or soon may not: zone_approach, no_fix, shielding
+- warning: the tag cannot do its job, or soon may not, or a rule may have been broken:
+  zone_approach, crossing_possible (between fixes far apart), no_fix, shielding
   and jamming suspected, battery_critical, storage_full, zones_unusable. Orange and
   purple, filled; listed.
 - routine: expected in a normal day and closed without anyone acting: charging started
@@ -32,6 +33,7 @@ STYLES = {
     "strap_tamper": (CRITICAL, "cross", "#c2185b"),
     "case_tamper": (CRITICAL, "star", "#880e4f"),
     "zone_approach": (WARNING, "chevron", "#f29900"),
+    "crossing_possible": (WARNING, "triangle", "#f29900"),  # a breach's shape, in orange
     "no_fix": (WARNING, "ring", "#e37400"),
     "shielding_suspected": (WARNING, "diamond", "#8e24aa"),
     "jamming_suspected": (WARNING, "bolt", "#e65100"),

@@ -1,10 +1,11 @@
 """The tag's small sensors: accelerometer, RTC, cellular signal.
 
 Accelerometer. An ADXL362-style part in its linked activity/inactivity mode: it raises its
-interrupt when motion starts after at least INACTIVE_S of stillness, and the firmware can
-ask whether there was motion since it last asked (a latched flag). Motion is the route's:
-walking or riding legs; while the wearer dwells, small movements (shifting a foot, turning
-over in bed) come as a Poisson process, `fidget_per_hour`.
+interrupt when motion starts after at least INACTIVE_S of stillness, reports whether it is
+awake (motion within the last INACTIVE_S: the interrupt is armed only when it is not), and
+the firmware can ask whether there was motion since it last asked (a latched flag). Motion
+is the route's: walking or riding legs; while the wearer dwells, small movements (shifting
+a foot, turning over in bed) come as a Poisson process, `fidget_per_hour`.
 
 RTC. The tag's clock runs from a 32.768 kHz crystal: `drift_ppm` (+-20 ppm is a typical
 tuning-fork crystal's tolerance at 25 C) and an initial `offset_ms`. The firmware sees
@@ -75,6 +76,11 @@ class Accelerometer:
                 return True
             i -= 1
         return False
+
+    def awake(self, now):
+        """The part's awake state: motion within the last INACTIVE_S (when it is not, the
+        activity interrupt is armed and fires at the next motion)."""
+        return self.moved(now - INACTIVE_S * 1000, now)
 
     def read(self, now):
         """The latched motion flag: moved since the last read (clears it)."""

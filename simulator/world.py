@@ -168,6 +168,8 @@ class World:
             return self.tag_rng.randbytes(w.u32(body, 0))
         if op == w.SENSE:
             return w.pack_u32(self._sense(body[0]))
+        if op == w.GNSS_INFO:
+            return w.pack_u32(self.hw.uart.baud) + w.pack_u32(hardware.NMEA_DELAY_MS)
         if op == w.INFO:
             return (
                 w.pack_u64(self.hw.tag_ms(self.now))

@@ -116,3 +116,44 @@ def test_serve_listens_on_any_tcp_spelling_and_refuses_a_device():
             assert p.url.startswith("/dev/")
         finally:
             p.close()
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_wait_port_waits_for_a_port_that_comes_up_and_no_longer(capsys):
+    import socket
+    import threading
+    import time
+
+    from emtag.host import fitting
+
+    port = _free_port()
+    url = "socket://127.0.0.1:%d" % port
+    t0 = time.monotonic()
+    with pytest.raises(fitting.ConsoleError, match="connection refused"):
+        fitting.open_port(url)  # no wait: at once
+    with pytest.raises(fitting.ConsoleError, match="connection refused"):
+        fitting.open_port(url, wait_s=0.6)  # waits, then gives up
+    assert 0.5 < time.monotonic() - t0 < 5
+    srv = socket.socket()
+
+    def listen_later():
+        time.sleep(0.5)
+        srv.bind(("127.0.0.1", port))
+        srv.listen(1)
+
+    th = threading.Thread(target=listen_later)
+    th.start()
+    try:
+        ser = fitting.open_port(url, wait_s=10)
+        ser.close()
+        assert "waiting for %s" % url in capsys.readouterr().err
+    finally:
+        th.join()
+        srv.close()

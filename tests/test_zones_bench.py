@@ -47,6 +47,8 @@ def test_command_prints_both_engines():
             "alerts",
             "--days",
             "4",
+            "--situations",
+            "0",
             "--workers",
             "1",
         ],

@@ -9,7 +9,8 @@
 Wiring (PINS, change to match the PCB): GNSS TX/RX on GPIO 17/18 at 9600 baud with its
 enable on GPIO 4; the strap's conductive loop between GPIO 5 (pull-up) and ground, so a
 closed strap reads 0 and a cut one 1; the battery through a 1:1 divider on GPIO 1 (ADC,
-11 dB attenuation); the vibration motor's driver on GPIO 6. The USB serial console is
+11 dB attenuation); the vibration motor's driver on GPIO 6; an ADXL362 accelerometer on
+SPI2 (SCK 12, MOSI 11, MISO 13, CS 10) with its INT1 on GPIO 9. The USB serial console is
 stdin/stdout (USB-Serial/JTAG on the S3, the UART0 bridge on classic ESP32 boards).
 
 Storage: a data partition labelled "emtagdata" in the partition table, if there is one,
@@ -25,9 +26,22 @@ import machine
 
 from emtag.firmware.boards import mcu
 
-PINS = {"gnss_tx": 17, "gnss_rx": 18, "gnss_en": 4, "strap": 5, "battery": 1, "motor": 6}
+PINS = {
+    "gnss_tx": 17,
+    "gnss_rx": 18,
+    "gnss_en": 4,
+    "strap": 5,
+    "battery": 1,
+    "motor": 6,
+    "accel_sck": 12,
+    "accel_mosi": 11,
+    "accel_miso": 13,
+    "accel_cs": 10,
+    "accel_int1": 9,
+}
 GNSS_UART = 1
 GNSS_BAUD = 9600
+ACCEL_SPI = 2  # the ADXL362 accelerometer (boards/adxl362.py), its INT1 on accel_int1
 BATTERY_DIVIDER = 2
 DATA_PARTITION = "emtagdata"
 
@@ -48,6 +62,13 @@ class Board(mcu.McuBoard):
         self.adc.atten(machine.ADC.ATTN_11DB)
         self.motor = machine.Pin(p["motor"], machine.Pin.OUT, value=0)
         self._motor_timer = machine.Timer(0)
+        self.gnss_baud = GNSS_BAUD
+        pin = machine.Pin
+        spi = machine.SPI(
+            ACCEL_SPI, 1000000, sck=pin(p["accel_sck"]), mosi=pin(p["accel_mosi"]),
+            miso=pin(p["accel_miso"]),
+        )  # fmt: skip
+        self._accel(spi, pin(p["accel_cs"], pin.OUT, value=1), pin(p["accel_int1"], pin.IN))
         self.serial = "".join("%02x" % b for b in machine.unique_id())
         self._part = None
 

@@ -74,11 +74,19 @@ class PrefixFs:
         return self._os.statvfs(self.root)
 
 
+MOTION = 6  # sensor_events(): the accelerometer's activity interrupt (as boards/simwire.py)
+GNSS_OUTPUT_DELAY_MS = 50  # a u-blox M8 starts its NMEA ~tens of ms after the epoch: measure
+# a board's own with the module's PPS (the simulator models 50, simulator/hardware.py)
+
+
 class McuBoard:
     """Base of the real boards: the parts that are the same on ESP32 and RP2. A board's
-    __init__ sets its pins: uart (GNSS), gnss_en, strap, motor and _motor_timer."""
+    __init__ sets its pins: uart (GNSS), gnss_en, strap, motor and _motor_timer, and calls
+    _accel() for the accelerometer."""
 
     name = "mcu"
+    gnss_output_delay_ms = GNSS_OUTPUT_DELAY_MS
+    accel = None
     uart: "machine.UART"
     gnss_en: "machine.Pin"
     strap: "machine.Pin"
@@ -110,6 +118,19 @@ class McuBoard:
     def gnss_power(self, on):
         self.gnss_en.value(1 if on else 0)
 
+    # the accelerometer (boards/adxl362.py): motion, and its activity interrupt
+    def _accel(self, spi, cs, int1):
+        from emtag.firmware.boards import adxl362
+
+        self.accel = adxl362.Adxl362(spi, cs, int1)
+
+    def accel_awake(self):
+        return None if self.accel is None else self.accel.awake()
+
+    def sensor_events(self):
+        """Interrupts since the last call: MOTION when the wearer moved after rest."""
+        return bytes((MOTION,)) if self.accel is not None and self.accel.fired() else None
+
     # the strap loop pulls its pin to ground while closed; the vibration motor
     def strap_closed(self):
         return self.strap.value() == 0
@@ -135,6 +156,7 @@ class McuBoard:
         would cut the current further; the UART and USB must then be wake sources.)"""
         wait = deadline_ms - self.now_ms()
         if wait > 0:
+            # the accelerometer's interrupt only sets a flag: seen within this second
             self._wait_poll.poll(min(wait, 1000))
 
     def set_utc_ms(self, utc_ms):

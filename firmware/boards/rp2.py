@@ -8,7 +8,8 @@
 
 Wiring (PINS, change to match the PCB): GNSS on UART0 GP0/GP1 at 9600 baud, enable GP2;
 the strap loop between GP3 (pull-up) and ground; the battery through a 1:3 divider on GP29
-(ADC3, as VSYS on a Pico); the motor's driver on GP4. The console is the USB CDC port
+(ADC3, as VSYS on a Pico); the motor's driver on GP4; an ADXL362 accelerometer on SPI0
+(SCK GP18, MOSI GP19, MISO GP16, CS GP17) with its INT1 on GP20. The console is the USB CDC port
 (stdin/stdout). The tag's files live in /data on the root littlefs (boards/mcu.py).
 
 Not tested on hardware (see boards/mcu.py): it imports and constructs on the unix port with
@@ -21,9 +22,22 @@ import machine
 
 from emtag.firmware.boards import mcu
 
-PINS = {"gnss_tx": 0, "gnss_rx": 1, "gnss_en": 2, "strap": 3, "battery": 29, "motor": 4}
+PINS = {
+    "gnss_tx": 0,
+    "gnss_rx": 1,
+    "gnss_en": 2,
+    "strap": 3,
+    "battery": 29,
+    "motor": 4,
+    "accel_sck": 18,
+    "accel_mosi": 19,
+    "accel_miso": 16,
+    "accel_cs": 17,
+    "accel_int1": 20,
+}
 GNSS_UART = 0
 GNSS_BAUD = 9600
+ACCEL_SPI = 0  # the ADXL362 accelerometer (boards/adxl362.py), its INT1 on accel_int1
 BATTERY_DIVIDER = 3
 ADC_REF_UV = 3300000
 
@@ -45,6 +59,13 @@ class Board(mcu.McuBoard):
         self.adc = machine.ADC(machine.Pin(p["battery"]))
         self.motor = machine.Pin(p["motor"], machine.Pin.OUT, value=0)
         self._motor_timer = machine.Timer()
+        self.gnss_baud = GNSS_BAUD
+        pin = machine.Pin
+        spi = machine.SPI(
+            ACCEL_SPI, 1000000, sck=pin(p["accel_sck"]), mosi=pin(p["accel_mosi"]),
+            miso=pin(p["accel_miso"]),
+        )  # fmt: skip
+        self._accel(spi, pin(p["accel_cs"], pin.OUT, value=1), pin(p["accel_int1"], pin.IN))
         self.serial = "".join("%02x" % b for b in machine.unique_id())
 
     def battery_mv(self):

@@ -106,6 +106,9 @@ class Board:
         self._now = w.u64(info, 0)
         self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
         self.serial = bytes(info[16:]).decode()
+        gi = transport.call(w.GNSS_INFO, b"")
+        self.gnss_baud = w.u32(gi, 0)  # the GNSS UART, and how long after an epoch the
+        self.gnss_output_delay_ms = w.u32(gi, 4)  # receiver starts sending it (the model's)
         self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: [], w.CONSOLE: []}
         self._console_held = 0  # bytes in the console's receive buffer
         self.console_overruns = 0  # bytes dropped because it was full
@@ -217,6 +220,12 @@ class Board:
     def motion(self):
         """Accelerometer: moved since the last call (a latched flag)."""
         v = self._sense(w.MOTION)
+        return None if v is None else v == 1
+
+    def accel_awake(self):
+        """Accelerometer: True while it has seen motion within its inactivity time, False
+        once it has seen none that long (its activity interrupt is then armed)."""
+        v = self._sense(w.AWAKE)
         return None if v is None else v == 1
 
     def link_rssi(self):

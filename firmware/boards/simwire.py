@@ -13,6 +13,7 @@ ERASE_BLOCK = 5  # body: block (4). reply: empty
 RANDOM = 6  # body: n (4). reply: n bytes from the scenario's seeded generator
 INFO = 7  # body: empty. reply: now (8) + block size (4) + block count (4) + serial (rest)
 SENSE = 8  # body: sensor (1). reply: value (4 LE), NO_VALUE when the sim has none
+GNSS_INFO = 9  # body: empty. reply: UART baud (4) + receiver output delay, ms (4)
 
 # channels for WRITE and for the chunks in a SLEEP reply: chunk = channel (1) + len (4) + data
 GNSS = 1  # UART to and from the GNSS module
@@ -30,11 +31,14 @@ BATTERY_MV = 2  # battery voltage, mV
 CASE = 3  # 1: case switch closed, 0: case opened (also an interrupt)
 BATTERY_PCT = 4  # fuel gauge: state of charge, %
 CHARGER = 5  # 1: charger plugged in (also an interrupt)
-MOTION = 6  # accelerometer: 1 if it moved since the last read (interrupt: motion began)
+MOTION = 6  # accelerometer: 1 if it moved since the last read (interrupt: motion began
+# after the accelerometer's inactivity time, ADXL362 linked mode)
 RSSI = 7  # cellular signal, -dBm (85 = -85 dBm); NO_VALUE: no service
 CHARGE_FULL = 8  # 1: the charger finished (full)
-LINK_UP = 9  # 1: the uplink carries bytes (a modem registered, a serial carrier line); an
-#              interrupt when it changes
+AWAKE = 9  # accelerometer: 1 while it has seen motion within its inactivity time, 0 when
+# it has seen none that long (its activity interrupt, MOTION, is then armed)
+LINK_UP = 10  # 1: the uplink carries bytes (a modem registered, a serial carrier line); an
+#               interrupt when it changes
 NO_VALUE = 0xFFFFFFFF
 
 FLAG_STOP = 1  # the scenario is over: the firmware should shut down

@@ -5,8 +5,13 @@
 import sys
 import time
 
+# the board modules, the accelerometer driver and the console are compiled from source into
+# the heap here (a board runs them from flash): the tag's 192 KiB are too tight for that
+MICROPYTHON_HEAPSIZE = "256k"
+
 ROOT = "/tmp/emtag-board-test"
 _calls = []
+_handlers = []  # pin interrupt handlers, as registered
 
 
 class _Obj:
@@ -27,6 +32,27 @@ class Pin(_Obj):
     IN = 0
     OUT = 1
     PULL_UP = 2
+    IRQ_RISING = 4
+
+    def irq(self, trigger=0, handler=None):
+        _calls.append(("irq", trigger))
+        _handlers.append(handler)
+
+
+class SPI(_Obj):
+    """An ADXL362 on the bus, as a register file: write [0x0A, reg, val], read [0x0B, reg]."""
+
+    regs = {}
+
+    def write(self, data):
+        data = bytes(data)
+        if data[0] == 0x0A:
+            SPI.regs[data[1]] = data[2]
+            _calls.append(("accel_write", (data[1], data[2])))
+        self._reg = data[1]
+
+    def readinto(self, buf):
+        buf[0] = SPI.regs.get(self._reg, 0)
 
 
 class UART(_Obj):
@@ -65,6 +91,7 @@ class RTC(_Obj):
 
 class _Machine:
     Pin = Pin
+    SPI = SPI
     UART = UART
     ADC = ADC
     Timer = Timer
@@ -190,6 +217,7 @@ def _rmtree(path):
 
 
 def _check_board(mod, mv):
+    SPI.regs = {0x00: 0xAD}  # DEVID_AD
     b = mod.Board()
     assert ("kbd_intr", -1) in _calls  # Ctrl-C is data while the firmware runs
     assert b.serial == "01020304"
@@ -211,6 +239,18 @@ def _check_board(mod, mv):
         assert 0 <= b.now_ms() < 60000
     b.sleep_until(1400)  # in the past: returns at once
     assert b.link_read() is None
+    # the ADXL362 answered with its id and was set to loop mode, activity on INT1
+    assert ("accel_write", (0x27, 0x3F)) in _calls and ("accel_write", (0x2A, 0x10)) in _calls
+    assert ("accel_write", (0x25, 375 & 0xFF)) in _calls  # 30 s of 12.5 Hz samples
+    assert ("irq", Pin.IRQ_RISING) in _calls
+    SPI.regs[0x0B] = 0x40  # STATUS: AWAKE
+    assert b.accel_awake() is True
+    SPI.regs[0x0B] = 0x00
+    assert b.accel_awake() is False
+    assert b.sensor_events() is None
+    _handlers[-1](None)  # INT1 rises: the wearer moves after rest
+    assert b.sensor_events() == bytes([6]) and b.sensor_events() is None
+    assert b.gnss_baud == 9600 and b.gnss_output_delay_ms > 0
     fs = b.mount()
     with fs.open("x", "wb") as f:
         f.write(b"abc")

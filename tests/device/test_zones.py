@@ -231,19 +231,63 @@ def test_curfew_breach_when_the_window_opens_with_the_wearer_out():
     assert got[1][0] == T0 + 4200
 
 
-def test_crossing_between_sparse_fixes_is_caught():
-    eng = engine([circle("home", 100)])
-    # a fix a minute (duty-cycled receiver) driving straight through at 10 m/s
-    fixes = [F(T0 + 60 * k, -900 + 600 * k, 0, speed_mmps=10000) for k in range(4)]
+def test_a_crossing_between_sparse_fixes_is_certain_only_when_no_short_path_goes_round():
+    # 30 s without a fix (an outage) driving straight through a 250 m zone at 22 m/s:
+    # no path 20 % longer than the straight line gets round it: breach + clear
+    eng = engine([circle("home", 250)])
+    fixes = [F(T0 + 30 * k, -990 + 660 * k, 0, speed_mmps=22000) for k in range(4)]
     got = run(eng, fixes)
     assert [g[1] for g in got] == ["exclusion_breach", "exclusion_clear"]
-    assert got[0][0] == T0 + 120  # raised by the first fix past the zone
+    assert got[0][0] == T0 + 60  # raised by the first fix past the zone
+    assert T0 + 30 < got[0][3] < T0 + 60  # stamped in between, where it crossed
+    # through a 100 m zone a minute apart: a parallel street 100 m off is only 5 %
+    # longer, so the crossing is possible, not certain: a quieter record
+    eng = engine([circle("home", 100)])
+    fixes = [F(T0 + 60 * k, -900 + 600 * k, 0, speed_mmps=10000) for k in range(4)]
+    got = run(eng, fixes)
+    assert [g[1] for g in got] == ["crossing_possible"]
+    assert got[0][0] == T0 + 120 and T0 + 60 < got[0][3] < T0 + 120
+
+
+def test_a_crossing_from_rest_is_judged_by_the_leg_not_by_the_speed_at_its_ends():
+    # parked 100 m outside a 500 m zone (speed 0), a minute later 100 m past it at 20 m/s
+    eng = engine([circle("home", 500)])
+    got = run(eng, [F(T0, -600, 0, speed_mmps=0), F(T0 + 60, 600, 0, speed_mmps=20000)])
+    assert [g[1] for g in got] == ["exclusion_breach", "exclusion_clear"]
+    # parked 300 m from a 200 m zone, the car a minute later beyond it: possible
+    eng = engine([circle("home", 200)])
+    got = run(eng, [F(T0, -500, 0, speed_mmps=0), F(T0 + 60, 280, 0, speed_mmps=13000)])
+    assert [g[1] for g in got] == ["crossing_possible"]
+
+
+def test_a_wearer_still_until_just_before_the_next_fix_went_nowhere_in_between():
+    # waiting at a light 40 m from a 150 m zone, receiver resting; the car moves off and
+    # the next fix, 45 s later, shows 12 m/s: by its Doppler speed it could have been
+    # anywhere within 300 m, but the accelerometer says it was still until 2 s before
+    fixes = [F(T0, -190, 0, speed_mmps=0), F(T0 + 45, -190, 20, speed_mmps=12000)]
+    eng = engine([circle("home", 150)])
+    assert [g[1] for g in run(eng, fixes)] == ["crossing_possible"]
+    eng = engine([circle("home", 150)])
+    run(eng, fixes[:1])
+    eng.still = True
+    eng.moved_ms = (T0 + 43) * 1000  # the activity interrupt
+    assert run(eng, fixes[1:]) == []
+    # still at the first fix and never moved: nothing either
+    eng = engine([circle("home", 150)])
+    run(eng, fixes[:1])
+    eng.still, eng.moved_ms = True, None
+    assert run(eng, [F(T0 + 300, -190, 3, speed_mmps=0)]) == []
 
 
 def test_sparse_fixes_passing_by_do_not_alert():
+    # 50 m outside at 10 m/s, fixes 10 s apart: the wearer cannot have reached the zone
+    eng = engine([circle("home", 100)])
+    fixes = [F(T0 + 10 * k, -300 + 100 * k, 150, speed_mmps=10000) for k in range(7)]
+    assert run(eng, fixes) == []
+    # a minute apart they could have: possible, never a breach
     eng = engine([circle("home", 100)])
     fixes = [F(T0 + 60 * k, -900 + 600 * k, 150, speed_mmps=10000) for k in range(4)]
-    assert run(eng, fixes) == []
+    assert {g[1] for g in run(eng, fixes)} == {"crossing_possible"}
 
 
 def test_implausible_fixes_are_set_aside_and_counted():
@@ -349,16 +393,31 @@ def test_table_checks():
 def test_sparse_fixes_round_the_zone_are_not_a_crossing():
     eng = engine([circle("home", 100)])
     # driving at 15 m/s, a fix a minute: north of the zone, then south of it, but 900 m of
-    # road each minute while the straight line is 400 m: it went round, not through
+    # road each minute while the straight line is 400 m: it may have gone round
     fixes = [
         F(T0, 200, 0, speed_mmps=15000),
         F(T0 + 60, -200, 0, speed_mmps=15000),
         F(T0 + 120, -200, 900, speed_mmps=15000),
     ]
-    assert run(eng, fixes) == []
-    # the same two fixes walking: no inference for walkers (their fixes come near a zone)
+    assert {g[1] for g in run(eng, fixes)} == {"crossing_possible"}
+    # the same two fixes walking, 290 s apart: could have gone round too
     eng = engine([circle("home", 100)])
-    assert run(eng, [F(T0, 200, 0, speed_mmps=1400), F(T0 + 290, -200, 0, speed_mmps=1400)]) == []
+    got = run(eng, [F(T0, 200, 0, speed_mmps=1400), F(T0 + 290, -200, 0, speed_mmps=1400)])
+    assert [g[1] for g in got] == ["crossing_possible"]
+    # still at both ends and the same spot: nowhere to have been
+    eng = engine([circle("home", 100)])
+    assert run(eng, [F(T0, 200, 0), F(T0 + 290, 201, 0)]) == []
+
+
+def test_an_inclusion_zone_left_between_sparse_fixes():
+    # a 400 m approved area; fixes a minute apart inside it, 700 m apart, the path bowing
+    # out: a concave (U-shaped) zone whose bay the straight line crosses
+    u = [(-400, -400), (-400, 400), (400, 400), (400, 150), (-250, 150), (-250, -150),
+         (400, -150), (400, -400)]  # fmt: skip
+    eng = engine([polygon("area", [[ring(u)]], kind=1)])
+    fixes = [F(T0, 300, -300, speed_mmps=12000), F(T0 + 55, 300, 330, speed_mmps=12000)]
+    got = run(eng, fixes)
+    assert [g[1] for g in got] == ["inclusion_breach", "inclusion_clear"]
 
 
 def test_a_restored_breach_is_not_raised_again_and_clears():
