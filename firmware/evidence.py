@@ -15,8 +15,9 @@ a preallocated buffer (longer than the entry: its first byte says how long):
 length n (1) | body (n) | CRC-16 (2, big-endian), the CRC over the fix's wire item (the
 body's CBOR byte-string head, then the body).
 
-A block is the records after the last checkpoint. Each record adds its wire item to the
-block's running SHA-256 and its CRC-16 to the block's tag list; a checkpoint signs the
+A block is the records after the last checkpoint. Each record adds itself to the block's
+running SHA-256 (a signed item its wire bytes, a fix records.hashed_fix) and its CRC-16 to
+the block's tag list; a checkpoint signs the
 hash (as COSE external AAD, with the device id and the block's first seq) and carries the
 tags. Policy: seal when `max_records` records are in the block; while the uplink is
 delivering (`delivering`), also when the oldest is `max_ms` old and at once after an alert
@@ -62,16 +63,15 @@ class Chain:
         self.tags = bytearray(2 * max_records)
         self.encoder = fixcodec.FixEncoder()
         self.entry = bytearray(_ENTRY)
-        self._mv = mv = memoryview(self.entry)
-        # exact-length views of the body, made the first time a length occurs and kept:
-        # hashing n bytes then allocates nothing (a fix is 3-30 bytes: a few dozen views,
-        # not one for every length, which cost 7 KB of heap); the log writes the entry's
-        # first n + 3 bytes itself
-        self._bodies = [None] * (fixcodec.MAX_BODY + 1)
-        self._body = mv[1:]
+        mv = memoryview(self.entry)
+        self._body = mv[1:]  # where the encoder writes
+        # a fix adds n | body | zeros (records.hashed_fix) to its block's hash: one fixed
+        # view of the buffer, however long the fix (no view per length on the heap)
+        self._hashed = mv[: records.HASHED_FIX]
+        self._dirty = 1  # bytes of the buffer after this may be nonzero
         self.head = bytearray(2)  # a fix's CBOR byte-string head
         hv = memoryview(self.head)
-        self._heads = (hv[:0], hv[:1], hv[:2])
+        self._heads = (None, hv[:1], hv[:2])
         self._new_block()
 
     def _new_block(self):
@@ -117,10 +117,12 @@ class Chain:
         self.first = self.sealed_seq + 1
         bodies = []
         for _, wire in entries[start:]:
-            self.hash.update(wire)
-            self._link(wire, fixcodec.crc16(wire), 0)
-            if not is_signed(wire):
+            if is_signed(wire):
+                self.hash.update(wire)
+            else:
                 bodies.append(fix_body(wire))
+                self.hash.update(records.hashed_fix(bodies[-1]))
+            self._link(wire, fixcodec.crc16(wire), 0)
         try:
             self.encoder.resume(bodies)
         except ValueError:
@@ -155,18 +157,19 @@ class Chain:
             h[0] = 0x58
             h[1] = n
             head = self._heads[2]
-        body = self._bodies[n]
-        if body is None:
-            body = self._bodies[n] = self._mv[1 : 1 + n]
-        crc = fixcodec.crc16(body, n, fixcodec.crc16(head))
+        crc = fixcodec.crc16(self._body, n, fixcodec.crc16(head))
         e[n + 1] = crc >> 8
         e[n + 2] = crc & 0xFF
         log.append_fix(self.seq + 1, e)
-        # stored: now it counts
+        # stored: now it counts, and joins the block's hash as n | body | zeros
         self.seq += 1
         self.encoder.commit(fix)
-        self.hash.update(head)
-        self.hash.update(body)
+        i, end = n + 1, max(self._dirty, n + 3)
+        while i < end:
+            e[i] = 0
+            i += 1
+        self._dirty = n + 1
+        self.hash.update(self._hashed)
         self._link(None, crc, now_ms)
 
     def add(self, rec, now_ms, log):

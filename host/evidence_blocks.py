@@ -40,7 +40,10 @@ class Placement:
 def _aad(device_id: bytes, first: int, items: list[Item]) -> bytes:
     import cbor2
 
-    digest = hashlib.sha256(b"".join(it.wire for it in items)).digest()
+    h = hashlib.sha256()
+    for it in items:  # protocol/records.py: a fix as hashed_fix(body), the rest as they are
+        h.update(it.wire if it.body is None else R.hashed_fix(it.body))
+    digest = h.digest()
     return cbor2.dumps([R.BLOCK_LABEL, device_id, first, digest])
 
 

@@ -8,8 +8,10 @@ files a record is one CBOR item (a "wire item"):
   with small integer keys, signed at once;
 - a checkpoint is an ES256 COSE_Sign1 over {type, seq, time, count} whose external AAD
   binds the block it seals: the device id, the block's first seq and the SHA-256 of the
-  block's wire items concatenated (`block_aad`). The verifier recomputes that hash, so no
-  record stores a hash of another. The checkpoint's unprotected header also carries each
+  block's records in order (`block_aad`): an alert's or restart's wire item as it is, a
+  fix as `hashed_fix(body)`, its length, body and zeros to a fixed 65 bytes (the tag hashes
+  one fixed buffer, with no view per length on its small heap). The verifier recomputes
+  that hash, so no record stores a hash of another. The checkpoint's unprotected header also carries each
   sealed record's CRC-16 (`H_TAGS`): not signed, used only to say which record of a block
   that fails to verify was changed, removed or moved.
 
@@ -125,6 +127,16 @@ def checkpoint_record(seq, t, count):
     if not 1 <= count < seq:
         raise ValueError("a checkpoint seals at least one earlier record")
     return {K_TYPE: CHECKPOINT, K_SEQ: seq, K_TIME: t, K_COUNT: count}
+
+
+HASHED_FIX = 65  # bytes a fix adds to its block's hash (1 + fixcodec.MAX_BODY)
+
+
+def hashed_fix(body):
+    """What a fix adds to its block's SHA-256: its length (1 byte), its body, then zeros to
+    HASHED_FIX bytes."""
+    n = len(body)
+    return bytes([n]) + bytes(body) + bytes(HASHED_FIX - 1 - n)
 
 
 def block_aad(device_id, first, digest):

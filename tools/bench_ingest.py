@@ -158,8 +158,8 @@ def floor(tags, tmp):
                         tbs,
                         ecdsa,
                     )
-                else:
-                    blocks[k].update(wire)
+                else:  # a fix: its length, body and zeros to 65 bytes (records.hashed_fix)
+                    blocks[k].update(bytes([len(item)]) + item + bytes(64 - len(item)))
                 rows.append((str(k), seq, wire))
         if not rows:
             break

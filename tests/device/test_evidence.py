@@ -56,8 +56,8 @@ def check_block(items, cp_index):
     n = rec[records.K_COUNT]
     block = items[cp_index - n : cp_index]
     h = hashlib.sha256()
-    for w in block:
-        h.update(w)
+    for w in block:  # a fix as n | body | zeros to 65 bytes (records.hashed_fix)
+        h.update(w if evidence.is_signed(w) else records.hashed_fix(evidence.fix_body(w)))
     aad = records.block_aad(SIGNER.key_id(), rec[records.K_SEQ] - n, h.digest())
     assert cose.verify1(SIGNER.public_key(), wire, aad) == evidence.payload_of(wire)
     hdr = cbor.loads(wire).value[1]
