@@ -11,9 +11,9 @@ files a record is one CBOR item (a "wire item"):
   block's records in order (`block_aad`): an alert's or restart's wire item as it is, a
   fix as `hashed_fix(body)`, its length, body and zeros to a fixed 65 bytes (the tag hashes
   one fixed buffer, with no view per length on its small heap). The verifier recomputes
-  that hash, so no record stores a hash of another. The checkpoint's unprotected header also carries each
-  sealed record's CRC-16 (`H_TAGS`): not signed, used only to say which record of a block
-  that fails to verify was changed, removed or moved.
+  that hash, so no record stores a hash of another. The checkpoint's unprotected header
+  also carries each sealed record's CRC-16 (`H_TAGS`): not signed, used only to say which
+  record of a block that fails to verify was changed, removed or moved.
 
 A block is the records after one checkpoint up to and including the next: fixes, alerts
 and restarts, then the checkpoint. Fixes delta-encode against the previous fix of their
