@@ -67,7 +67,7 @@ class FixEncoder:
     """Encodes fixes of one block into `buf` (at least MAX_BODY bytes) from offset 0."""
 
     def __init__(self):
-        self.state = [None] * NSTATE
+        self.state: list = [None] * NSTATE  # ints; None for a field not known
         self.count = 0  # fixes encoded in this block
 
     def reset(self):
