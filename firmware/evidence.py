@@ -81,6 +81,7 @@ class Chain:
         self.encoder.reset()
         self.oldest_ms = None  # clock value when the block's first record was added
         self.urgent = False  # seal as soon as the link carries it
+        self.now = False  # seal at the next check, whatever the link
 
     def next_seq(self):
         return self.seq + 1
@@ -192,11 +193,16 @@ class Chain:
     def seal_due(self, now_ms, delivering=True):
         if self.n == 0:
             return False
-        if self.n >= self.max_records:
+        if self.n >= self.max_records or self.now:
             return True
         if not delivering:
             return False
         return self.urgent or now_ms >= self.oldest_ms + self.max_ms
+
+    def seal_now(self):
+        """Seal the open block at the next check, link or not (an upload asked for)."""
+        if self.n:
+            self.now = True
 
     def link_back(self):
         """The uplink reached the bridge again: seal the open block at once."""

@@ -302,7 +302,6 @@ class Tag:
                 self.next_fix_due = now + engine.interval_ms() - 500
                 return
             self.chain.add_fix(fix, now, self.log)  # encoded and logged without allocation
-            self.utc_offset_ms = fix.t * 1000 + fix.t_ms - now
             self.event("fix", seq=self.chain.seq, lat=fix.lat, lon=fix.lon, acc_cm=fix.acc_cm)
             self._seal_if_due(now)
             self.last_fix_ms = now

@@ -136,8 +136,8 @@ class TagDevice(Device):
     def request_upload(self):
         t = self.tag
         chain = getattr(t, "chain", None)
-        if chain is not None and chain.unsealed():
-            chain.deadline = 0  # a checkpoint at the next poll seals what is open...
+        if chain is not None:
+            chain.seal_now()  # a checkpoint at the next poll seals what is open...
         t.uplink.deadline = 0  # ...and the uplink sends (or greets) at once
 
     def recent_events(self, n):

@@ -26,7 +26,8 @@ TABLES = {
     "tag": ("armed", "config"),
     "rtc": ("drift_ppm", "offset_ms"),
     "motion": ("fidget_per_hour",),
-    "link": ("latency_ms", "loss", "corrupt", "jitter_ms", "outage"),
+    "link": ("latency_ms", "loss", "corrupt", "jitter_ms", "baud", "kbps", "message_ms",
+             "message_bytes", "outage"),
     "link.outage": ("start_s", "end_s"),
     "expect": (
         "alert", "zone", "within_s", "after", "stamped_within_s", "count",

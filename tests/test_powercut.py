@@ -48,8 +48,8 @@ def test_the_check_catches_a_log_that_mishandles_an_interrupted_append(tmp_path)
         "            if last is None:\n                return\n                # created",
     )
     failed = []
-    for run in range(3):
-        points, torns = powercut.plan(11, run, 50)
+    for run in range(6):  # seed 12 reaches that cut in 3 of these 6 runs (a compact log
+        points, torns = powercut.plan(12, run, 50)  # fills its segments more slowly)
         proc = subprocess.run(
             unixport.command(
                 [powercut.DEVICE_SCRIPT, str(run), ",".join(points), ",".join(map(str, torns))],

@@ -6,130 +6,28 @@ record in `proven` (no bytes: a record's item is cut from its block when asked f
 Devices are small integers there (`device_ids`). In SQLite both tables are WITHOUT ROWID,
 keyed (dev, last_seq) and (dev, t, seq): a fix costs its wire bytes and a row of about
 30 bytes (`emtag bench records`). Records that are not proven (rejected, early alerts) keep
-one row each in `records`, as before.
-
-Forwarding: an alert gets an `outbox` row; a fix does not. Each tag's fixes are a stream in
-seq order: `fwd_marks.upto` says every fix up to it was forwarded, `fwd_done` holds the
-ones forwarded above it (out of order), which the mark absorbs as it advances. A fix's
-outbox id is negative: -(dev << 32 | seq).
+one row each in `records`, as before, refused input the `rejected` table. What leaves the
+store (MQTT forwarding, the centre's feed, retention): host/store/outflow.py.
 
 SQL here uses `?` placeholders and only what SQLite and PostgreSQL both understand; a
 backend provides _x(sql, args) -> cursor, _many(sql, rows) and _tx() (a transaction).
 """
 
 from emtag.host.store import base
-from emtag.host.store.base import Alert, Fix, Record, StoredRecord
+from emtag.host.store.base import Alert, Fix, Record
+from emtag.host.store.blockrows import (
+    _BLOCK_COLS,
+    FIX_COLS,
+    PROVEN_COLS,
+    Block,
+    runs,
+    stored_record,
+)
+from emtag.host.store.outflow import Outflow
 from emtag.protocol import records as R
 
-FIX_COLS = "seq, t, t_ms, lat_e7, lon_e7, acc_cm"
-PROVEN_COLS = "dev, t, seq, type, t_ms, lat_e7, lon_e7, acc_cm, alert, zone"
-_ID_SHIFT = 32
 
-
-def split_items(wire):
-    """The wire items (CBOR data items) of a stored block, by their headers alone."""
-    wire = bytes(wire)
-    out, i = [], 0
-    while i < len(wire):
-        j = _skip(wire, i, 0)
-        out.append(wire[i:j])
-        i = j
-    return out
-
-
-def _skip(b, i, depth):
-    if depth > 16 or i >= len(b):
-        raise ValueError("stored block is not a CBOR sequence")
-    ib = b[i]
-    major, ai = ib >> 5, ib & 31
-    i += 1
-    if ai < 24:
-        val = ai
-    elif ai <= 27:
-        n = 1 << (ai - 24)
-        val = int.from_bytes(b[i : i + n], "big")
-        i += n
-    else:
-        raise ValueError("stored block is not a CBOR sequence")
-    if major in (2, 3):
-        i += val
-    elif major == 4:
-        for _ in range(val):
-            i = _skip(b, i, depth + 1)
-    elif major == 5:
-        for _ in range(2 * val):
-            i = _skip(b, i, depth + 1)
-    elif major == 6:
-        i = _skip(b, i, depth + 1)
-    if i > len(b):
-        raise ValueError("stored block ends inside an item")
-    return i
-
-
-def fix_id(dev, seq):
-    return -((dev << _ID_SHIFT) | seq)
-
-
-def _one_item(wire):
-    try:
-        return _skip(bytes(wire), 0, 0) == len(wire)
-    except (ValueError, IndexError):
-        return False
-
-
-def runs(rows):
-    """Valid rows (dicts) as runs of consecutive seqs per device and bridge time, each
-    ending at a row that seals itself (sealed_by None or its own seq). A row whose bytes are
-    not one CBOR item is a run of its own (so the bytes come back as they went in)."""
-    out, cur = [], []
-    for r in sorted(rows, key=lambda r: (r["device"], r["seq"])):
-        if cur:
-            p = cur[-1]
-            sealed = p.get("sealed_by") is None or p["sealed_by"] <= p["seq"]
-            sealed = sealed or not _one_item(p["cose"]) or not _one_item(r["cose"])
-            if (
-                sealed
-                or r["device"] != p["device"]
-                or r["seq"] != p["seq"] + 1
-                or r["received"] != p["received"]
-            ):
-                out.append(cur)
-                cur = []
-        cur.append(r)
-    if cur:
-        out.append(cur)
-    return out
-
-
-def stored_record(r):
-    return StoredRecord(
-        r["seq"], r["type"], r.get("t"), r.get("t_ms"), r.get("lat_e7"), r.get("lon_e7"),
-        r.get("acc_cm"), r.get("alert"), r.get("zone"), bytes(r["cose"]),
-    )  # fmt: skip
-
-
-class Block:
-    """A stored block row."""
-
-    __slots__ = ("dev", "last", "first", "t_lo", "t_hi", "fixes", "received", "wire")
-
-    def __init__(self, row):
-        self.dev, self.last, self.first, self.t_lo, self.t_hi, self.fixes = row[:6]
-        self.received = row[6]
-        self.wire = bytes(row[7]) if len(row) > 7 and row[7] is not None else None
-
-    def items(self):
-        """Its records' wire items (a block of one is its bytes, whatever they are)."""
-        return [self.wire] if self.first == self.last else split_items(self.wire)
-
-    def item(self, seq):
-        return self.items()[seq - self.first]
-
-
-_BLOCK_COLS = "dev, last_seq, first_seq, t_lo, t_hi, fixes, received"
-
-
-class CompactStore(base.Store):
+class CompactStore(Outflow, base.Store):
     """Every method that reads or writes valid records. The backend keeps the rest
     (devices, the `records` table of rejected and early records, acknowledgements)."""
 
@@ -158,10 +56,10 @@ class CompactStore(base.Store):
         for blk in blocks:
             ts = [r.t for r in blk if r.t is not None]
             cur = self._x(
-                "INSERT INTO blocks(dev, last_seq, first_seq, t_lo, t_hi, fixes, received, wire) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (dev, blk[-1].seq, blk[0].seq, min(ts, default=None), max(ts, default=None),
-                 sum(1 for r in blk if r.type == R.FIX), received,
+                "INSERT INTO blocks(dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, "
+                "received, wire) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (dev, blk[-1].seq, self._next_arrival(), blk[0].seq, min(ts, default=None),
+                 max(ts, default=None), sum(1 for r in blk if r.type == R.FIX), received,
                  b"".join(bytes(r.wire) for r in blk)),
             )  # fmt: skip
             if cur.rowcount == 0:
@@ -301,99 +199,6 @@ class CompactStore(base.Store):
                 if first_seq <= seq <= last_seq and seq in meta:
                     out.append((seq, meta[seq][1], meta[seq][2], item))
         return out
-
-    # --- MQTT forwarding
-    def outbox_pending(self, limit):
-        out = []
-        for oid, device, seq, kind, record_id in self._x(
-            "SELECT id, device, seq, kind, record_id FROM outbox WHERE forwarded IS NULL "
-            "ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall():
-            if record_id is not None:
-                row = self._other_row(record_id)
-            else:
-                rec = self._proven_record(device, seq)
-                row = rec and tuple(rec[2:10]) + (rec.received, rec.wire)
-            if row:
-                out.append((oid, device, seq, kind) + tuple(row))
-        if len(out) < limit:
-            out += self._pending_fixes(limit - len(out))
-        return out
-
-    def _marks(self):
-        return dict(self._x("SELECT dev, upto FROM fwd_marks").fetchall())
-
-    def _pending_fixes(self, limit):
-        out = []
-        names = self._device_names()
-        for dev, upto in sorted(self._marks().items()):
-            done = {
-                s for (s,) in self._x("SELECT seq FROM fwd_done WHERE dev=?", (dev,)).fetchall()
-            }
-            while len(out) < limit:
-                rows = self._x(
-                    "SELECT %s, wire FROM blocks WHERE dev=? AND last_seq>? AND fixes>0 "
-                    "ORDER BY last_seq LIMIT 8" % _BLOCK_COLS,
-                    (dev, upto),
-                ).fetchall()
-                if not rows:
-                    break
-                for blk in map(Block, rows):
-                    items = blk.items()
-                    for seq, t, t_ms, lat, lon, acc in self._rows_of(blk, FIX_COLS, " AND type=1"):
-                        if seq > upto and seq not in done and len(out) < limit:
-                            out.append((fix_id(dev, seq), names[dev], seq, "fix", t, t_ms, lat,
-                                        lon, acc, None, None, base.VALID, blk.received,
-                                        items[seq - blk.first]))  # fmt: skip
-                    upto = blk.last
-        return out
-
-    def mark_forwarded(self, ids, when):
-        alerts = [(when, i) for i in ids if i >= 0]
-        fixes = [((-i) >> _ID_SHIFT, (-i) & ((1 << _ID_SHIFT) - 1)) for i in ids if i < 0]
-        with self._tx():
-            if alerts:
-                self._many("UPDATE outbox SET forwarded=? WHERE id=?", alerts)
-            if fixes:
-                self._many(
-                    "INSERT INTO fwd_done(dev, seq) VALUES (?,?) ON CONFLICT DO NOTHING", fixes
-                )
-                for dev in sorted({d for d, _ in fixes}):
-                    self._advance_mark(dev)
-
-    def _advance_mark(self, dev):
-        """Move the device's mark over the fixes forwarded in a row above it."""
-        (upto,) = self._x("SELECT upto FROM fwd_marks WHERE dev=?", (dev,)).fetchone()
-        done = {s for (s,) in self._x("SELECT seq FROM fwd_done WHERE dev=?", (dev,)).fetchall()}
-        top, new = max(done, default=0), upto
-        while new < top:
-            blk = self._block(dev, new + 1, wire=False)
-            if blk is None:
-                break
-            fixes = [s for (s,) in self._rows_of(blk, "seq", " AND type=1") if s > new]
-            stop = next((s for s in fixes if s not in done), None)
-            if stop is not None:
-                new = stop - 1
-                break
-            new = blk.last
-        if new > upto:
-            self._x("UPDATE fwd_marks SET upto=? WHERE dev=?", (new, dev))
-            self._x("DELETE FROM fwd_done WHERE dev=? AND seq<=?", (dev, new))
-
-    def outbox_backlog(self):
-        (n,) = self._x("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()
-        for dev, upto in self._marks().items():
-            (whole,) = self._x(
-                "SELECT COALESCE(SUM(fixes), 0) FROM blocks WHERE dev=? AND first_seq>?",
-                (dev, upto),
-            ).fetchone()
-            n += whole
-            blk = self._block(dev, upto, wire=False) if upto else None
-            if blk is not None and blk.last > upto:
-                n += sum(1 for (s,) in self._rows_of(blk, "seq", " AND type=1") if s > upto)
-        (done,) = self._x("SELECT COUNT(*) FROM fwd_done").fetchone()
-        return n - done
 
     # --- the centre
     def fixes(self, device, t_from, t_to):
@@ -563,82 +368,12 @@ class CompactStore(base.Store):
         out.sort(key=lambda x: (x[1].t, x[1].t_ms or 0, x[0], x[1].seq))
         return out
 
-    # --- retention
-    def delete_before(self, cutoff_t, policy, when):
-        cutoff_iso = base.iso_utc(cutoff_t)
-        with self._tx():
-            n_rec = n_out = 0
-            names = self._device_names()
-            marks = self._marks()
-            for dev, device in names.items():
-                newest = self._newest_block(dev, wire=False)
-                doomed = [
-                    Block(r)
-                    for r in self._x(
-                        "SELECT %s FROM blocks WHERE dev=? AND last_seq<? "
-                        "AND COALESCE(t_hi < ?, received < ?) ORDER BY last_seq" % _BLOCK_COLS,
-                        (dev, newest.last if newest else 0, cutoff_t, cutoff_iso),
-                    ).fetchall()
-                ]
-                upto = marks.get(dev, 0)
-                done = {
-                    s for (s,) in self._x("SELECT seq FROM fwd_done WHERE dev=?", (dev,)).fetchall()
-                }
-                for blk in doomed:
-                    rows = self._rows_of(blk, "seq, type")
-                    n_rec += len(rows)
-                    n_out += sum(1 for s, ty in rows if ty == R.FIX and s > upto and s not in done)
-                    alerts = [(device, s) for s, ty in rows if ty == R.ALERT]
-                    if alerts:
-                        (before,) = self._x(
-                            "SELECT COUNT(*) FROM outbox WHERE device=? AND record_id IS NULL "
-                            "AND seq BETWEEN ? AND ?",
-                            (device, blk.first, blk.last),
-                        ).fetchone()
-                        self._x(
-                            "DELETE FROM outbox WHERE device=? AND record_id IS NULL "
-                            "AND seq BETWEEN ? AND ?",
-                            (device, blk.first, blk.last),
-                        )
-                        n_out += before
-                    within = "" if blk.t_lo is None else " AND t BETWEEN %d AND %d" % (
-                        blk.t_lo, blk.t_hi)  # fmt: skip
-                    self._x(
-                        "DELETE FROM proven WHERE dev=? AND seq BETWEEN ? AND ?" + within,
-                        (dev, blk.first, blk.last),
-                    )
-                    self._x("DELETE FROM blocks WHERE dev=? AND last_seq=?", (dev, blk.last))
-                if doomed:
-                    # the mark moves over what is gone, up to the first block that stays
-                    row = self._x(
-                        "SELECT MIN(first_seq) FROM blocks WHERE dev=? AND last_seq>?", (dev, upto)
-                    ).fetchone()
-                    new = max(upto, (row[0] - 1) if row and row[0] else doomed[-1].last)
-                    if new > upto:
-                        self._x("UPDATE fwd_marks SET upto=? WHERE dev=?", (new, dev))
-                        self._x("DELETE FROM fwd_done WHERE dev=? AND seq<=?", (dev, new))
-            o_rec, o_out = self._delete_other_before(cutoff_t, cutoff_iso)
-            n_rec += o_rec
-            n_out += o_out
-            alive = {(a.device, a.seq) for a in self.alerts()}
-            gone = [k for k in self._acks() if k not in alive]
-            self._many("DELETE FROM alert_acks WHERE device=? AND seq=?", gone)
-            run = base.RetentionRun(when, cutoff_t, policy, n_rec, n_out, len(gone))
-            self._x(
-                "INSERT INTO retention_log(run_at, cutoff_t, policy, records, outbox, acks) "
-                "VALUES (?,?,?,?,?,?)",
-                tuple(run),
-            )
-        return run
-
-    def retention_runs(self):
-        rows = self._x(
-            "SELECT run_at, cutoff_t, policy, records, outbox, acks FROM retention_log ORDER BY id"
-        )
-        return [base.RetentionRun._make(r) for r in rows]
-
     # --- the `records` table: rejected records and early alerts
     def _insert_records(self, rows):
+        raise NotImplementedError
+
+    def _next_arrival(self):
+        """The next value of the store's arrival counter (in the open transaction)."""
         raise NotImplementedError
 
     def _other_records(self, device, status):

@@ -96,11 +96,15 @@ class PostgresStore(CompactStore):
         )
 
     def _insert_records(self, rows):
-        cols = RECORD_COLUMNS
+        cols = RECORD_COLUMNS + ("arrival",)
+        a = self._next_arrival()
         with self.conn.cursor() as cur:
             with cur.copy("COPY records (%s) FROM STDIN" % ",".join(cols)) as copy:
                 for r in rows:
-                    copy.write_row(tuple(r.get(c) for c in cols))
+                    copy.write_row(tuple(r.get(c) for c in RECORD_COLUMNS) + (a,))
+
+    def _next_arrival(self):
+        return self._q("SELECT nextval('feed_seq')").fetchone()[0]
 
     def group(self):
         # psycopg: a transaction() inside another is a savepoint, so every write method's

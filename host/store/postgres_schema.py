@@ -200,6 +200,7 @@ MIGRATIONS = [
     CREATE TABLE blocks (
         dev INTEGER NOT NULL,
         last_seq BIGINT NOT NULL,
+        arrival BIGINT NOT NULL,
         first_seq BIGINT NOT NULL,
         t_lo BIGINT, t_hi BIGINT,
         fixes INTEGER NOT NULL,
@@ -216,10 +217,18 @@ MIGRATIONS = [
         PRIMARY KEY (dev, t, seq)
     );
     CREATE INDEX proven_alerts ON proven(dev, seq) WHERE type = 2;
+    CREATE INDEX blocks_arrival ON blocks(arrival);
+    ALTER TABLE records ADD COLUMN arrival BIGINT;
+    UPDATE records SET arrival = id;
+    CREATE SEQUENCE feed_seq;
+    SELECT setval('feed_seq', COALESCE((SELECT MAX(id) FROM records), 0) + 1, false);
+    UPDATE centre_state SET value = (value::bigint * 128 + 127)::text
+        WHERE key = 'feed_cursor';
     CREATE TABLE fwd_marks (dev INTEGER PRIMARY KEY, upto BIGINT NOT NULL);
     CREATE TABLE fwd_done (dev INTEGER NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (dev, seq));
-    INSERT INTO blocks SELECT d.dev, r.seq, r.seq, r.t, r.t, (r.type = 1)::int, r.received,
-        r.cose FROM records r JOIN device_ids d ON d.device = r.device WHERE r.status = 'valid';
+    INSERT INTO blocks(dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, received, wire)
+        SELECT d.dev, r.seq, r.id, r.seq, r.t, r.t, (r.type = 1)::int, r.received, r.cose
+        FROM records r JOIN device_ids d ON d.device = r.device WHERE r.status = 'valid';
     INSERT INTO proven SELECT d.dev, COALESCE(r.t, 0), r.seq, r.type, r.t_ms, r.lat_e7,
         r.lon_e7, r.acc_cm, r.alert, r.zone
         FROM records r JOIN device_ids d ON d.device = r.device WHERE r.status = 'valid';

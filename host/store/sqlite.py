@@ -216,6 +216,7 @@ MIGRATIONS = [
     CREATE TABLE blocks (
         dev INTEGER NOT NULL,
         last_seq INTEGER NOT NULL,        -- the record proving the block (a checkpoint)
+        arrival INTEGER NOT NULL,         -- when it was stored, in feed_counter's order
         first_seq INTEGER NOT NULL,
         t_lo INTEGER, t_hi INTEGER,       -- its records' times (UTC s), to find their rows
         fixes INTEGER NOT NULL,           -- how many of them are fixes
@@ -232,11 +233,21 @@ MIGRATIONS = [
         PRIMARY KEY (dev, t, seq)
     ) WITHOUT ROWID;
     CREATE INDEX proven_alerts ON proven(dev, seq) WHERE type = 2;
+    CREATE INDEX blocks_arrival ON blocks(arrival);
+    -- the centre's feed (host/store/compact.py feed): one counter orders blocks and early
+    -- records as they are stored; a record's feed id is arrival * 128 + its place in its block
+    ALTER TABLE records ADD COLUMN arrival INTEGER;
+    UPDATE records SET arrival = id;
+    CREATE TABLE feed_counter (n INTEGER NOT NULL);
+    INSERT INTO feed_counter SELECT COALESCE(MAX(id), 0) FROM records;
+    UPDATE centre_state SET value = CAST(CAST(value AS INTEGER) * 128 + 127 AS TEXT)
+        WHERE key = 'feed_cursor';
     CREATE TABLE fwd_marks (dev INTEGER PRIMARY KEY, upto INTEGER NOT NULL);
     CREATE TABLE fwd_done (
         dev INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (dev, seq)
     ) WITHOUT ROWID;
-    INSERT INTO blocks SELECT d.dev, r.seq, r.seq, r.t, r.t, r.type = 1, r.received, r.cose
+    INSERT INTO blocks(dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, received, wire)
+        SELECT d.dev, r.seq, r.id, r.seq, r.t, r.t, r.type = 1, r.received, r.cose
         FROM records r JOIN device_ids d ON d.device = r.device WHERE r.status = 'valid';
     INSERT INTO proven SELECT d.dev, COALESCE(r.t, 0), r.seq, r.type, r.t_ms, r.lat_e7,
         r.lon_e7, r.acc_cm, r.alert, r.zone
@@ -357,11 +368,16 @@ class Store(CompactStore):
             )
 
     def _insert_records(self, rows):
-        cols = RECORD_COLUMNS
+        cols = RECORD_COLUMNS + ("arrival",)
+        a = self._next_arrival()
         self.db.executemany(
             "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
-            [tuple(r.get(c) for c in cols) for r in rows],
+            [tuple(r.get(c) for c in RECORD_COLUMNS) + (a,) for r in rows],
         )
+
+    def _next_arrival(self):
+        self.db.execute("UPDATE feed_counter SET n = n + 1")
+        return self.db.execute("SELECT n FROM feed_counter").fetchone()[0]
 
     def add_rejected(self, device, rows, when, peer=None):
         with self._tx():
