@@ -24,6 +24,7 @@ COMMANDS = {
     "keys": "emtag.host.cli_keys",
     "flash": "emtag.host.cli_flash",
     "zones": "emtag.host.cli_zones",
+    "crimes": "emtag.host.cli_crimes",
     "bench": "emtag.host.cli_bench",
 }
 

@@ -6,6 +6,8 @@ user_version and MIGRATIONS brings any older store up to date on open.
 
 import sqlite3
 
+from emtag.host import store_crimes
+
 MIGRATIONS = [
     # 1: walking skeleton
     """
@@ -71,10 +73,12 @@ MIGRATIONS = [
         (NEW.device, NEW.seq, CASE NEW.type WHEN 2 THEN 'alert' ELSE 'fix' END, NEW.id);
     END;
     """,
+    # 4: crime mapping (host/store_crimes.py): eligibility flags, audit log, trail index
+    store_crimes.MIGRATION,
 ]
 
 
-class Store:
+class Store(store_crimes.CrimeStore):
     def __init__(self, path):
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=WAL")

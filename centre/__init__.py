@@ -1,0 +1,1 @@
+"""The monitoring centre behind the bridge: crime mapping (crimes_*.py)."""

@@ -1,0 +1,219 @@
+"""The match of one incident against one wearer's trail: placed at the scene, could have
+been there, or could not have been there (pure: no store, no I/O).
+
+The scene is a disk: the reported point and its uncertainty u. Each record of the trail
+(a fix, or an alert with a position) is a point, a time and the tag's accuracy radius a
+(2DRMS, about 95 %).
+
+- placed: a record during the window lies within u + place_scale * a of the point, and
+  its a is at most max_place_acc_m (a vaguer record cannot place anyone anywhere).
+- could have been there: nothing places the wearer, but the trail does not rule it out at
+  the speeds the policy allows: a record in the window whose conservative radius
+  R = excl_scale * a + excl_extra_m reaches the scene, or a gap between two records (or
+  before the first / after the last record of the tag) long enough to get there and
+  back: with e1, e2 the distances from the two records' disks of radius R to the scene's,
+  the wearer is at the scene at some time tau in the window only if e1 <= v (tau - t1)
+  and e2 <= v (t2 - tau). The answer names the slowest mode (walking, running,
+  driving) that allows it and the speed it needs.
+- could not have been there: not even at the policy's assumed top speed. The margin is
+  how much farther the scene is than the wearer could have got, at best, in the window:
+  min over gaps and tau of max(e1 - v (tau - t1), e2 - v (t2 - tau)), a lower bound on
+  the distance from the scene to anywhere the wearer could have been.
+
+R is wider than the tag's own radius on purpose: receivers under-report multipath (15-100
+m in urban canyons), and an exculpatory answer must survive that.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+PLACED = "placed"
+COULD = "could_have_been_there"
+COULD_NOT = "could_not_have_been_there"
+
+R_EARTH = 6371008.8
+
+
+@dataclass
+class Params:
+    """What the policy (centre/crimes_policy.py) decides about a match."""
+
+    speeds: dict  # mode -> m/s, slowest first, e.g. {"walking": 1.94, ...}
+    assume: str  # the fastest mode an answer allows ("driving")
+    place_scale: float = 1.0
+    max_place_acc_m: float = 50.0
+    excl_scale: float = 2.0
+    excl_extra_m: float = 50.0
+    report_within_m: float = 1000.0
+    no_acc_m: float = 100.0  # a record without an accuracy radius
+
+    @property
+    def top_speed(self):
+        return self.speeds[self.assume]
+
+
+@dataclass
+class Record:
+    seq: int
+    t: float  # UTC seconds (with ms)
+    lat: float
+    lon: float
+    acc_m: float
+    d_m: float = 0.0  # distance to the scene's point
+
+
+@dataclass
+class Answer:
+    answer: str
+    record: Record  # the record the answer turns on (closest placing one, or a gap's end)
+    other: Record | None = None  # the gap's other end (None: not a gap)
+    placing: int = 0  # records that place the wearer
+    placing_span: tuple = ()  # (first t, last t) of them
+    speed_mps: float | None = None  # speed the answer needs (could have been there)
+    mode: str | None = None  # slowest mode allowing it; "none": no movement needed
+    gap: str = ""  # "gap" (between records), "before first", "after last", "vague fix"
+    margin_m: float | None = None  # could not have been there: how far short
+    closest: Record | None = None  # closest record in or around the window
+    in_window: tuple = ()  # (n records, first seq, last seq) inside the window
+    rests_on: list = field(default_factory=list)  # seqs of the records it rests on
+
+
+def distance_m(lat1, lon1, lat2, lon2):
+    """Metres between two points: flat earth at the mean latitude below 10 km, haversine
+    beyond (both within 0.1 % of the ellipsoid's distance there)."""
+    k = math.pi / 180
+    x = (lon2 - lon1) * k * math.cos((lat1 + lat2) * k / 2)
+    y = (lat2 - lat1) * k
+    d = R_EARTH * math.hypot(x, y)
+    if d < 10000:
+        return d
+    p1, p2 = lat1 * k, lat2 * k
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin((lon2 - lon1) * k / 2) ** 2
+    )
+    return 2 * R_EARTH * math.asin(min(1.0, math.sqrt(a)))
+
+
+def min_speed(e1, e2, g, lo, hi):
+    """Least speed that takes someone e1 from where they were at time 0 and e2 from where
+    they are at time g to the scene at some tau in [lo, hi] (0 <= lo <= hi <= g)."""
+    if e1 <= 0 and e2 <= 0:
+        return 0.0
+    tau = g * e1 / (e1 + e2)
+    tau = min(max(tau, lo), hi)
+    return max(_rate(e1, tau), _rate(e2, g - tau))
+
+
+def _rate(e, dt):
+    if e <= 0:
+        return 0.0
+    return e / dt if dt > 0 else math.inf
+
+
+def shortfall(e1, e2, g, lo, hi, v):
+    """min over tau in [lo, hi] of max(e1 - v tau, e2 - v (g - tau)): how far short of the
+    scene the wearer stays at best (negative: reachable). e1 or e2 may be None (no record
+    on that side: unconstrained)."""
+    if e1 is None:
+        return e2 - v * (g - lo)
+    if e2 is None:
+        return e1 - v * hi
+    tau = (e1 - e2 + v * g) / (2 * v)
+    tau = min(max(tau, lo), hi)
+    return max(e1 - v * tau, e2 - v * (g - tau))
+
+
+def judge(inc, rows, p, first_t=None, last_t=None):
+    """The answer for incident `inc` (centre/crimes_incidents.py Incident) and one wearer's
+    trail `rows` ((seq, t, t_ms, lat_e7, lon_e7, acc_cm) in time order: the records of the
+    window and the one before and after it, host/store_crimes.py trail()), or None when
+    the wearer was nowhere near. first_t/last_t: the tag's first and last record ever (the
+    wearer is unmonitored before and after them)."""
+    recs = []
+    for seq, t, t_ms, lat7, lon7, acc_cm in rows:
+        lat, lon = lat7 / 1e7, lon7 / 1e7
+        acc = acc_cm / 100.0 if acc_cm is not None else p.no_acc_m
+        recs.append(
+            Record(
+                seq, t + (t_ms or 0) / 1000.0, lat, lon, acc, distance_m(inc.lat, inc.lon, lat, lon)
+            )
+        )
+    if not recs:
+        return None
+    u, w0, w1 = inc.uncertainty_m, inc.t_from, inc.t_to
+    inside = [r for r in recs if w0 <= r.t <= w1]
+    closest = min(inside or recs, key=lambda r: r.d_m)
+    in_window = (len(inside), inside[0].seq, inside[-1].seq) if inside else (0, None, None)
+
+    placing = [
+        r for r in inside if r.acc_m <= p.max_place_acc_m and r.d_m <= u + p.place_scale * r.acc_m
+    ]
+    if placing:
+        best = min(placing, key=lambda r: r.d_m)
+        return Answer(
+            PLACED,
+            best,
+            placing=len(placing),
+            placing_span=(placing[0].t, placing[-1].t),
+            closest=closest,
+            in_window=in_window,
+            rests_on=[r.seq for r in placing],
+        )
+
+    def excess(r):  # how far the record's conservative disk stays from the scene's
+        return max(0.0, r.d_m - u - (p.excl_scale * r.acc_m + p.excl_extra_m))
+
+    v_top = p.top_speed
+    # candidates: (speed needed, shortfall at top speed, kind, record, other record)
+    options = []
+    for r in inside:
+        e = excess(r)
+        options.append((0.0 if e == 0 else math.inf, e, "vague fix", r, None))
+    for a, b in zip(recs, recs[1:], strict=False):
+        g = b.t - a.t
+        if g <= 0 or b.t < w0 or a.t > w1:
+            continue
+        lo, hi = max(w0, a.t) - a.t, min(w1, b.t) - a.t
+        ea, eb = excess(a), excess(b)
+        options.append(
+            (min_speed(ea, eb, g, lo, hi), shortfall(ea, eb, g, lo, hi, v_top), "gap", a, b)
+        )
+    head, tail = recs[0], recs[-1]
+    if first_t is not None and head.t <= first_t + 1 and head.t > w0:
+        e = excess(head)  # unmonitored before its first record: only that record constrains
+        dt = head.t - w0
+        options.append((_rate(e, dt), e - v_top * dt, "before first", head, None))
+    if last_t is not None and tail.t >= last_t and tail.t < w1:
+        e = excess(tail)
+        dt = w1 - tail.t
+        options.append((_rate(e, dt), e - v_top * dt, "after last", tail, None))
+    if not options:
+        return None
+    v, _, kind, a, b = min(options, key=lambda o: (o[0], o[1]))
+    if v <= v_top * (1 + 1e-9):
+        mode = "none" if v == 0 else next(m for m, s in p.speeds.items() if v <= s * (1 + 1e-9))
+        return Answer(
+            COULD,
+            a,
+            other=b,
+            speed_mps=v,
+            mode=mode,
+            gap=kind,
+            closest=closest,
+            in_window=in_window,
+            rests_on=[r.seq for r in (a, b) if r is not None],
+        )
+    if closest.d_m - u > p.report_within_m:
+        return None
+    _, margin, kind, a, b = min(options, key=lambda o: o[1])
+    return Answer(
+        COULD_NOT,
+        a,
+        other=b,
+        gap=kind,
+        margin_m=margin,
+        closest=closest,
+        in_window=in_window,
+        rests_on=[r.seq for r in recs],
+    )

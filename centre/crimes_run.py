@@ -1,0 +1,129 @@
+"""One crime-mapping request: incidents in, answers out, for the eligible wearers only.
+
+    result = crimes_run.match(store, data, policy, now)
+
+For each incident the policy allows, the trail index (host/store_crimes.py) names the
+eligible wearers whose trail could reach the scene at the policy's speeds or comes within
+report_within_m of it during the window; each of their trails over the window is then
+judged (centre/crimes_match.py). The fixes of wearers who are not eligible are never read.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from emtag.centre import crimes_eligibility, crimes_incidents
+from emtag.centre import crimes_match as M
+
+
+@dataclass
+class Row:
+    incident: crimes_incidents.Incident
+    device: str
+    answer: M.Answer
+    bundle: str = ""  # file name in --bundles DIR (and its verification)
+
+
+@dataclass
+class Result:
+    rows: list = field(default_factory=list)
+    refusals: list = field(default_factory=list)
+    file_problem: str | None = None
+    incidents_read: int = 0
+    matched: int = 0  # incidents matched against the eligible wearers
+    eligible: int = 0
+    not_eligible: dict = field(default_factory=dict)  # reason -> wearers
+    per_incident: dict = field(default_factory=dict)  # id -> counts (see _count)
+    seconds: float = 0.0
+
+    def counts(self):
+        answers = {M.PLACED: 0, M.COULD: 0, M.COULD_NOT: 0}
+        modes = {}
+        for r in self.rows:
+            answers[r.answer.answer] += 1
+            if r.answer.answer == M.COULD:
+                modes[r.answer.mode] = modes.get(r.answer.mode, 0) + 1
+        reasons = {}
+        for f in self.refusals:
+            reasons[f.kind] = reasons.get(f.kind, 0) + 1
+        return {
+            "incidents_read": self.incidents_read,
+            "incidents_matched": self.matched,
+            "incidents_refused": len(self.refusals),
+            "refused_by_reason": reasons,
+            "wearers_eligible": self.eligible,
+            "wearers_not_eligible": sum(self.not_eligible.values()),
+            "wearers_not_eligible_by_reason": self.not_eligible,
+            "answers": answers,
+            "could_have_been_there_by_mode": modes,
+            "unmonitored_pairs": sum(c["unmonitored"] for c in self.per_incident.values()),
+            "not_yet_tagged_pairs": sum(c["not_yet_tagged"] for c in self.per_incident.values()),
+        }
+
+
+def match(store, data, policy, now=None, progress=None):
+    """Match the incidents file's bytes against the store under the policy. progress(i, n)
+    after each incident."""
+    started = time.monotonic()
+    now = time.time() if now is None else now
+    res = Result()
+    incidents, refusals, problem = crimes_incidents.read(data, policy.timezone)
+    res.file_problem = problem
+    res.refusals = list(refusals)
+    res.incidents_read = len(incidents) + len(refusals)
+    ok = []
+    for inc in incidents:
+        why = policy.check_type(inc.crime_type)
+        if why is None and inc.t_to - inc.t_from > policy.max_window_s:
+            why = (
+                "window_too_long",
+                "a window of %.1f h is longer than the policy's %.1f h"
+                % ((inc.t_to - inc.t_from) / 3600, policy.max_window_s / 3600),
+            )
+        if why:
+            res.refusals.append(crimes_incidents.Refusal(inc.line, inc.id, *why, inc.crime_type))
+        else:
+            ok.append(inc)
+    res.refusals.sort(key=lambda f: f.line)
+    store.trail_index_refresh()
+    wearers, res.not_eligible = crimes_eligibility.eligible(
+        store, store.known_devices(), now, policy.flag_max_age_s
+    )
+    res.eligible = len(wearers)
+    extents = store.trail_extents()
+    p = policy.params
+    for i, inc in enumerate(ok):
+        res.per_incident[inc.id] = _match_one(store, inc, wearers, extents, p, res.rows)
+        res.matched += 1
+        if progress:
+            progress(i + 1, len(ok))
+    res.seconds = time.monotonic() - started
+    return res
+
+
+def _match_one(store, inc, wearers, extents, p, out):
+    w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
+    spans = {}
+    for device, lo, hi in store.trail_tiles_near(
+        inc.lat, inc.lon, inc.uncertainty_m + p.report_within_m, w0, w1
+    ):
+        if device in wearers:
+            a, b = spans.get(device, (lo, hi))
+            spans[device] = (min(a, lo), max(b, hi))
+    counts = {"candidates": 0, "unmonitored": 0, "not_yet_tagged": 0}
+    for device in wearers:
+        ext = extents.get(device)
+        if ext is None or ext[0] > w1:
+            counts["not_yet_tagged"] += 1  # no record before the window ends
+        elif ext[1] < w0:
+            counts["unmonitored"] += 1  # silent since before the window began
+        elif (ext[0] > w0 or ext[1] < w1) and device not in spans:
+            spans[device] = (w0, w1)  # monitored for part of the window only
+    for device, (lo, hi) in sorted(spans.items()):
+        counts["candidates"] += 1
+        first, last = extents.get(device, (None, None))
+        rows = store.trail(device, max(w0, lo), min(w1, hi))
+        ans = M.judge(inc, rows, p, first, last)
+        if ans is not None:
+            out.append(Row(inc, device, ans))
+    return counts
