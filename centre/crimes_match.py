@@ -5,8 +5,13 @@ The scene is a disk: the reported point and its uncertainty u. Each record of th
 (a fix, or an alert with a position) is a point, a time and the tag's accuracy radius a
 (2DRMS, about 95 %).
 
-- placed: a record during the window lies within u + place_scale * a of the point, and
-  its a is at most max_place_acc_m (a vaguer record cannot place anyone anywhere).
+- placed: a record during the window lies within sqrt(u^2 + (place_scale * a)^2) of the
+  point (the combined uncertainty of two independent errors), its radius a resolves the
+  scene (a <= max(place_acc_floor_m, u), and a <= max_place_acc_m: a +-50 m fix cannot tell
+  one house from the next), and its neighbours do not contradict it: when the records just
+  before and after it are within corroborate_s, the median of the three positions (east and
+  north apart) is within that distance too. A single reflected fix, as receivers give in
+  urban canyons and indoors, then places no one; a wearer walking past keeps the fix.
 - could have been there: nothing places the wearer, but the trail does not rule it out at
   the speeds the policy allows: a record in the window whose conservative radius
   R = excl_scale * a + excl_extra_m reaches the scene, or a gap between two records (or
@@ -41,7 +46,9 @@ class Params:
     speeds: dict  # mode -> m/s, slowest first, e.g. {"walking": 1.94, ...}
     assume: str  # the fastest mode an answer allows ("driving")
     place_scale: float = 1.0
+    place_acc_floor_m: float = 25.0
     max_place_acc_m: float = 50.0
+    corroborate_s: float = 200.0
     excl_scale: float = 2.0
     excl_extra_m: float = 50.0
     report_within_m: float = 1000.0
@@ -124,6 +131,30 @@ def shortfall(e1, e2, g, lo, hi, v):
     return max(e1 - v * tau, e2 - v * (g - tau))
 
 
+def _places(recs, i, inc, p):
+    r, u = recs[i], inc.uncertainty_m
+    if r.acc_m > min(p.max_place_acc_m, max(p.place_acc_floor_m, u)):
+        return False
+    reach = math.hypot(u, p.place_scale * r.acc_m)
+    if r.d_m > reach:
+        return False
+    if i == 0 or i == len(recs) - 1:
+        return True  # no neighbour on one side (the tag's first or last record)
+    a, b = recs[i - 1], recs[i + 1]
+    if r.t - a.t > p.corroborate_s or b.t - r.t > p.corroborate_s:
+        return True  # too far apart in time to say anything about it
+    east = sorted(_east_north(x, inc)[0] for x in (a, r, b))[1]
+    north = sorted(_east_north(x, inc)[1] for x in (a, r, b))[1]
+    return math.hypot(east, north) <= reach
+
+
+def _east_north(r, inc):
+    k = math.pi / 180 * R_EARTH
+    return (r.lon - inc.lon) * k * math.cos((r.lat + inc.lat) * math.pi / 360), (
+        r.lat - inc.lat
+    ) * k
+
+
 def judge(inc, rows, p, first_t=None, last_t=None):
     """The answer for incident `inc` (centre/crimes_incidents.py Incident) and one wearer's
     trail `rows` ((seq, t, t_ms, lat_e7, lon_e7, acc_cm) in time order: the records of the
@@ -146,9 +177,7 @@ def judge(inc, rows, p, first_t=None, last_t=None):
     closest = min(inside or recs, key=lambda r: r.d_m)
     in_window = (len(inside), inside[0].seq, inside[-1].seq) if inside else (0, None, None)
 
-    placing = [
-        r for r in inside if r.acc_m <= p.max_place_acc_m and r.d_m <= u + p.place_scale * r.acc_m
-    ]
+    placing = [r for i, r in enumerate(recs) if w0 <= r.t <= w1 and _places(recs, i, inc, p)]
     if placing:
         best = min(placing, key=lambda r: r.d_m)
         return Answer(

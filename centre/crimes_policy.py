@@ -18,8 +18,10 @@ Everything outside it is refused with the reason and counted.
     assume = "driving"        # the fastest mode any answer allows
 
     [accuracy]
-    place_scale = 1.0         # placed: within u + place_scale x the fix's 2DRMS radius
-    max_place_acc_m = 50      # a fix vaguer than this places no one
+    place_scale = 1.0         # placed: within sqrt(u^2 + (place_scale x 2DRMS)^2)...
+    place_acc_floor_m = 25    # ...if the fix's radius is at most max(this, u)...
+    max_place_acc_m = 50      # ...and at most this...
+    corroborate_s = 200       # ...and its neighbours within this agree (median of three)
     excl_scale = 2.0          # ruling out: the fix's radius taken as excl_scale x 2DRMS
     excl_extra_m = 50         #   + this (multipath receivers do not report)
 
@@ -71,7 +73,9 @@ DEFAULTS = {
     "speeds": {"walking": 7.0, "running": 25.0, "driving": 130.0, "assume": "driving"},
     "accuracy": {
         "place_scale": 1.0,
+        "place_acc_floor_m": 25.0,
         "max_place_acc_m": 50.0,
+        "corroborate_s": 200.0,
         "excl_scale": 2.0,
         "excl_extra_m": 50.0,
     },
@@ -115,7 +119,9 @@ class Policy:
             speeds=speeds,
             assume=sp["assume"],
             place_scale=_num(ac["place_scale"], "accuracy.place_scale", 0.1, 3),
+            place_acc_floor_m=_num(ac["place_acc_floor_m"], "accuracy.place_acc_floor_m", 0, 1000),
             max_place_acc_m=_num(ac["max_place_acc_m"], "accuracy.max_place_acc_m", 1, 1000),
+            corroborate_s=_num(ac["corroborate_s"], "accuracy.corroborate_s", 0, 3600),
             excl_scale=_num(ac["excl_scale"], "accuracy.excl_scale", 1, 100),
             excl_extra_m=_num(ac["excl_extra_m"], "accuracy.excl_extra_m", 0, 100000),
             report_within_m=_num(d["report_within_m"], "report_within_m", 0, 50000),
