@@ -155,87 +155,119 @@ def _east_north(r, inc):
     ) * k
 
 
-def judge(inc, rows, p, first_t=None, last_t=None):
-    """The answer for incident `inc` (centre/crimes_incidents.py Incident) and one wearer's
-    trail `rows` ((seq, t, t_ms, lat_e7, lon_e7, acc_cm) in time order: the records of the
-    window and the one before and after it, host/store_crimes.py trail()), or None when
-    the wearer was nowhere near. first_t/last_t: the tag's first and last record ever (the
-    wearer is unmonitored before and after them)."""
-    recs = []
+def records(inc, rows, p):
+    """Records of store rows ((seq, t, t_ms, lat_e7, lon_e7, acc_cm), host/store_crimes.py
+    trail()), with their distance to the incident's reported point."""
+    out = []
     for seq, t, t_ms, lat7, lon7, acc_cm in rows:
         lat, lon = lat7 / 1e7, lon7 / 1e7
         acc = acc_cm / 100.0 if acc_cm is not None else p.no_acc_m
-        recs.append(
-            Record(
-                seq, t + (t_ms or 0) / 1000.0, lat, lon, acc, distance_m(inc.lat, inc.lon, lat, lon)
-            )
-        )
-    if not recs:
-        return None
-    u, w0, w1 = inc.uncertainty_m, inc.t_from, inc.t_to
-    inside = [r for r in recs if w0 <= r.t <= w1]
-    closest = min(inside or recs, key=lambda r: r.d_m)
-    in_window = (len(inside), inside[0].seq, inside[-1].seq) if inside else (0, None, None)
+        d = distance_m(inc.lat, inc.lon, lat, lon)
+        out.append(Record(seq, t + (t_ms or 0) / 1000.0, lat, lon, acc, d))
+    return out
 
-    placing = [r for i, r in enumerate(recs) if w0 <= r.t <= w1 and _places(recs, i, inc, p)]
-    if placing:
-        best = min(placing, key=lambda r: r.d_m)
-        return Answer(
-            PLACED,
-            best,
-            placing=len(placing),
-            placing_span=(placing[0].t, placing[-1].t),
-            closest=closest,
-            in_window=in_window,
-            rests_on=[r.seq for r in placing],
-        )
+
+def placing(inc, recs, p):
+    """The records in the window that place the wearer at the scene."""
+    w0, w1 = inc.t_from, inc.t_to
+    return [r for i, r in enumerate(recs) if w0 <= r.t <= w1 and _places(recs, i, inc, p)]
+
+
+def options(inc, recs, p, first_t=None, last_t=None):
+    """Every way the trail leaves the scene open: (speed needed, shortfall at the top speed,
+    kind, record, other record) for each record in the window and each gap that meets it,
+    and before the tag's first / after its last record."""
+    u, w0, w1 = inc.uncertainty_m, inc.t_from, inc.t_to
+    v_top = p.top_speed
 
     def excess(r):  # how far the record's conservative disk stays from the scene's
         return max(0.0, r.d_m - u - (p.excl_scale * r.acc_m + p.excl_extra_m))
 
-    v_top = p.top_speed
-    # candidates: (speed needed, shortfall at top speed, kind, record, other record)
-    options = []
-    for r in inside:
-        e = excess(r)
-        options.append((0.0 if e == 0 else math.inf, e, "vague fix", r, None))
+    out = []
+    for r in recs:
+        if w0 <= r.t <= w1:
+            e = excess(r)
+            out.append((0.0 if e == 0 else math.inf, e, "vague fix", r, None))
     for a, b in zip(recs, recs[1:], strict=False):
         g = b.t - a.t
         if g <= 0 or b.t < w0 or a.t > w1:
             continue
         lo, hi = max(w0, a.t) - a.t, min(w1, b.t) - a.t
         ea, eb = excess(a), excess(b)
-        options.append(
-            (min_speed(ea, eb, g, lo, hi), shortfall(ea, eb, g, lo, hi, v_top), "gap", a, b)
-        )
+        out.append((min_speed(ea, eb, g, lo, hi), shortfall(ea, eb, g, lo, hi, v_top), "gap", a, b))
+    if not recs:
+        return out
     head, tail = recs[0], recs[-1]
     if first_t is not None and head.t <= first_t + 1 and head.t > w0:
         e = excess(head)  # unmonitored before its first record: only that record constrains
         dt = head.t - w0
-        options.append((_rate(e, dt), e - v_top * dt, "before first", head, None))
+        out.append((_rate(e, dt), e - v_top * dt, "before first", head, None))
     if last_t is not None and tail.t >= last_t and tail.t < w1:
         e = excess(tail)
         dt = w1 - tail.t
-        options.append((_rate(e, dt), e - v_top * dt, "after last", tail, None))
-    if not options:
+        out.append((_rate(e, dt), e - v_top * dt, "after last", tail, None))
+    return out
+
+
+def mode_of(v, p):
+    """The slowest mode moving at no more than v allows; None: not even the top speed."""
+    if v == 0:
+        return "none"
+    return next((m for m, s in p.speeds.items() if v <= s * (1 + 1e-9)), None)
+
+
+def placed_answer(found, closest=None, in_window=()):
+    best = min(found, key=lambda r: r.d_m)
+    return Answer(
+        PLACED,
+        best,
+        placing=len(found),
+        placing_span=(found[0].t, found[-1].t),
+        closest=closest or best,
+        in_window=in_window,
+        rests_on=[r.seq for r in found],
+    )
+
+
+def could_answer(option, p, closest=None, in_window=()):
+    v, _, kind, a, b = option
+    return Answer(
+        COULD,
+        a,
+        other=b,
+        speed_mps=v,
+        mode=mode_of(v, p),
+        gap=kind,
+        closest=closest,
+        in_window=in_window,
+        rests_on=[r.seq for r in (a, b) if r is not None],
+    )
+
+
+def judge(inc, rows, p, first_t=None, last_t=None):
+    """The answer for incident `inc` (centre/crimes_incidents.py Incident) and one wearer's
+    trail `rows` (the records of the window and the one before and after it,
+    host/store_crimes.py trail()), or None when the wearer was nowhere near. first_t/last_t:
+    the tag's first and last record ever (the wearer is unmonitored before and after them).
+    A could-have-been-there answer names the gap that needs the least speed."""
+    recs = records(inc, rows, p)
+    if not recs:
         return None
-    v, _, kind, a, b = min(options, key=lambda o: (o[0], o[1]))
-    if v <= v_top * (1 + 1e-9):
-        mode = "none" if v == 0 else next(m for m, s in p.speeds.items() if v <= s * (1 + 1e-9))
-        return Answer(
-            COULD,
-            a,
-            other=b,
-            speed_mps=v,
-            mode=mode,
-            gap=kind,
-            closest=closest,
-            in_window=in_window,
-            rests_on=[r.seq for r in (a, b) if r is not None],
-        )
-    if closest.d_m - u > p.report_within_m:
+    inside = [r for r in recs if inc.t_from <= r.t <= inc.t_to]
+    closest = min(inside or recs, key=lambda r: r.d_m)
+    in_window = (len(inside), inside[0].seq, inside[-1].seq) if inside else (0, None, None)
+    found = placing(inc, recs, p)
+    if found:
+        return placed_answer(found, closest, in_window)
+    opts = options(inc, recs, p, first_t, last_t)
+    if not opts:
         return None
-    _, margin, kind, a, b = min(options, key=lambda o: o[1])
+    best = min(opts, key=lambda o: (o[0], o[1]))
+    if mode_of(best[0], p) is not None:
+        return could_answer(best, p, closest, in_window)
+    if closest.d_m - inc.uncertainty_m > p.report_within_m:
+        return None
+    _, margin, kind, a, b = min(opts, key=lambda o: o[1])
     return Answer(
         COULD_NOT,
         a,

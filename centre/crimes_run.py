@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from emtag.centre import crimes_eligibility, crimes_incidents
+from emtag.centre import crimes_eligibility, crimes_incidents, crimes_tiles
 from emtag.centre import crimes_match as M
 
 
@@ -103,13 +103,12 @@ def match(store, data, policy, now=None, progress=None):
 
 def _match_one(store, inc, wearers, extents, p, out):
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
-    spans = {}
-    for device, lo, hi in store.trail_tiles_near(
+    tiles = {}
+    for device, *tile in store.trail_tiles_near(
         inc.lat, inc.lon, inc.uncertainty_m + p.report_within_m, w0, w1
     ):
         if device in wearers:
-            a, b = spans.get(device, (lo, hi))
-            spans[device] = (min(a, lo), max(b, hi))
+            tiles.setdefault(device, []).append(tile)
     counts = {"candidates": 0, "unmonitored": 0, "not_yet_tagged": 0}
     for device in wearers:
         ext = extents.get(device)
@@ -117,13 +116,16 @@ def _match_one(store, inc, wearers, extents, p, out):
             counts["not_yet_tagged"] += 1  # no record before the window ends
         elif ext[1] < w0:
             counts["unmonitored"] += 1  # silent since before the window began
-        elif (ext[0] > w0 or ext[1] < w1) and device not in spans:
-            spans[device] = (w0, w1)  # monitored for part of the window only
-    for device, (lo, hi) in sorted(spans.items()):
+        elif (ext[0] > w0 or ext[1] < w1) and device not in tiles:
+            tiles[device] = []  # monitored for part of the window only
+    for device, dev_tiles in sorted(tiles.items()):
         counts["candidates"] += 1
         first, last = extents.get(device, (None, None))
-        rows = store.trail(device, max(w0, lo), min(w1, hi))
-        ans = M.judge(inc, rows, p, first, last)
+
+        def fetch(t0, t1, device=device):
+            return store.trail(device, t0, t1)
+
+        ans = crimes_tiles.judge_tiles(inc, dev_tiles, fetch, p, first, last)
         if ans is not None:
             out.append(Row(inc, device, ans))
     return counts

@@ -67,8 +67,9 @@ def _admission(args):
         if not (register.path / "tags").is_dir():
             raise CommandError("%s holds no fitting register (no tags/ in it)" % args.fitted)
         return bridge.fitting_register(register)
-    print("note: no --fitted register: a new tag's key is trusted on first contact",
-          file=sys.stderr)
+    print(
+        "note: no --fitted register: a new tag's key is trusted on first contact", file=sys.stderr
+    )
     return True
 
 

@@ -34,19 +34,25 @@ FIX_NAMES = {0: "none", 2: "2d", 3: "3d"}
 def add_arguments(parser):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="NMEA capture file")
     parser.add_argument(
-        "--interpreter", choices=("cpython", "micropython"), default="cpython",
+        "--interpreter",
+        choices=("cpython", "micropython"),
+        default="cpython",
         help="run the parser here (cpython) or in the MicroPython unix port, as on the tag",
     )
     parser.add_argument(
-        "--no-checksum", action="store_true",
+        "--no-checksum",
+        action="store_true",
         help="receiver profile: accept sentences that carry no checksum",
     )
     parser.add_argument(
-        "--not-before", metavar="YYYY-MM-DD", type=parse_date,
+        "--not-before",
+        metavar="YYYY-MM-DD",
+        type=parse_date,
         help="earliest plausible date (default: the tag's, 2025-01-01)",
     )
     parser.add_argument(
-        "--full", action="store_true",
+        "--full",
+        action="store_true",
         help="also print pdop, vdop and the per-constellation C/N0 summary",
     )
 
@@ -74,7 +80,14 @@ def iso_time(t, t_ms):
     y, mo, d = civil_from_days(t // 86400)
     s = t % 86400
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        y, mo, d, s // 3600, s // 60 % 60, s % 60, t_ms or 0)
+        y,
+        mo,
+        d,
+        s // 3600,
+        s // 60 % 60,
+        s % 60,
+        t_ms or 0,
+    )
 
 
 def _deg(v):
@@ -116,8 +129,10 @@ def to_json_dict(fix, full=False):
             for c in range(NCONS):
                 if fix.cn0_mask & (1 << c):
                     cn0[CONSTELLATIONS[c]] = {
-                        "view": fix.sv_view[c], "tracked": fix.sv_cn0[c],
-                        "max_dbhz": fix.cn0_max[c], "mean_dbhz": fix.cn0_mean[c],
+                        "view": fix.sv_view[c],
+                        "tracked": fix.sv_cn0[c],
+                        "max_dbhz": fix.cn0_max[c],
+                        "mean_dbhz": fix.cn0_mean[c],
                         "used": fix.sv_used[c],
                     }
         d["cn0"] = cn0
@@ -136,8 +151,7 @@ def decode_cpython(data, require_checksum=True, not_before=NOT_BEFORE_DAYS):
     """(fixes, counters) from the parser running in this interpreter, with the tag's own
     field backend (not the faster CPython one): the same code as on the tag."""
     fixes = []
-    p = NmeaParser(lambda f: fixes.append(f.copy()), require_checksum, not_before,
-                   portable=True)
+    p = NmeaParser(lambda f: fixes.append(f.copy()), require_checksum, not_before, portable=True)
     p.feed(data)
     p.flush()
     return fixes, {name: getattr(p, name) for name in COUNTERS}
@@ -170,7 +184,7 @@ def parse_dump(text):
                 setattr(fix, name, v)
             k = len(FIELDS)
             for name in ARRAYS:
-                getattr(fix, name)[:] = bytes(vals[k:k + NCONS])
+                getattr(fix, name)[:] = bytes(vals[k : k + NCONS])
                 k += NCONS
             fixes.append(fix)
         elif parts and parts[0] == "C":
@@ -201,7 +215,13 @@ def run(args):
         except BrokenPipeError:  # `| head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        print("emtag nmea: %s: epochs=%d %s" % (
-            os.path.basename(path), len(fixes),
-            " ".join("%s=%d" % kv for kv in counters.items())), file=sys.stderr)
+        print(
+            "emtag nmea: %s: epochs=%d %s"
+            % (
+                os.path.basename(path),
+                len(fixes),
+                " ".join("%s=%d" % kv for kv in counters.items()),
+            ),
+            file=sys.stderr,
+        )
     return 0

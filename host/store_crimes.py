@@ -72,6 +72,10 @@ CREATE TABLE trail_extents (          -- first and last indexed record of each d
     last_t INTEGER NOT NULL
 );
 CREATE TABLE trail_index_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+-- a wearer's trail in time order without touching the table (trail(), the index refresh)
+CREATE INDEX records_trail ON records(device, t, seq, lat_e7, lon_e7, acc_cm, t_ms)
+    WHERE status='valid' AND type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL
+    AND t IS NOT NULL;
 """
 
 # a valid record with a position: fixes, and alerts that carry one
@@ -97,6 +101,40 @@ def _deg_box(lat_lo, lat_hi, lon_lo, lon_hi, metres):
         math.floor(lat_lo / 100 - dlat * 1e5) - 1,
         math.ceil(lat_hi / 100 + dlat * 1e5) + 1,
     )
+
+
+def _tiles(a, b):
+    """Tiles from bucket b on of one device's records a = [[t, lat_e7, lon_e7, acc_cm]] in time
+    order (a[0] may be the record before bucket b): (bucket, t_lo, t_hi, max_gap_s,
+    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n) each, its box holding every segment that
+    ends in it."""
+    import numpy as np
+
+    t, lat, lon, acc = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    keep = np.flatnonzero(t // TILE_S >= b)
+    if not len(keep):
+        return []
+    p = np.maximum(keep - 1, 0)  # each record's segment starts at the one before it...
+    bucket = t[keep] // TILE_S  # ...except the first record fetched: none into it
+    cuts = np.r_[0, np.flatnonzero(np.diff(bucket)) + 1]
+
+    def red(f, x):
+        return f.reduceat(x, cuts)
+
+    lat2, lon2 = np.c_[lat[keep], lat[p]], np.c_[lon[keep], lon[p]]
+    cols = (
+        bucket[cuts],
+        red(np.minimum, t[p]),
+        red(np.maximum, t[keep]),
+        red(np.maximum, t[keep] - t[p]),
+        red(np.maximum, np.maximum(acc[keep], acc[p])),
+        red(np.minimum, lat2.min(axis=1)),
+        red(np.maximum, lat2.max(axis=1)),
+        red(np.minimum, lon2.min(axis=1)),
+        red(np.maximum, lon2.max(axis=1)),
+        np.diff(np.r_[cuts, len(keep)]),
+    )
+    return list(zip(*(c.tolist() for c in cols), strict=True))
 
 
 class CrimeStore:
@@ -183,73 +221,59 @@ class CrimeStore:
 
     def _index_devices(self, todo):
         """Recompute the tiles of these (device, earliest new t) from that t's bucket on."""
+        import numpy as np
+
         db = self.db
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS trail_todo(device TEXT PRIMARY KEY, b INTEGER)")
-        db.execute("DELETE FROM trail_todo")
-        db.executemany(
-            "INSERT INTO trail_todo(device, b) VALUES (?, ?)",
-            [(d, t // TILE_S) for d, t in todo],
-        )
-        old = "SELECT id FROM trail_tiles tt JOIN trail_todo USING (device) WHERE tt.bucket >= b"
-        db.execute("DELETE FROM trail_rtree WHERE id IN (%s)" % old)
-        db.execute("DELETE FROM trail_tiles WHERE id IN (%s)" % old)
         acc = "COALESCE(acc_cm, %d)" % NO_ACC_CM
-        rows = db.execute(
-            """
-            WITH pts AS (
-                SELECT r.device, r.t, r.seq, r.lat_e7, r.lon_e7, {acc} AS acc, d.b
-                FROM trail_todo d JOIN records r ON r.device = d.device AND r.t >= d.b * {tile}
-                WHERE {pos_r}
-                UNION ALL
-                SELECT p.device, p.t, p.seq, p.lat_e7, p.lon_e7, {acc}, d.b FROM trail_todo d
-                JOIN records p ON p.id = (
-                    SELECT id FROM records WHERE device = d.device AND t < d.b * {tile}
-                    AND {pos} ORDER BY t DESC, seq DESC LIMIT 1)
-            ), seg AS (
-                SELECT device, t, lat_e7, lon_e7, acc, b,
-                    LAG(t) OVER w AS pt, LAG(lat_e7) OVER w AS plat,
-                    LAG(lon_e7) OVER w AS plon, LAG(acc) OVER w AS pacc
-                FROM pts WINDOW w AS (PARTITION BY device ORDER BY t, seq)
-            )
-            SELECT device, t / {tile}, MIN(COALESCE(pt, t)), MAX(t), COUNT(*),
-                MAX(COALESCE(t - pt, 0)), MAX(MAX(acc, COALESCE(pacc, 0))),
-                MIN(MIN(lat_e7, COALESCE(plat, lat_e7))), MAX(MAX(lat_e7, COALESCE(plat, lat_e7))),
-                MIN(MIN(lon_e7, COALESCE(plon, lon_e7))), MAX(MAX(lon_e7, COALESCE(plon, lon_e7)))
-            FROM seg WHERE t >= b * {tile}
-            GROUP BY device, t / {tile}
-            """.format(
-                acc=acc,
-                tile=TILE_S,
-                pos=POSITIONED,
-                pos_r="r." + POSITIONED.replace(" AND ", " AND r."),
-            )
-        ).fetchall()
-        cur = db.cursor()
-        boxes = []
-        for row in rows:
-            cur.execute(
-                "INSERT INTO trail_tiles(device, bucket, t_lo, t_hi, n, max_gap_s, max_acc_cm,"
-                " lat_lo, lat_hi, lon_lo, lon_hi) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-            _, _, t_lo, t_hi, _, gap, acc_cm, lat_lo, lat_hi, lon_lo, lon_hi = row
-            box = _deg_box(lat_lo, lat_hi, lon_lo, lon_hi, _expansion_m(acc_cm, gap))
-            boxes.append((cur.lastrowid, *box, t_lo // TIME_UNIT_S, -(-t_hi // TIME_UNIT_S)))
-        db.executemany("INSERT INTO trail_rtree VALUES (?,?,?,?,?,?,?)", boxes)
-        db.execute(
-            "INSERT OR REPLACE INTO trail_extents(device, first_t, last_t) "
-            "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles "
-            "WHERE device IN (SELECT device FROM trail_todo) GROUP BY device"
+        (next_id,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM trail_tiles").fetchone()
+        tiles, boxes = [], []
+        for device, t_new in todo:
+            b = t_new // TILE_S
+            old = db.execute(
+                "SELECT id FROM trail_tiles WHERE device=? AND bucket >= ?", (device, b)
+            ).fetchall()
+            db.executemany("DELETE FROM trail_rtree WHERE id=?", old)
+            db.executemany("DELETE FROM trail_tiles WHERE id=?", old)
+            # from the record before the bucket (its segment into the bucket counts) on
+            prev = db.execute(
+                "SELECT t FROM records WHERE device=? AND t < ? AND %s ORDER BY t DESC LIMIT 1"
+                % POSITIONED,
+                (device, b * TILE_S),
+            ).fetchone()
+            rows = db.execute(
+                "SELECT t, lat_e7, lon_e7, %s FROM records WHERE device=? AND t >= ? AND %s "
+                "ORDER BY t, seq" % (acc, POSITIONED),
+                (device, prev[0] if prev else b * TILE_S),
+            ).fetchall()
+            if not rows:
+                continue
+            for tile in _tiles(np.array(rows, dtype=np.int64), b):
+                tiles.append((next_id, device, *tile))
+                box = _deg_box(tile[5], tile[6], tile[7], tile[8], _expansion_m(tile[4], tile[3]))
+                boxes.append((next_id, *box, tile[1] // TIME_UNIT_S, -(-tile[2] // TIME_UNIT_S)))
+                next_id += 1
+        db.executemany(
+            "INSERT INTO trail_tiles(id, device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, "
+            "lat_lo, lat_hi, lon_lo, lon_hi, n) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            tiles,
         )
-        return len(rows)
+        db.executemany("INSERT INTO trail_rtree VALUES (?,?,?,?,?,?,?)", boxes)
+        db.executemany(
+            "INSERT OR REPLACE INTO trail_extents(device, first_t, last_t) "
+            "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles WHERE device=?",
+            [(d,) for d, _ in todo],
+        )
+        return len(tiles)
 
     def trail_tiles_near(self, lat, lon, radius_m, t0, t1):
-        """(device, t_lo, t_hi) of every tile whose reach box (see the module docstring)
-        comes within radius_m of (lat, lon) and whose span meets [t0, t1]."""
+        """Every tile whose reach box (see the module docstring) comes within radius_m of
+        (lat, lon) and whose span meets [t0, t1]: (device, t_lo, t_hi, max_gap_s,
+        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7."""
         e7_lat, e7_lon = int(lat * 1e7), int(lon * 1e7)
         lon_lo, lon_hi, lat_lo, lat_hi = _deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m)
         return self.db.execute(
-            "SELECT tt.device, tt.t_lo, tt.t_hi FROM trail_rtree r JOIN trail_tiles tt "
+            "SELECT tt.device, tt.t_lo, tt.t_hi, tt.max_gap_s, tt.max_acc_cm, tt.lat_lo, "
+            "tt.lat_hi, tt.lon_lo, tt.lon_hi FROM trail_rtree r JOIN trail_tiles tt "
             "ON tt.id = r.id WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? "
             "AND r.lat_lo <= ? AND r.t_hi >= ? AND r.t_lo <= ?",
             (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),

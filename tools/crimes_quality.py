@@ -200,8 +200,13 @@ def table(total):
     short = {M.PLACED: "placed", M.COULD: "could", M.COULD_NOT: "could not", "none": "no row"}
     lines = [
         "%-9s %-10s %6s | %-40s | %s"
-        % ("incidents", "truth", "pairs", "emtag: placed / could / could not / no row",
-           "naive %d m: match / no match" % NAIVE_BUFFER_M),  # fmt: skip
+        % (
+            "incidents",
+            "truth",
+            "pairs",
+            "emtag: placed / could / could not / no row",
+            "naive %d m: match / no match" % NAIVE_BUFFER_M,
+        ),  # fmt: skip
     ]
     for cls in CLASSES:
         c = total.get(cls)
