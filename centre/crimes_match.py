@@ -131,7 +131,7 @@ def shortfall(e1, e2, g, lo, hi, v):
     return max(e1 - v * tau, e2 - v * (g - tau))
 
 
-def _places(recs, i, inc, p):
+def _places(recs, i, inc, p, first_t=None, last_t=None):
     r, u = recs[i], inc.uncertainty_m
     if r.acc_m > min(p.max_place_acc_m, max(p.place_acc_floor_m, u)):
         return False
@@ -139,7 +139,11 @@ def _places(recs, i, inc, p):
     if r.d_m > reach:
         return False
     if i == 0 or i == len(recs) - 1:
-        return True  # no neighbour on one side (the tag's first or last record)
+        # a list's end: alone if it is the tag's first or last record; otherwise its
+        # neighbour was not fetched here and it is judged where it was
+        if i == 0 and first_t is not None and r.t >= first_t + 1:
+            return False
+        return not (i == len(recs) - 1 and last_t is not None and r.t < last_t)
     a, b = recs[i - 1], recs[i + 1]
     if r.t - a.t > p.corroborate_s or b.t - r.t > p.corroborate_s:
         return True  # too far apart in time to say anything about it
@@ -167,10 +171,15 @@ def records(inc, rows, p):
     return out
 
 
-def placing(inc, recs, p):
-    """The records in the window that place the wearer at the scene."""
+def placing(inc, recs, p, first_t=None, last_t=None):
+    """The records in the window that place the wearer at the scene (first_t, last_t: the
+    tag's first and last record: see _places)."""
     w0, w1 = inc.t_from, inc.t_to
-    return [r for i, r in enumerate(recs) if w0 <= r.t <= w1 and _places(recs, i, inc, p)]
+    return [
+        r
+        for i, r in enumerate(recs)
+        if w0 <= r.t <= w1 and _places(recs, i, inc, p, first_t, last_t)
+    ]
 
 
 def options(inc, recs, p, first_t=None, last_t=None):
@@ -256,7 +265,7 @@ def judge(inc, rows, p, first_t=None, last_t=None):
     inside = [r for r in recs if inc.t_from <= r.t <= inc.t_to]
     closest = min(inside or recs, key=lambda r: r.d_m)
     in_window = (len(inside), inside[0].seq, inside[-1].seq) if inside else (0, None, None)
-    found = placing(inc, recs, p)
+    found = placing(inc, recs, p, first_t, last_t)
     if found:
         return placed_answer(found, closest, in_window)
     opts = options(inc, recs, p, first_t, last_t)

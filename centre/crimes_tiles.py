@@ -9,7 +9,7 @@ of its records, its longest gap and worst accuracy. From these, without reading 
   the scene, so every gap in it needs at least 2e / (longest gap) to reach it, and at the
   top speed v falls at least e - v * (longest gap) / 2 short.
 Tiles are read in order of that bound: those that could place the wearer; then, mode by
-mode (walking, running, driving), those whose bound allows that mode, until one gap or
+mode (standing, walking, running, driving), those whose bound allows that mode, until one gap or
 record does. So the mode is exact; the gap named is one that allows it (for the speed it
 needs). Only when nothing allows even the top speed, and the wearer came within
 report_within_m, is the whole window read to state the margin.
@@ -46,8 +46,13 @@ def tiles_of(inc, rows, p):
         if t_hi < inc.t_from or t_lo > inc.t_to:
             continue
         acc = acc_cm / 100.0
-        tl = Tile(t_lo, t_hi, gap, acc, box_distance(inc.lat, inc.lon, la0 / 1e7, la1 / 1e7,
-                                                     lo0 / 1e7, lo1 / 1e7))  # fmt: skip
+        tl = Tile(
+            t_lo,
+            t_hi,
+            gap,
+            acc,
+            box_distance(inc.lat, inc.lon, la0 / 1e7, la1 / 1e7, lo0 / 1e7, lo1 / 1e7),
+        )
         tl.e_min = max(0.0, tl.d_min - u - (p.excl_scale * acc + p.excl_extra_m))
         tl.v_min = 0.0 if tl.e_min == 0 else (2 * tl.e_min / gap if gap > 0 else math.inf)
         out.append(tl)
@@ -78,13 +83,13 @@ def judge_tiles(inc, tile_rows, fetch, p, first_t=None, last_t=None):
     found = {}
     for i, tl in enumerate(tiles):
         if can_place(tl, inc, p):
-            for r in M.placing(inc, recs(i), p):
+            for r in M.placing(inc, recs(i), p, first_t, last_t):
                 found[r.seq] = r
     if found:
         return M.placed_answer(sorted(found.values(), key=lambda r: r.t))
     order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
     best = {}  # tile -> its option needing the least speed
-    for speed in p.speeds.values():
+    for speed in (0.0, *p.speeds.values()):  # 0: a record that leaves it open as it stands
         for i in order:
             if tiles[i].v_min > speed * (1 + 1e-9):
                 break

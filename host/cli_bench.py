@@ -4,13 +4,17 @@ listed in BENCHMARKS; add yours with one line."""
 
 import importlib
 
-HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed)"
+HELP = (
+    "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
+    "crimes: crime-mapping quality and speed)"
+)
 
 # name -> module, in --help order
 BENCHMARKS = {
     "alerts": "emtag.tools.bench_alerts",
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
+    "crimes": "emtag.tools.bench_crimes",
 }
 
 

@@ -35,8 +35,16 @@ def rows(points):
     out = []
     for i, (t, e, n, acc) in enumerate(points):
         lat, lon = at(e, n)
-        out.append((i + 1, int(t), int(round((t % 1) * 1000)), round(lat * 1e7), round(lon * 1e7),
-                    None if acc is None else round(acc * 100)))  # fmt: skip
+        out.append(
+            (
+                i + 1,
+                int(t),
+                int(round((t % 1) * 1000)),
+                round(lat * 1e7),
+                round(lon * 1e7),
+                None if acc is None else round(acc * 100),
+            )
+        )
     return out
 
 

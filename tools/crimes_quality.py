@@ -83,8 +83,9 @@ def incidents(town, rng, per_class):
 def incidents_csv(incs):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(("id", "crime_type", "latitude", "longitude", "uncertainty_m", "time_from",
-                "time_to"))  # fmt: skip
+    w.writerow(
+        ("id", "crime_type", "latitude", "longitude", "uncertainty_m", "time_from", "time_to")
+    )
     for _, iid, lat, lon, u, t0, t1 in incs:
         w.writerow((iid, "burglary", "%.7f" % lat, "%.7f" % lon, u, _iso(t0), _iso(t1)))
     return buf.getvalue().encode()
@@ -100,9 +101,15 @@ def naive(db, inc, buffer_m=NAIVE_BUFFER_M):
         "SELECT device, lat_e7, lon_e7 FROM records WHERE status='valid' AND type IN (1, 2) "
         "AND t + t_ms / 1000.0 BETWEEN ? AND ? AND lat_e7 BETWEEN ? AND ? "
         "AND lon_e7 BETWEEN ? AND ?",
-        (t0, t1, int((lat - dlat) * 1e7), int((lat + dlat) * 1e7) + 1,
-         int((lon - dlon) * 1e7), int((lon + dlon) * 1e7) + 1),
-    ):  # fmt: skip
+        (
+            t0,
+            t1,
+            int((lat - dlat) * 1e7),
+            int((lat + dlat) * 1e7) + 1,
+            int((lon - dlon) * 1e7),
+            int((lon + dlon) * 1e7) + 1,
+        ),
+    ):
         if dev not in hits and M.distance_m(lat, lon, la / 1e7, lo / 1e7) <= buffer_m:
             hits.add(dev)
     return hits
@@ -116,11 +123,9 @@ def truth(town, dev, inc):
 
 
 def score(town, incs, result, naive_hits):
-    """Per class: counters of (truth, our answer) and (truth, naive answer) over every
-    incident-wearer pair, and incidents with a false placement."""
-    ours = {}
-    for row in result.rows:
-        ours[(row.incident.id, row.device)] = row.answer.answer
+    """Per class: counts of "truth|answer" over every incident-wearer pair (answers: ours,
+    and "naive match" / "naive no match"), and the incidents with a false placement."""
+    ours = {(row.incident.id, row.device): row.answer.answer for row in result.rows}
     out = {}
     for inc in incs:
         cls, iid = inc[0], inc[1]
@@ -130,39 +135,43 @@ def score(town, incs, result, naive_hits):
         for dev in town.devices:
             tr = truth(town, dev, inc)
             mine = ours.get((iid, dev), "none")
-            nv = "match" if dev in naive_hits[iid] else "no match"
-            for key in ((tr, mine), (tr, "naive " + nv)):
-                c["pairs"][key] = c["pairs"].get(key, 0) + 1
+            nv = "naive match" if dev in naive_hits[iid] else "naive no match"
+            for ans in (mine, nv):
+                c["pairs"][tr + "|" + ans] = c["pairs"].get(tr + "|" + ans, 0) + 1
             false_here |= tr == "not there" and mine == M.PLACED
         c["false_placed_incidents"] += false_here
     return out
 
 
-def run_seed(out_dir, seed, tags, hours, per_class, policy, jobs=None, on_done=None):
+def run_seed(out_dir, seed, tags, hours, per_class, policies, jobs=None, on_done=None):
+    """Simulate a town, place incidents, match them under each policy ({label: Policy}) and
+    with the naive matcher; the scores per policy."""
     town = W.build(out_dir, tags=tags, seed=seed, hours=hours, jobs=jobs, on_done=on_done)
     rng = random.Random(seed * 7 + 3)
     incs = incidents(town, rng, per_class)
-    st = Store(town.store_path)
-    try:
-        for dev in town.devices:
-            st.crime_flag_set(dev, True, "benchmark", "bench", town.start - 86400)
-        result = crimes_run.match(st, incidents_csv(incs), policy, now=town.start + 86400)
-    finally:
-        st.close()
     db = sqlite3.connect(town.store_path)
     try:
         naive_hits = {inc[1]: naive(db, inc) for inc in incs}
     finally:
         db.close()
+    st = Store(town.store_path)
+    scores = {}
+    try:
+        for dev in town.devices:
+            st.crime_flag_set(dev, True, "benchmark", "bench", town.start - 86400)
+        for label, policy in policies.items():
+            result = crimes_run.match(st, incidents_csv(incs), policy, now=town.start + 86400)
+            scores[label] = score(town, incs, result, naive_hits)
+    finally:
+        st.close()
     fixes = sum(r["fix_records"] for r in town.results)
-    return {"seed": seed, "fixes": fixes, "scores": score(town, incs, result, naive_hits),
-            "refused": len(result.refusals)}  # fmt: skip
+    return {"seed": seed, "fixes": fixes, "incidents": len(incs), "scores": scores}
 
 
-def merge(seed_results):
+def merge(seed_results, label):
     total = {}
     for sr in seed_results:
-        for cls, c in sr["scores"].items():
+        for cls, c in sr["scores"][label].items():
             t = total.setdefault(cls, {"incidents": 0, "pairs": {}, "false_placed_incidents": 0})
             t["incidents"] += c["incidents"]
             t["false_placed_incidents"] += c["false_placed_incidents"]
@@ -174,53 +183,50 @@ def merge(seed_results):
 def figures(total):
     """The headline figures over all classes."""
 
-    def pairs(tr, ans):
-        return sum(c["pairs"].get((tr, ans), 0) for c in total.values())
+    def n(tr, ans):
+        return sum(c["pairs"].get(tr + "|" + ans, 0) for c in total.values())
 
-    incidents = sum(c["incidents"] for c in total.values())
-    there = sum(pairs("there", a) for a in (M.PLACED, M.COULD, M.COULD_NOT, "none"))
-    could_not = sum(pairs(t, M.COULD_NOT) for t in ("there", "not there", "borderline"))
+    could_not = sum(n(t, M.COULD_NOT) for t in ("there", "not there", "borderline"))
     return {
-        "incidents": incidents,
-        "true_pairs": there,
-        "ours_placed_true": pairs("there", M.PLACED),
-        "ours_missed": pairs("there", M.COULD_NOT) + pairs("there", "none"),
-        "ours_false_placed": pairs("not there", M.PLACED),
+        "incidents": sum(c["incidents"] for c in total.values()),
+        "true_pairs": sum(n("there", a) for a in (M.PLACED, M.COULD, M.COULD_NOT, "none")),
+        "placed_true": n("there", M.PLACED),
+        "could_true": n("there", M.COULD),
+        "missed": n("there", M.COULD_NOT) + n("there", "none"),
+        "not_there_pairs": n("not there", "naive match") + n("not there", "naive no match"),
+        "false_placed": n("not there", M.PLACED),
         "incidents_with_false_placement": sum(c["false_placed_incidents"] for c in total.values()),
-        "naive_hits": pairs("there", "naive match"),
-        "naive_missed": pairs("there", "naive no match"),
-        "naive_false_matches": pairs("not there", "naive match"),
+        "naive_hits": n("there", "naive match"),
+        "naive_missed": n("there", "naive no match"),
+        "naive_false_matches": n("not there", "naive match"),
         "could_not": could_not,
-        "could_not_correct": pairs("not there", M.COULD_NOT) + pairs("borderline", M.COULD_NOT),
+        "could_not_wrong": n("there", M.COULD_NOT),
     }
 
 
+ANSWERS = (M.PLACED, M.COULD, M.COULD_NOT, "none")
+
+
 def table(total):
-    answers = (M.PLACED, M.COULD, M.COULD_NOT, "none")
-    short = {M.PLACED: "placed", M.COULD: "could", M.COULD_NOT: "could not", "none": "no row"}
     lines = [
-        "%-9s %-10s %6s | %-40s | %s"
+        "%-15s %-10s %6s | %-33s | %s"
         % (
             "incidents",
             "truth",
             "pairs",
-            "emtag: placed / could / could not / no row",
-            "naive %d m: match / no match" % NAIVE_BUFFER_M,
-        ),  # fmt: skip
+            "emtag: placed/could/could not/-",
+            "naive %d m: match/no match" % NAIVE_BUFFER_M,
+        )
     ]
     for cls in CLASSES:
         c = total.get(cls)
-        if not c:
-            continue
-        for tr in ("there", "not there", "borderline"):
-            n = sum(c["pairs"].get((tr, a), 0) for a in answers)
-            if not n:
-                continue
-            mine = " / ".join("%d" % c["pairs"].get((tr, a), 0) for a in answers)
-            nv = "%d / %d" % (c["pairs"].get((tr, "naive match"), 0),
-                              c["pairs"].get((tr, "naive no match"), 0))  # fmt: skip
-            label = "%s (%d)" % (cls, c["incidents"]) if tr == "there" or not any(
-                c["pairs"].get(("there", a)) for a in answers) else ""  # fmt: skip
-            lines.append("%-14s %-10s %6d | %-40s | %s" % (label, tr, n, mine, nv))
-    lines.append("(%s)" % ", ".join("%s = %s" % (short[a], a) for a in answers[:3]))
+        label = "%s (%d)" % (cls, c["incidents"]) if c else ""
+        for tr in ("there", "not there", "borderline") if c else ():
+            k = c["pairs"]
+            pairs = sum(k.get(tr + "|" + a, 0) for a in ANSWERS)
+            if pairs:
+                mine = " / ".join(str(k.get(tr + "|" + a, 0)) for a in ANSWERS)
+                nv = "%d / %d" % (k.get(tr + "|naive match", 0), k.get(tr + "|naive no match", 0))
+                lines.append("%-15s %-10s %6d | %-33s | %s" % (label, tr, pairs, mine, nv))
+                label = ""
     return "\n".join(lines)

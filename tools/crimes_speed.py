@@ -97,12 +97,14 @@ def build(path, tags, seed=1, progress=None):
         rows, seq = [], 0
         for k, t in enumerate(ts):
             seq += 1
-            rows.append((device, seq, 1, t, ms[k], lat[k], lon[k], acc[k], "valid", received,
-                         PLACEHOLDER))  # fmt: skip
+            rows.append(
+                (device, seq, 1, t, ms[k], lat[k], lon[k], acc[k], "valid", received, PLACEHOLDER)
+            )
             if seq % 16 == 15:
                 seq += 1
-                rows.append((device, seq, 4, int(t), 0, None, None, None, "valid", received,
-                             PLACEHOLDER))  # fmt: skip
+                rows.append(
+                    (device, seq, 4, int(t), 0, None, None, None, "valid", received, PLACEHOLDER)
+                )
         fixes += len(ts)
         with db:
             db.execute(
@@ -170,3 +172,32 @@ def naive_match(store, data, policy, buffer_m=100.0):
                     pairs += 1
                     break
     return pairs, time.monotonic() - started
+
+
+def plain_sql(store, data, n):
+    """The first n incidents the straightforward way, without the trail index: one query
+    per incident for fixes in the window and a box around the scene, on the records table
+    and its (device, t) index (what a store without a spatial index offers)."""
+    from emtag.centre import crimes_incidents
+
+    incs, _, _ = crimes_incidents.read(data)
+    hits = 0
+    for inc in incs[:n]:
+        d = 1000.0 / M_PER_DEG
+        dlon = d / math.cos(math.radians(inc.lat))
+        hits += len(
+            store.db.execute(
+                "SELECT device, t, lat_e7, lon_e7, acc_cm FROM records WHERE status='valid' "
+                "AND type IN (1, 2) AND t BETWEEN ? AND ? AND lat_e7 BETWEEN ? AND ? "
+                "AND lon_e7 BETWEEN ? AND ?",
+                (
+                    int(inc.t_from),
+                    int(inc.t_to) + 1,
+                    int((inc.lat - d) * 1e7),
+                    int((inc.lat + d) * 1e7),
+                    int((inc.lon - dlon) * 1e7),
+                    int((inc.lon + dlon) * 1e7),
+                ),
+            ).fetchall()
+        )
+    return hits

@@ -114,8 +114,11 @@ def wearer_day(rng, hours):
         else:
             d.go([door] + _wander(rng, door, 3, 700) + [dest], rng.uniform(1.1, 1.6), "suburban")
         d.stay_until(d.t / 3600 + rng.uniform(0.3, 3.0))  # there: indoors
-        d.go(_wander(rng, dest, rng.randint(2, 5), 400), rng.uniform(1.1, 1.5),
-             rng.choice(("urban_canyon", "suburban", "open_sky")))  # fmt: skip
+        d.go(
+            _wander(rng, dest, rng.randint(2, 5), 400),
+            rng.uniform(1.1, 1.5),
+            rng.choice(("urban_canyon", "suburban", "open_sky")),
+        )
         back = rng.uniform(1.1, 1.5) if kind == "walk" else rng.uniform(5, 12)
         d.go([door], back, "suburban" if kind == "walk" else "urban_canyon")
         d.go([home], 1.0, "indoor")
@@ -210,8 +213,9 @@ def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython"
         path = os.path.join(d, "scenario.toml")
         tag_seed = seed * 1000 + i
         with open(path, "w") as f:
-            f.write(SCENARIO.format(i=i + 1, seed=tag_seed, start=start_iso,
-                                    duration=int(hours * 3600)))  # fmt: skip
+            f.write(
+                SCENARIO.format(i=i + 1, seed=tag_seed, start=start_iso, duration=int(hours * 3600))
+            )
         work.append((path, tag_seed, os.path.join(d, "run"), interpreter, {}))
     results = fleet._run_all(work, jobs, on_done)
     store_path = os.path.join(out_dir, "centre.sqlite")
@@ -224,8 +228,10 @@ def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython"
     st = Store(store_path)
     st.close()
     db = sqlite3.connect(store_path)
-    cols = ("device, seq, type, t, t_ms, lat_e7, lon_e7, acc_cm, alert, zone, status, reason, "
-            "received, cose, hash, sealed_by")  # fmt: skip
+    cols = (
+        "device, seq, type, t, t_ms, lat_e7, lon_e7, acc_cm, alert, zone, status, reason, "
+        "received, cose, hash, sealed_by"
+    )
     for (path, _, run_dir, _, _), r in zip(work, results, strict=True):
         if not r["device"]:
             continue
@@ -238,12 +244,16 @@ def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython"
     db.close()
     keep = {"fix_records", "device", "wall_s", "seed"}
     with open(made, "w") as f:
-        json.dump({
-            "settings": settings,
-            "results": [{k: v for k, v in r.items() if k in keep} for r in results],
-            "routes": {
-                r["device"]: os.path.join(os.path.dirname(w[0]), "route.geojson")
-                for w, r in zip(work, results, strict=True) if r["device"]
+        json.dump(
+            {
+                "settings": settings,
+                "results": [{k: v for k, v in r.items() if k in keep} for r in results],
+                "routes": {
+                    r["device"]: os.path.join(os.path.dirname(w[0]), "route.geojson")
+                    for w, r in zip(work, results, strict=True)
+                    if r["device"]
+                },
             },
-        }, f)  # fmt: skip
+            f,
+        )
     return town
