@@ -36,7 +36,7 @@ import hashlib
 import tomllib
 
 from emtag.centre import crimes_match as M
-from emtag.host import store_crimes
+from emtag.host.store import crimes as store_crimes
 
 # police.uk crime categories (data.police.uk/docs/method/crime-categories)
 POLICE_UK_TYPES = (

@@ -1,7 +1,7 @@
 """The match of one incident against one wearer, reading only the parts of the trail that
 can change the answer (the same answer as crimes_match.judge over the whole window).
 
-The trail index (host/store_crimes.py) hands over, per tile of the wearer's trail, the box
+The trail index (host/store/crimes.py) hands over, per tile of the wearer's trail, the box
 of its records, its longest gap and worst accuracy. From these, without reading a record:
 - no record of the tile can place the wearer when the box is farther from the scene than
   sqrt(u^2 + a^2) for the worst accuracy a a placing record may have;
@@ -66,7 +66,7 @@ def can_place(tl, inc, p):
 
 def judge_tiles(inc, tile_rows, fetch, p, first_t=None, last_t=None):
     """The answer (crimes_match.Answer) or None. fetch(t0, t1): the wearer's store rows in
-    [t0, t1] and the one before and after (host/store_crimes.py trail())."""
+    [t0, t1] and the one before and after (host/store/crimes.py trail())."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
     if (first_t is not None and first_t > w0) or (last_t is not None and last_t < w1):
         return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # monitored for part of it

@@ -52,11 +52,11 @@ def check(name, value):
         if name == "tz":
             if value == DEFAULT_TZ:
                 return value
-            from emtag.firmware import tz
+            from emtag.firmware import tz, tzparse
 
             try:
                 tz.Rule(value)
-            except tz.TZError as e:
+            except tzparse.TZError as e:
                 raise ConfigError("tz: %s" % e) from None
         elif not 0 < len(value) <= hi:
             raise ConfigError("%s must be 1-%d characters" % (name, hi))

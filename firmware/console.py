@@ -40,7 +40,7 @@ MAX_REQUEST = 2048  # bytes of request message: a 1 KiB zone chunk, its signatur
 # tag's own work of memory.
 LOAD_FREE = 50000
 _BUSY = b"\x84\x00\x01\x64busy\x78\x1fnot enough memory for a session"
-_LAZY = ("emtag.firmware.commands", "emtag.firmware.config")
+_LAZY = ("emtag.firmware.commands", "emtag.firmware.tagdevice", "emtag.firmware.config")
 
 
 def _room():
@@ -180,9 +180,9 @@ def attach(tag):
     """The console for a booted Tag (firmware/tag.py)."""
 
     def load():
-        from emtag.firmware import commands
+        from emtag.firmware import commands, tagdevice
 
-        return commands.Commands(tag.fs, tag.signer, commands.TagDevice(tag))
+        return commands.Commands(tag.fs, tag.signer, tagdevice.TagDevice(tag))
 
     tag.armed = read_armed(tag.fs)
     return Console(tag.fs, load, getattr(tag.board, "enter_repl", None), tag.event)

@@ -32,3 +32,12 @@ def read_file(fs, path, limit):
         return f.read(limit + 1)
     finally:
         f.close()
+
+
+def remove_tree(fs, path):
+    """Remove every file and directory under path ("" for the root)."""
+    for entry in list(fs.ilistdir(path or "/")):
+        full = path + "/" + entry[0] if path else entry[0]
+        if entry[1] == 0x4000:
+            remove_tree(fs, full)
+        fs.remove(full)

@@ -117,7 +117,8 @@ class NmeaParser:
             self._f = Fields()
         else:  # its own framing and field readers: nmea_cpython.py
             self._f = fast.Fields()
-            self.feed = fast.Framer(self, MAXLEN).feed  # type: ignore[method-assign]
+            framer = fast.Framer(self, MAXLEN, TALKERS, DECODERS, TIME_FIELD)
+            self.feed = framer.feed  # type: ignore[method-assign]
         self._ep = Epoch(not_before)
         self._fix = Fix()
         self._lb = bytearray(MAXLEN)

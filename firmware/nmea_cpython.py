@@ -4,7 +4,7 @@ more than the whole parse. Same results as the tag's code for any input and any 
 nmea.py uses this only off MicroPython and unless portable=True, and tests run the corpus
 and fuzzed streams through both and require identical fixes and counters.
 
-It allocates freely, so it is left out of firmware builds (tools/build.py CPYTHON_ONLY).
+It allocates freely, so it is left out of firmware builds (host/firmware_build.py CPYTHON_ONLY).
 
 Framing, as nmea._scan does it byte by byte: every `$` starts a sentence, which ends at
 the first CR or LF (decoded), at the next `$` (abandoned: garbage if it had any bytes) or
@@ -40,18 +40,15 @@ def xor8(buf, a, b):
 
 class Framer:
     """Cuts a byte stream into sentences and decodes each as nmea.NmeaParser._line does:
-    checksum, type and talker, then the parser's _sentence. Counters go to the parser."""
+    checksum, type and talker, then the parser's _sentence. Counters go to the parser,
+    which also hands over its tables (talkers, decoders, time field of each sentence)."""
 
-    def __init__(self, parser, maxlen):
-        from emtag.firmware import nmea
-
+    def __init__(self, parser, maxlen, talkers, decoders, time_field):
         self.p = parser
         self.fields = parser._f
         self.maxlen = maxlen
-        self.talkers = {k.encode(): v for k, v in nmea.TALKERS.items()}
-        self.types = {
-            k.encode(): (dec, nmea.TIME_FIELD.get(k, 0)) for k, dec in nmea.DECODERS.items()
-        }
+        self.talkers = {k.encode(): v for k, v in talkers.items()}
+        self.types = {k.encode(): (dec, time_field.get(k, 0)) for k, dec in decoders.items()}
         self.carry = b""  # an unfinished sentence from `$` on, kept for the next chunk
         self.skip = False  # inside an overlong line: drop up to CR, LF or `$`
         self.junked = False  # the current gap was counted as garbage

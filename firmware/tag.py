@@ -8,7 +8,7 @@ MicroPython unix port inside the simulator, and in-process on CPython.
 import gc
 import json
 
-from emtag.firmware import evidence, nmea, recordlog, uplink, zones
+from emtag.firmware import evidence, nmea, recordlog, uplink
 from emtag.firmware.files import read_file, write_atomic
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import cbor, frame, records
@@ -19,11 +19,23 @@ KEY_PATH = "device.key"
 ZONES_PATH = "zones.cbor"
 OPEN_PATH = "open.cbor"  # zones in breach, strap and case open: kept across restarts
 GNSS_IDLE_MS = 300  # a quiet UART this long ends the GNSS epoch
-FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (DESIGN.md); the zone engine
+FIX_INTERVAL_MS = 60000  # a fix record a minute is the norm (docs/DESIGN.md); zone engine
 # sets the interval (settings slow_interval_s / fast_interval_s in the zone table)
 APPROACH_VIBRATE_MS = 800  # the wearer feels zone_approach
 RECENT_EVENTS = 32  # kept in RAM for the console's `logs`
 RESCAN = 2000  # records looked through at boot for unacknowledged alerts
+
+
+def _zonetable():
+    """The zone-table loader (it leaves RAM after each load: zonetable.engine)."""
+    from emtag.firmware import zonetable
+
+    return zonetable
+
+
+# The loader comes in with the engine, while the heap is young and unfragmented (compiling
+# it at boot, next to everything else, can fail), and leaves once the table is loaded.
+_zonetable()
 
 
 class Tag:
@@ -49,6 +61,7 @@ class Tag:
             self.signer.save(self.fs, KEY_PATH)
             self.event("key_generated")
         self.device_id = self.signer.key_id()
+        self.firmware = FIRMWARE_VERSION
         self.zone_engine = self._load_zones()
         self._read_open()
         self.log = recordlog.RecordLog(self.fs)
@@ -93,13 +106,13 @@ class Tag:
         try:
             f = self.fs.open(ZONES_PATH, "rb")
         except OSError:
-            return zones.ZoneEngine([])
+            return _zonetable().engine()
         try:
-            return zones.ZoneEngine.from_table(f)  # read a zone at a time
+            return _zonetable().engine(f)  # read a zone at a time
         except (ValueError, OSError, MemoryError) as e:
             self.zones_error = str(e) or type(e).__name__
             self.event("zones_invalid", error=self.zones_error)
-            return zones.ZoneEngine([])
+            return _zonetable().engine()
         finally:
             f.close()
 
@@ -321,12 +334,14 @@ class Tag:
 
     def event(self, kind, **fields):
         fields["type"] = kind
-        text = json.dumps(fields)
+        self.board.event(json.dumps(fields))
+        off = getattr(self, "utc_offset_ms", None)
+        if off is not None:  # the console's logs carry the tag's UTC (seconds) when it knows it
+            fields["utc"] = (self.board.now_ms() + off) // 1000
         recent = self.recent
         if len(recent) >= RECENT_EVENTS:
             recent.pop(0)
-        recent.append(text)
-        self.board.event(text)
+        recent.append(json.dumps(fields))
 
     def shutdown(self):
         stats = {"nmea_" + k: v for k, v in self.parser.health().items()}

@@ -27,10 +27,6 @@ DEFAULT_RULE = "GMT0BST,M3.5.0/1,M10.5.0"
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class TZError(ValueError):
-    pass
-
-
 def year_of_days(z):
     """The proleptic Gregorian year of day z since 1970-01-01."""
     z += 719468

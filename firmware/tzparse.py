@@ -2,7 +2,10 @@
 out. Needed only while rules are read (zone table load), so kept apart from tz.py.
 """
 
-from emtag.firmware.tz import TZError
+
+class TZError(ValueError):
+    pass
+
 
 _US_RULES = ",M3.2.0,M11.1.0"
 

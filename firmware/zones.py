@@ -1,6 +1,6 @@
 """Zone engine on the tag: exclusion, inclusion and curfew zones, decided from GNSS fixes.
 
-    engine = ZoneEngine.from_table(f)                        # table: protocol/zones.cddl
+    engine = zonetable.engine(f)                             # table: protocol/zones.cddl
     for i in range(engine.update(fix)):                      # every fix, plausible or not
         kind, zone_id, snap = engine.events[i]               # log it, signed, at once
     engine.interval_ms()                                     # fix-record interval now
@@ -39,7 +39,8 @@ record says when the breach began, not when the tag became sure of it.
 
 Pure logic: no machine, no time, no I/O. The per-fix path uses small integers only and
 allocates nothing unless an alert is raised (tests/device/test_zones_cost.py checks it
-under micropython.heap_lock()). The table loader (zonetable.py) leaves RAM after loading.
+under micropython.heap_lock()). The table loader (zonetable.py) builds the engine and leaves
+RAM after loading.
 """
 
 from array import array
@@ -267,12 +268,8 @@ class Zone:
 class ZoneEngine:
     """Every fix in, alerts out. `near`: a zone is close, uncertain or breached."""
 
-    def __init__(self, zones, settings=None):
-        """zones: Zone objects; settings: every setting (zonetable.SETTINGS) by name, or
-        None for the defaults."""
-        if settings is None:
-            settings = _loader().defaults()
-            _unload()
+    def __init__(self, zones, settings):
+        """zones: Zone objects; settings: every setting (zonetable.SETTINGS) by name."""
         self.zones = zones
         g = settings
         self.sure_z = g["sure_z_x100"]
@@ -309,16 +306,6 @@ class ZoneEngine:
         self.prev_speed = None
         self.prev_margin = 0
         self.transit = Snap()
-
-    @classmethod
-    def from_table(cls, src):
-        """The engine for a zone table (protocol/zones.cddl): a file open for reading, or
-        bytes. ZoneTableError when the tag cannot use it."""
-        try:
-            zones, settings = _loader().load_table(src)
-        finally:
-            _unload()
-        return cls(zones, settings)
 
     def interval_ms(self):
         """Interval between fix records: fast near zones and for a while after."""
@@ -563,42 +550,3 @@ def _gap(s, m, ap, wide):
     if d < g:
         g = d
     return g
-
-
-def _loader():
-    global _table
-    if _table is None:
-        import gc
-
-        gc.collect()  # compiling the loader wants contiguous room
-        from emtag.firmware import zonetable
-
-        _table = zonetable
-    return _table
-
-
-def _unload():
-    """Drop the table loader from RAM once it has done its work (on MicroPython, where
-    modules are compiled into the heap; it is imported again should it be needed)."""
-    global _table
-    import sys
-
-    if sys.implementation.name == "micropython":
-        _table = None  # type: ignore[assignment]
-        _drop("emtag.firmware", "zonetable")
-        _drop("emtag.firmware", "tzparse")
-
-
-def _drop(package, name):
-    """Forget a module: its code is garbage once nothing refers to it."""
-    import sys
-
-    sys.modules.pop(package + "." + name, None)
-    pkg = sys.modules.get(package)
-    if pkg is not None and hasattr(pkg, name):
-        delattr(pkg, name)
-
-
-# The loader comes in with the engine, while the heap is young and unfragmented (compiling
-# it at boot, next to everything else, can fail), and leaves once the table is loaded.
-from emtag.firmware import zonetable as _table  # noqa: E402

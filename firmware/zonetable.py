@@ -1,8 +1,11 @@
 """Loading the zone table (protocol/zones.cddl) into the tag's zone engine: checks every
 field, sets up each zone's plane, projects the vertices, and fills in default settings.
 
-Used once, at boot, by ZoneEngine.from_table, which then drops this module again so that
-its code does not stay on the heap (on the unix port modules are compiled into RAM).
+    engine = zonetable.engine(f)     # the ZoneEngine for a table; zonetable.engine(): none
+
+engine() drops this module from RAM again once the table is loaded, so that its code does
+not stay on the heap (on the unix port modules are compiled into RAM); firmware/tag.py
+imports it at boot, while the heap is young and unfragmented.
 """
 
 import math
@@ -289,11 +292,11 @@ def load_table(src):
         raise ZoneTableError("more than %d zones" % MAX_ZONES)
     rules = []
     if tzs:  # only schedules need local time: no rules, no tz module in RAM
-        from emtag.firmware import tz
+        from emtag.firmware import tz, tzparse
 
         try:
             rules = [tz.Rule(s) for s in tzs]
-        except tz.TZError as e:
+        except tzparse.TZError as e:
             raise ZoneTableError(str(e)) from None
     out: list = []
     seen = set()
@@ -322,3 +325,35 @@ def load_table(src):
 def defaults():
     """Every setting at its default."""
     return {name: v[0] for name, v in SETTINGS.items()}
+
+
+def engine(src=None):
+    """The zone engine for a zone table (a file open for reading, or its bytes); None: an
+    engine with no zones and default settings. ZoneTableError when the tag cannot use it.
+    Leaves RAM afterwards (on MicroPython; it is imported again should it be needed)."""
+    try:
+        if src is None:
+            zs, settings = [], defaults()
+        else:
+            zs, settings = load_table(src)
+    finally:
+        _unload()
+    return zones.ZoneEngine(zs, settings)
+
+
+def _unload():
+    import sys
+
+    if sys.implementation.name == "micropython":
+        _drop("emtag.firmware", "zonetable")
+        _drop("emtag.firmware", "tzparse")
+
+
+def _drop(package, name):
+    """Forget a module: its code is garbage once nothing refers to it."""
+    import sys
+
+    sys.modules.pop(package + "." + name, None)
+    pkg = sys.modules.get(package)
+    if pkg is not None and hasattr(pkg, name):
+        delattr(pkg, name)

@@ -196,11 +196,7 @@ def build(
         },
         "exported_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "exported_by": "emtag " + _version(),
-        "rejected_in_window": store.db.execute(
-            "SELECT COUNT(*) FROM records WHERE device=? AND status='rejected' "
-            "AND t BETWEEN ? AND ?",
-            (device, t_from, t_to),
-        ).fetchone()[0],
+        "rejected_in_window": store.rejected_count(device, t_from, t_to),
     }
     manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
     members = [
@@ -225,9 +221,10 @@ def build(
 
 
 def _version() -> str:
-    from emtag.host.cli import VERSION
+    """emtag's version, as installed (pyproject.toml)."""
+    from importlib.metadata import version
 
-    return VERSION
+    return version("emtag")
 
 
 def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:

@@ -21,6 +21,7 @@ import serial
 
 from emtag.firmware import cose as fw_cose
 from emtag.host import cose as host_cose
+from emtag.host import ports
 from emtag.protocol import cbor, frame
 
 REQ_INFO = 1
@@ -46,7 +47,7 @@ def open_port(port: str, baud: int = 115200):
     try:
         return serial.serial_for_url(port, baudrate=baud, timeout=0.05, write_timeout=5)
     except (serial.SerialException, ValueError, OSError) as e:
-        raise ConsoleError("cannot open %s: %s" % (port, e)) from None
+        raise ConsoleError(ports.open_error(port, e)) from None
 
 
 class Connection:

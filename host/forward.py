@@ -21,15 +21,16 @@ Payload (JSON, UTF-8):
      "received": "2026-03-02T09:07:59.530Z",  # when the bridge stored it
      "record": "<base64 of the record exactly as the tag sent it>"}
 
-The forwarder runs in its own thread with its own SQLite connection (WAL: it never blocks
-the bridge) and is woken by the bridge after each commit (wake()).
+The forwarder runs in its own thread with its own store connection (SQLite in WAL mode or
+PostgreSQL: it never blocks the bridge) and is woken by the bridge after each commit
+(wake()). Several bridges on one PostgreSQL store each forward the whole outbox: still at
+least once.
 """
 
 import base64
 import datetime
 import json
 import queue
-import sqlite3
 import threading
 import urllib.parse
 
@@ -155,11 +156,13 @@ class Forwarder:
         """Wait until the outbox is empty (everything PUBACKed); True if it is."""
         import time
 
+        from emtag.host.store import open_store
+
         end = time.monotonic() + timeout
-        db = sqlite3.connect(self.store_path, timeout=30)
+        db = open_store(self.store_path)
         try:
             while True:
-                if self.backlog(db) == 0:
+                if db.outbox_backlog() == 0:
                     return True
                 if time.monotonic() > end:
                     return False
@@ -168,8 +171,9 @@ class Forwarder:
             db.close()
 
     def _run(self):
-        db = sqlite3.connect(self.store_path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        from emtag.host.store import open_store
+
+        db = open_store(self.store_path)
         try:
             while not self._stop.is_set():
                 self._wake.wait(POLL_S)
@@ -194,16 +198,9 @@ class Forwarder:
             if oid is not None:
                 done.append(oid)
         if done:
-            when = self.now_iso()
-            with db:
-                db.executemany(
-                    "UPDATE outbox SET forwarded=? WHERE id=?", [(when, i) for i in done]
-                )
+            db.mark_forwarded(done, self.now_iso())
             self.forwarded += len(done)
             self.emit("forwarded", count=len(done), total=self.forwarded)
-
-    def backlog(self, db):
-        return db.execute("SELECT COUNT(*) FROM outbox WHERE forwarded IS NULL").fetchone()[0]
 
     def _publish(self, db):
         with self._lock:
@@ -213,13 +210,7 @@ class Forwarder:
             skip = set(self._sent)
         if room <= 0:
             return
-        rows = db.execute(
-            "SELECT o.id, o.device, o.seq, o.kind, r.t, r.t_ms, r.lat_e7, r.lon_e7, r.acc_cm, "
-            "r.alert, r.zone, r.status, r.received, r.cose FROM outbox o "
-            "JOIN records r ON r.id = o.record_id WHERE o.forwarded IS NULL "
-            "ORDER BY o.kind = 'alert' DESC, o.id LIMIT ?",
-            (room + len(skip),),
-        ).fetchall()
+        rows = db.outbox_pending(room + len(skip))
         for row in rows:
             oid = row[0]
             if oid in skip:

@@ -188,16 +188,17 @@ class KeyStore:
         return self.get(name)
 
     def new(self, name, role, centre=None, device=None, allowed=FITTER_COMMANDS) -> Entry:
-        """A new key pair. A fitter's key is certified at once by the centre key `centre`."""
+        """A new key pair. A fitter's key is certified at once by the centre key `centre`
+        if this store holds it; without `centre` it waits for a certificate (add_cert)."""
         if role not in ROLES:
             raise KeysError("role must be one of %s" % ", ".join(ROLES))
         self._check_name(name)
+        if centre is not None and role != "fitter":
+            raise KeysError("only a fitter key is certified by a centre key")
         key = ec.generate_private_key(ec.SECP256R1())
         signer = HostSigner(key)
         cert = None
-        if role == "fitter":
-            if centre is None:
-                raise KeysError("a fitter key needs --centre: the centre key that certifies it")
+        if centre is not None:
             cert = make_cert(
                 self.get(centre, role="centre").signer(), signer.public_key(), device, allowed
             )

@@ -1,12 +1,12 @@
 """The bridge's I/O around bridge.Session: serial ports and a TCP listener, one store.
 
-    br = Bridge("store.sqlite", emit)            # emit(type, **fields)
+    br = Bridge("store.sqlite", emit)            # emit(type, **fields); or postgresql://...
     br.add_port("/dev/ttyACM0")                  # any pyserial URL: a device, a pty,
                                                  # socket://HOST:PORT, loop://, rfc2217://
     br.listen("tcp://127.0.0.1:7000")            # many tags (simulated ones) at once
     br.run()                                     # until br.stop() (another thread, a signal)
 
-One thread owns the store and every Session (SQLite wants one writer; the sessions are
+One thread owns the store and every Session (one writer connection; the sessions are
 cheap), so a record is verified, committed and only then acknowledged, whichever port it
 came in on. Each serial port has a reader thread that hands bytes to it; a port that goes
 away (unplugged, the peer of socket:// closing) is reopened every RETRY_S and gets a fresh
@@ -100,7 +100,7 @@ class _Conn:
 class Bridge:
     def __init__(self, store_path, emit, register=True, on_commit=None, baudrate=115200):
         self.store_path = store_path
-        host_store.Store(store_path).close()  # fails here, early, if the store is unusable
+        host_store.open_store(store_path).close()  # fails here, early, if it is unusable
         self.store = None  # opened by run(), in the thread that uses it
         self._emit = emit
         self.register = register
@@ -184,7 +184,7 @@ class Bridge:
 
     # the owning thread
     def run(self):
-        self.store = host_store.Store(self.store_path)
+        self.store = host_store.open_store(self.store_path)
         try:
             while not self._stop.is_set():
                 for key, _ in self._sel.select(0.5):

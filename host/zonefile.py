@@ -31,6 +31,7 @@ The table (CDDL: protocol/zones.cddl) is deterministic CBOR:
 with each ring a byte string of int32 LE (lat e7, lon e7) pairs, not closed.
 """
 
+import difflib
 import io
 import json
 import math
@@ -39,8 +40,10 @@ import struct
 import cbor2
 
 from emtag.firmware import tz as fw_tz
+from emtag.firmware import tzparse as fw_tzparse
 from emtag.firmware import zones as fw_zones
 from emtag.firmware import zonetable as fw_table
+from emtag.host import zonearea
 
 KINDS = {"exclusion": fw_zones.EXCLUSION, "inclusion": fw_zones.INCLUSION}
 MAX_ZONES = fw_table.MAX_ZONES
@@ -51,6 +54,8 @@ MAX_RADIUS_M = 20000
 # size"): more compiles, but a tag may refuse the push, so the compiler warns.
 TAG_VERTICES = 1600
 DEFAULT_APPROACH_M = {"exclusion": 200, "inclusion": 0}
+# every property a zone may have (docs/zones.md); name and description are for people only
+PROPERTIES = ("id", "kind", "radius_m", "approach_m", "schedule", "tz", "name", "description")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": range(7), "weekdays": range(5), "weekends": range(5, 7)}
 
@@ -160,11 +165,30 @@ class Zone:
 
 
 class ZoneSet:
-    def __init__(self, zones, settings, warnings, source):
+    def __init__(self, zones, settings, warnings, source, area=None):
         self.zones = zones
         self.settings = settings
         self.warnings = warnings
         self.source = source
+        self.area = area  # the file's own "area" member (docs/zones.md), or None
+
+    def check_area(self, area=None, max_spread_km=zonearea.MAX_SPREAD_KM, allow_outside=False):
+        """Refuse (ZoneFileError) a zone outside the deployment area (host/zonearea.py):
+        `area` (text) given, else $EMTAG_AREA, else the file's "area", else the region of
+        the other zones. allow_outside: warn instead."""
+        try:
+            box, origin = zonearea.area_setting(area, self.area)
+        except zonearea.AreaError as e:
+            raise ZoneFileError("%s: %s" % (self.source, e)) from None
+        centres = [(z.id, z.plane.lat0, z.plane.lon0) for z in self.zones]
+        found = zonearea.problems(centres, box, origin, max_spread_km)
+        if found and not allow_outside:
+            raise ZoneFileError(
+                "%s: %s (if it is meant, --allow-outside compiles it anyway)"
+                % (self.source, "; ".join(found))
+            )
+        self.warnings.extend(found)
+        return found
 
     def __iter__(self):
         return iter(self.zones)
@@ -173,13 +197,17 @@ class ZoneSet:
         return len(self.zones)
 
 
-def load(path, strict=False):
+def load(path, strict=False, area=None, max_spread_km=zonearea.MAX_SPREAD_KM,
+         allow_outside=False):
+    """The checked zones in a GeoJSON file, held to the deployment area (ZoneSet.check_area)."""
     try:
         with open(path) as f:
             doc = json.load(f)
     except (OSError, ValueError) as e:
         raise ZoneFileError("cannot read zones %s: %s" % (path, e)) from None
-    return parse(doc, path, strict)
+    zs = parse(doc, path, strict)
+    zs.check_area(area, max_spread_km, allow_outside)
+    return zs
 
 
 def parse(doc, source="zones", strict=False):
@@ -225,18 +253,28 @@ def parse(doc, source="zones", strict=False):
             "and refuses a table it cannot load; simplify the polygons if the push fails"
             % (total, TAG_VERTICES)
         )
-    return ZoneSet(zones, dict(settings), warnings, source)
+    return ZoneSet(zones, dict(settings), warnings, source, doc.get("area"))
 
 
 def _zone(feat, i, source, warnings, strict):
     if not isinstance(feat, dict) or feat.get("type") != "Feature":
         raise ZoneFileError("%s: feature %d is not a GeoJSON Feature" % (source, i))
     props = feat.get("properties") or {}
+    if not isinstance(props, dict):
+        raise ZoneFileError("%s: feature %d: properties must be an object" % (source, i))
     zid = props.get("id")
     name = "zone %r" % zid if isinstance(zid, str) and zid else "feature %d" % i
 
     def fail(msg):
         raise ZoneFileError("%s: %s: %s" % (source, name, msg))
+
+    for key in props:
+        if key not in PROPERTIES:
+            near = difflib.get_close_matches(str(key), PROPERTIES, 1)
+            fail(
+                "unknown property %r%s (known: %s)"
+                % (key, "; did you mean %r?" % near[0] if near else "", ", ".join(PROPERTIES))
+            )
 
     if not isinstance(zid, str) or not 1 <= len(zid) <= 32 or not zid.isprintable():
         fail("needs an id of 1-32 printable characters")
@@ -249,7 +287,7 @@ def _zone(feat, i, source, warnings, strict):
     rule = props.get("tz", fw_tz.DEFAULT_RULE)
     try:
         fw_tz.Rule(rule)
-    except fw_tz.TZError as e:
+    except fw_tzparse.TZError as e:
         fail(str(e))
     windows = _schedule(props.get("schedule"), fail)
     geom = feat.get("geometry") or {}
@@ -606,4 +644,4 @@ def compile_table(zoneset):
 
 def engine(zoneset):
     """The tag's zone engine for these zones, in process (simulations and benchmarks)."""
-    return fw_zones.ZoneEngine.from_table(compile_table(zoneset))
+    return fw_table.engine(compile_table(zoneset))

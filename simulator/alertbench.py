@@ -54,6 +54,7 @@ MATCH_AFTER_S = 60
 # the GNSS model's knobs, for sensitivity runs: the most of an excursion the receiver's
 # accuracy estimate may show (seen), and whether it reports Doppler speed
 MODEL = {"seen": 0.5, "doppler": True}
+PIECE_DAYS = 10  # benchmark(): tag-days per share of the work (progress after each)
 
 
 class Shape:
@@ -402,27 +403,30 @@ def run_days(indices, seed, settings=None, vertices=None, model=None):
     return out
 
 
-def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, model=None):
-    """Run `days` tag-days; returns the summary dict (see `report`)."""
+def benchmark(days=1000, seed=1, workers=None, settings=None, vertices=None, model=None,
+              progress=None):
+    """Run `days` tag-days; returns the summary dict (see `report`). progress(done, days),
+    if given, as each share of the days (PIECE_DAYS or so) is done."""
     t0 = time.monotonic()
     workers = workers or min(os.cpu_count() or 1, 8)
-    chunks = [list(range(k, days, workers)) for k in range(workers)]
+    n = max(1, min(days, max(workers, days // PIECE_DAYS)))  # shares: progress as they end
+    chunks = [list(range(k, days, n)) for k in range(n)]
+    pool = None
     if workers > 1 and days >= 2 * workers:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(
-                pool.map(
-                    run_days,
-                    chunks,
-                    [seed] * workers,
-                    [settings] * workers,
-                    [vertices] * workers,
-                    [model] * workers,
-                )
-            )
-    else:
-        parts = [run_days(range(days), seed, settings, vertices, model)]
+        pool = ProcessPoolExecutor(workers)
+    parts = []
+    try:
+        for part in (pool.map if pool else map)(
+            run_days, chunks, [seed] * n, [settings] * n, [vertices] * n, [model] * n
+        ):
+            parts.append(part)
+            if progress is not None:
+                progress(sum(len(p) for p in parts), days)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     results = [r for part in parts for r in part]
     summary = summarise(results, days, seed)
     summary["wall_s"] = time.monotonic() - t0

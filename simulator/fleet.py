@@ -11,14 +11,29 @@ of simulate.simulate (plus "out" and "seed").
 """
 
 import concurrent.futures
+import multiprocessing
 import os
 
 from emtag.simulator import scenario as scenario_mod
+from emtag.simulator import summary
+
+_SHARED = None  # in a worker process: the parent's array of each run's share done
+
+
+def _init(shared):
+    global _SHARED
+    _SHARED = shared
 
 
 def _run(job):
-    path, seed, out, interpreter, overrides = job
+    path, seed, out, interpreter, overrides, index = job
     from emtag.simulator import simulate
+
+    progress = None
+    if _SHARED is not None:
+
+        def progress(frac, now_ms):  # one writer per slot: no lock needed
+            _SHARED[index] = frac
 
     sc = scenario_mod.load(path)
     sc.seed = seed
@@ -27,28 +42,32 @@ def _run(job):
     if overrides.get("always_on_gnss"):
         sc.hardware.config["gnss_always_on"] = 1
         sc.name += " (1 Hz always-on GNSS baseline)"
-    result = simulate.simulate(sc, out, interpreter)
+    result = simulate.simulate(sc, out, interpreter, progress=progress)
     result["out"] = out
     result["seed"] = seed
     return result
 
 
-def _pool(jobs, n):
+def _pool(jobs, n, shared):
     jobs = jobs or os.cpu_count() or 1
-    return concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(jobs, n)))
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, n)), initializer=_init, initargs=(shared,)
+    )
 
 
-def fleet(path, n, out_dir, interpreter=None, jobs=None, seed=None, on_done=None):
+def fleet(path, n, out_dir, interpreter=None, jobs=None, seed=None, on_done=None,
+          on_progress=None):
     sc = scenario_mod.load(path)
     first = sc.seed if seed is None else seed
     work = [
         (path, first + i, os.path.join(out_dir, "tag-%03d" % (i + 1)), interpreter, {})
         for i in range(n)
     ]
-    return _run_all(work, jobs, on_done)
+    return _run_all(work, jobs, on_done, on_progress)
 
 
-def with_baseline(path, out_dir, interpreter=None, seed=None, jobs=None, on_done=None):
+def with_baseline(path, out_dir, interpreter=None, seed=None, jobs=None, on_done=None,
+                  on_progress=None):
     """The scenario as written and its 1 Hz always-on GNSS baseline, side by side."""
     sc = scenario_mod.load(path)
     s = sc.seed if seed is None else seed
@@ -56,19 +75,29 @@ def with_baseline(path, out_dir, interpreter=None, seed=None, jobs=None, on_done
         (path, s, out_dir, interpreter, {}),
         (path, s, os.path.join(out_dir, "baseline-1hz"), interpreter, {"always_on_gnss": True}),
     ]
-    return _run_all(work, jobs, on_done)
+    return _run_all(work, jobs, on_done, on_progress)
 
 
-def _run_all(work, jobs, on_done):
-    """Results of the runs in `work`, in its order; on_done(i, result) as each finishes."""
+def _run_all(work, jobs, on_done, on_progress=None):
+    """Results of the runs in `work`, in its order; on_done(i, result) as each finishes,
+    on_progress([share done of each run]) about twice a second."""
     results = [None] * len(work)
-    with _pool(jobs, len(work)) as pool:
-        futs = {pool.submit(_run, job): i for i, job in enumerate(work)}
-        for f in concurrent.futures.as_completed(futs):
-            i = futs[f]
-            results[i] = f.result()
-            if on_done is not None:
-                on_done(i, results[i])
+    shared = multiprocessing.RawArray("d", len(work))
+    with _pool(jobs, len(work), shared) as pool:
+        futs = {pool.submit(_run, job + (i,)): i for i, job in enumerate(work)}
+        waiting = set(futs)
+        while waiting:
+            done, waiting = concurrent.futures.wait(
+                waiting, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for f in done:
+                i = futs[f]
+                results[i] = f.result()
+                shared[i] = 1.0
+                if on_done is not None:
+                    on_done(i, results[i])
+            if on_progress is not None:
+                on_progress(list(shared))
     return results
 
 
@@ -136,10 +165,11 @@ def _format(head, rows):
 
 
 def main(args, sc, out, interpreter):
-    """`emtag sim --tags N` and `--baseline`: parallel runs, one summary table."""
+    """`emtag sim --tags N` and `--baseline`: parallel runs, one summary table; progress of
+    the runs on stderr while they go."""
     import sys
 
-    from emtag.simulator import simulate
+    from emtag.simulator.progress import RunsBar
 
     path = args.scenario
     if args.tags is not None:
@@ -152,8 +182,11 @@ def main(args, sc, out, interpreter):
             flush=True,
         )
 
+        bar = RunsBar(sys.stderr, "emtag sim", ["tag %03d" % (i + 1) for i in range(n)])
+
         def done(i, r):
             bad = sum(1 for c in r["checks"] if not c["ok"])
+            bar.clear()
             print(
                 "tag %03d (seed %d): %s, %.0f s%s"
                 % (
@@ -166,7 +199,7 @@ def main(args, sc, out, interpreter):
                 flush=True,
             )
 
-        results = fleet(path, n, out, interpreter, args.jobs, sc.seed, done)
+        results = fleet(path, n, out, interpreter, args.jobs, sc.seed, done, bar.update)
         print()
         print(fleet_table(results))
         failed = sum(1 for r in results for c in r["checks"] if not c["ok"])
@@ -178,13 +211,17 @@ def main(args, sc, out, interpreter):
         flush=True,
     )
 
-    def said(i, r):
-        print("%s run done (%.0f s)" % (("adaptive", "baseline")[i], r["wall_s"]), flush=True)
-        sys.stdout.flush()
+    bar = RunsBar(sys.stderr, "emtag sim", ["adaptive", "baseline"])
 
-    adaptive, baseline = with_baseline(path, out, interpreter, sc.seed, args.jobs, said)
+    def said(i, r):
+        bar.clear()
+        print("%s run done (%.0f s)" % (("adaptive", "baseline")[i], r["wall_s"]), flush=True)
+
+    adaptive, baseline = with_baseline(
+        path, out, interpreter, sc.seed, args.jobs, said, bar.update
+    )
     print()
-    print(simulate.summary_table(adaptive))
+    print(summary.summary_table(adaptive))
     print()
     print(baseline_table(adaptive, baseline))
     failed = [c for c in adaptive["checks"] if not c["ok"]]

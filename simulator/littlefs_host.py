@@ -143,3 +143,28 @@ def format_and_provision(flash, files):
         with fs.open(path, "wb") as f:
             f.write(data)
     fs.unmount()
+
+
+class _FlashView:
+    """A MicroPython-style block device seen as the simulator's Flash."""
+
+    def __init__(self, bdev):
+        self.bdev = bdev
+        self.block_size = bdev.block_size
+        self.block_count = bdev.block_count
+
+    def read(self, block, offset, n):
+        buf = bytearray(n)
+        self.bdev.readblocks(block, buf, offset)
+        return bytes(buf)
+
+    def program(self, block, offset, data):
+        self.bdev.writeblocks(block, data, offset)
+
+    def erase(self, block):
+        self.bdev.ioctl(6, block)
+
+
+def mkfs(bdev):
+    """An empty filesystem on a MicroPython-style block device (vfs.VfsLfs2.mkfs)."""
+    format_and_provision(_FlashView(bdev), {})

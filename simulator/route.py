@@ -6,10 +6,8 @@ optional `dwell_s`, a list of [vertex index, seconds] pairs: the wearer stops at
 vertex for that long; optional `environments`, a list of [vertex index, environment]
 pairs: from that vertex on, the GNSS environment (open_sky, suburban, urban_canyon,
 indoor) is this one. A GPX track (.gpx) works too (simulator/gpx.py): speeds and dwells
-come from its timestamps.
+come from its timestamps. simulator/routefile.py reads either kind of file.
 """
-
-import json
 
 from emtag.simulator import geo
 
@@ -64,39 +62,3 @@ class Route:
                 return lat, lon, speed, geo.bearing_deg(lat0, lon0, lat1, lon1)
         _, _, _, _, lat1, lon1 = self.legs[-1]
         return lat1, lon1, 0.0, 0.0
-
-
-def load(path):
-    if path.lower().endswith(".gpx"):
-        from emtag.simulator import gpx
-
-        return gpx.load(path)
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        raise RouteError("cannot read route %s: %s" % (path, e)) from None
-    if doc.get("type") == "FeatureCollection":
-        lines = [
-            f for f in doc.get("features", []) if f.get("geometry", {}).get("type") == "LineString"
-        ]
-        if len(lines) != 1:
-            raise RouteError("%s: expected exactly one LineString feature" % path)
-        doc = lines[0]
-    props = doc.get("properties") or {}
-    geom = doc.get("geometry") if doc.get("type") == "Feature" else doc
-    if not geom or geom.get("type") != "LineString":
-        raise RouteError("%s: route must be a GeoJSON LineString" % path)
-    dwell = {}
-    for item in props.get("dwell_s", []):
-        if not (isinstance(item, list) and len(item) == 2):
-            raise RouteError("%s: dwell_s items are [vertex index, seconds]" % path)
-        dwell[int(item[0])] = float(item[1])
-    speed = props.get("speed_mps", WALKING_MPS)
-    speed = [float(v) for v in speed] if isinstance(speed, list) else float(speed)
-    envs = []
-    for item in props.get("environments", []):
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)):
-            raise RouteError("%s: environments items are [vertex index, environment]" % path)
-        envs.append((int(item[0]), item[1]))
-    return Route(geom["coordinates"], speed, dwell, envs)

@@ -14,8 +14,8 @@ import tempfile
 import time
 
 from emtag.firmware.boards import simwire as w
+from emtag.host import unixport
 from emtag.simulator.flash import PowerCut
-from emtag.tools import unixport
 
 # The boot stub: mount the firmware's ROMFS image (see unixport.romfs_image), then run the
 # unmodified firmware from it. ROM_BYTES lets the board report heap use without the image.
@@ -115,7 +115,7 @@ def _boot_cpython(world):
 
     transport = DirectTransport(world)
     try:
-        main.run(sim_board.Board(transport, fs_factory=littlefs_host.mount))
+        main.run(sim_board.Board(transport, host_fs=littlefs_host))
     except BaseException:
         # after a cut the firmware may see a failed flash write (littlefs-python turns the
         # exception in its callback into an error code) before PowerCut itself

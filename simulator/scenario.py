@@ -33,7 +33,7 @@ import datetime
 import os
 import tomllib
 
-from emtag.simulator import gnss, timeline
+from emtag.simulator import gnss, scenario_keys, timeline
 
 
 class ScenarioError(ValueError):
@@ -44,6 +44,10 @@ class Scenario:
     def __init__(self, path, data):
         self.path = path
         base = os.path.dirname(os.path.abspath(path))
+        try:  # unknown keys and names refused by name, with the nearest valid one
+            scenario_keys.check(data, _zone_ids(path, base, data))
+        except scenario_keys.ScenarioKeyError as e:
+            raise ScenarioError("%s: %s" % (path, e)) from None
         try:
             self.name = str(data.get("name", os.path.basename(path)))
             self.seed = int(data.get("seed", 1))
@@ -88,6 +92,18 @@ class Scenario:
             n = e.get("count")
             if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
                 raise ScenarioError("%s: [[expect]] count must be a whole number >= 0" % path)
+
+
+def _zone_ids(path, base, data):
+    """The ids of the scenario's zones (for its [[expect]] zone names), or None."""
+    if not isinstance(data.get("zones"), str):
+        return None
+    from emtag.host import zonefile
+
+    try:
+        return [z.id for z in zonefile.load(os.path.join(base, data["zones"]))]
+    except (zonefile.ZoneFileError, OSError) as e:
+        raise ScenarioError("%s: zones %s: %s" % (path, data["zones"], e)) from None
 
 
 def _parse_time(text):

@@ -9,6 +9,11 @@ port reach the tag at the virtual time they arrive; what the tag writes to its c
 straight back. Any serial client works: `emtag fit --port ...`, pyserial, mpremote (which
 the locked tag ignores), picocom.
 
+With `--uplink tcp:HOST:PORT` the tag uploads to a real `emtag bridge --listen` there instead
+of the simulator's own bridge: a standalone bridge (and whatever reads its store or its
+MQTT forwarding) fed by a simulated tag in real time. The connection is the tag's link:
+when it drops, the tag's uplink sees a dead link and resends, and it is made again.
+
 The pty is put in raw mode, so every byte (0x00, 0x03, ...) passes unchanged. Output the
 client does not read is dropped once the pty's buffer is full, as a USB CDC port with no
 host would.
@@ -23,9 +28,9 @@ import signal
 import socket
 import time
 import tty
-from urllib.parse import urlparse
 
 from emtag.firmware.boards import simwire as w
+from emtag.host import ports
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
@@ -117,16 +122,96 @@ class SocketPort:
         self.listener.close()
 
 
+class BridgeLink:
+    """The tag's uplink to an external bridge over TCP, in place of the World's Session:
+    receive(data) sends the tag's bytes and returns none; the bridge's replies arrive through
+    the Pacer (fds, read), at the virtual time they come in. A lost connection is made again
+    (at most every RETRY_S); bytes sent meanwhile are lost, as on a dead link."""
+
+    RETRY_S = 2.0
+    START_S = 10.0  # at start, wait this long for the bridge to come up
+
+    def __init__(self, spec):
+        try:  # the port spellings of every command (host/ports.py)
+            p = ports.parse(str(spec))
+        except ports.PortNameError as e:
+            raise ServeError("--uplink: %s" % e) from None
+        if p.kind != "tcp" or not p.port:
+            raise ServeError("uplink must be tcp:HOST:PORT, tcp:PORT or socket://HOST:PORT, "
+                             "not %r" % str(spec))
+        host, port = p.host, p.port
+        self.addr = (host, port)
+        self.url = "tcp:%s:%d" % self.addr
+        self.sock = None
+        self._next_try = 0.0
+        give_up = time.monotonic() + self.START_S
+        while self.sock is None and time.monotonic() < give_up:
+            self._next_try = 0.0
+            self._connect()
+            if self.sock is None:
+                time.sleep(0.2)
+        if self.sock is None:
+            raise ServeError("cannot reach a bridge at %s (start `emtag bridge --listen "
+                             "tcp://%s:%d` first)" % (self.url, host, port))
+
+    def _connect(self):
+        if self.sock is not None or time.monotonic() < self._next_try:
+            return
+        self._next_try = time.monotonic() + self.RETRY_S
+        try:
+            self.sock = socket.create_connection(self.addr, timeout=2)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            self.sock = None
+
+    def _drop(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+    def receive(self, data):
+        self._connect()
+        if self.sock is not None:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self._drop()
+        return b""
+
+    def fds(self):
+        self._connect()
+        return [self.sock] if self.sock is not None else []
+
+    def read(self, ready):
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop()
+        return data
+
+    def close(self):
+        self._drop()
+
+
 def open_port(spec):
-    """'pty', 'socket://HOST:PORT' (PORT 0: any free port) or 'tcp:PORT' (127.0.0.1)."""
-    if spec in (None, "", "pty"):
+    """pty, or a TCP address to listen on (host/ports.py spellings: tcp:PORT, tcp:HOST:PORT,
+    socket://HOST:PORT; PORT 0: any free port). `spec`: the text or a parsed ports.Port."""
+    if spec in (None, ""):
+        spec = "pty"
+    try:
+        p = spec if isinstance(spec, ports.Port) else ports.parse(spec, pty=True)
+    except ports.PortNameError as e:
+        raise ServeError(str(e)) from None
+    if p.kind == "pty":
         return PtyPort()
-    if spec.startswith("tcp:"):
-        spec = "socket://127.0.0.1:" + spec[4:]
-    u = urlparse(spec)
-    if u.scheme != "socket" or not u.hostname or u.port is None:
-        raise ServeError("port must be pty, socket://HOST:PORT or tcp:PORT, not %r" % spec)
-    return SocketPort(u.hostname, u.port)
+    if p.kind != "tcp":
+        raise ServeError(
+            "a simulated tag serves its console on pty or a TCP port (tcp:PORT, "
+            "tcp:HOST:PORT, socket://HOST:PORT), not %r" % p.text
+        )
+    return SocketPort(p.host, p.port)
 
 
 class Pacer:
@@ -136,10 +221,11 @@ class Pacer:
     the wall-clock moment t is due, or True as soon as console bytes arrive (queued for the
     tag at the virtual time they came in). Ctrl-C ends the scenario: the tag shuts down."""
 
-    def __init__(self, port, speed=1.0):
+    def __init__(self, port, speed=1.0, link=None):
         if not speed > 0:
             raise ServeError("speed must be positive")
         self.port = port
+        self.link = link  # BridgeLink: the external bridge's replies come in here too
         self.speed = speed
         self.stopping = False
         self._v0 = None
@@ -159,13 +245,24 @@ class Pacer:
                 if now_v >= t:
                     return False
                 timeout = min((t - now_v) / 1000.0 / self.speed, POLL_S)
-                ready, _, _ = select.select(self.port.fds(), [], [], timeout)
-                if ready:
-                    data = self.port.read(ready)
+                sources = [(self.port, w.CONSOLE)]
+                if self.link is not None:
+                    sources.append((self.link, w.LINK))
+                fds = [fd for src, _ in sources for fd in src.fds()]
+                ready, _, _ = select.select(fds, [], [], timeout)
+                came = False
+                for src, channel in sources:
+                    mine = [fd for fd in src.fds() if fd in ready]
+                    data = src.read(mine) if mine else b""
                     if data:
                         world.now = max(world.now, min(int(now_v), t))
-                        world.rx.append((w.CONSOLE, data))
-                        return True
+                        if channel == w.LINK:
+                            world._to_tag(w.LINK, data)  # through the link's faults
+                        else:
+                            world.rx.append((channel, data))
+                        came = True
+                if came and world.rx:
+                    return True
         except KeyboardInterrupt:
             self.stopping = True
             world.end = world.now  # the tag's next wake says stop; it shuts down cleanly
@@ -181,17 +278,25 @@ def serve(
     speed=1.0,
     timeline=None,
     announce=print,
+    uplink=None,
+    to_end=False,
 ):
-    """Run until Ctrl-C (or SIGTERM); returns the World's events."""
+    """Run until Ctrl-C (or SIGTERM); returns the World's events. uplink: the address of an
+    external bridge (BridgeLink) the tag uploads to instead of the simulator's own; to_end:
+    stop at the scenario's end (duration_s) rather than at Ctrl-C."""
     from emtag.simulator import runner, scenario
     from emtag.simulator.world import World
 
     sc = scenario.load(scenario_path or BENCH)
     out_dir = out_dir or os.path.join("out", "serve")
+    link = BridgeLink(uplink) if uplink else None
     port = open_port(port_spec)
-    pacer = Pacer(port, speed)
+    pacer = Pacer(port, speed, link)
     world = World(sc, out_dir, timeline)
-    world.end = float("inf")  # until interrupted
+    if link is not None:
+        world.bridge = link
+    if not to_end:
+        world.end = float("inf")  # until interrupted
     world.console_port = port
     world.pacer = pacer
 
@@ -216,5 +321,7 @@ def serve(
         signal.signal(signal.SIGTERM, old)
         signal.signal(signal.SIGINT, old_int)
         port.close()
+        if link is not None:
+            link.close()
         world.close()
     return world.events.events

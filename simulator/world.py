@@ -19,7 +19,7 @@ from emtag.firmware.boards import simwire as w
 from emtag.host import bridge as host_bridge
 from emtag.host import store as host_store
 from emtag.host import zonefile
-from emtag.simulator import hardware, littlefs_host, route
+from emtag.simulator import hardware, littlefs_host, routefile
 from emtag.simulator.events import EventLog, iso
 from emtag.simulator.flash import Flash, PowerCut
 
@@ -38,7 +38,7 @@ class World:
         self.queue = []
         self._qseq = 0
         self.rx = []  # (channel, bytes) waiting for the tag's next wake
-        self.route = route.load(scenario.route)
+        self.route = routefile.load(scenario.route)
         self.zones = zonefile.load(scenario.zones) if scenario.zones else []
         self.inside = {z.id: False for z in self.zones}
         self.flash = Flash(FLASH_BLOCK, FLASH_BLOCKS)
@@ -46,7 +46,9 @@ class World:
         files.update(hardware.provisioned(scenario))  # config.cbor, state.cbor, as fitted
         littlefs_host.format_and_provision(self.flash, files)
         os.makedirs(out_dir, exist_ok=True)
-        self.events = EventLog(os.path.join(out_dir, "events.jsonl"), timeline)
+        self.events = EventLog(
+            os.path.join(out_dir, "events.jsonl"), timeline, scenario.hardware.config.get("tz")
+        )
         store_path = os.path.join(out_dir, "store.sqlite")
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(store_path + suffix):

@@ -11,7 +11,7 @@ import time
 class BridgeProc:
     def __init__(self, *args):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emtag.host.cli", "bridge", *args],
+            [sys.executable, "-m", "emtag.cli.main", "bridge", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

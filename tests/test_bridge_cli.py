@@ -19,7 +19,7 @@ from emtag.protocol import messages as m
 
 def bridge_cli(*args, timeout=20):
     return subprocess.run(
-        [sys.executable, "-m", "emtag.host.cli", "bridge", *args],
+        [sys.executable, "-m", "emtag.cli.main", "bridge", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emtag.host import unixport
 from emtag.protocol.cbor import UNDEFINED, CBORError, Simple, Tag, decode_prefix, dumps, loads
-from emtag.tools import unixport
 
 SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

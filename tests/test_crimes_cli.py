@@ -13,7 +13,7 @@ import sys
 import pytest
 from crime_trails import T0, at, stream, upload
 
-from emtag.host import cli
+from emtag.cli import main as cli
 from emtag.host.store import Store
 
 HEADER = "id,crime_type,latitude,longitude,uncertainty_m,time_from,time_to"
@@ -353,7 +353,7 @@ def test_usage_errors_are_one_line_and_exit_2(db, tmp_path):
             [
                 sys.executable,
                 "-m",
-                "emtag.host.cli",
+                "emtag.cli.main",
                 "crimes",
                 "match",
                 "--incidents",

@@ -25,7 +25,7 @@ from emtag.firmware import cose as fcose
 from emtag.firmware import p256
 from emtag.firmware.signer import SoftwareSigner
 from emtag.host import cose as hcose
-from emtag.tools import unixport
+from emtag.host import unixport
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "vectors", "cose")
 

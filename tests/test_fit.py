@@ -3,7 +3,7 @@ real pty (and a TCP port), and `emtag fit` drives every command through pyserial
 attacks a wearer could make over the same port.
 
 The firmware runs on the MicroPython unix port in the tag's 192 KiB heap, compiled to .mpy
-and run from a ROMFS image as a board runs it (tools/unixport.py), or in-process on CPython
+and run from a ROMFS image as a board runs it (host/unixport.py), or in-process on CPython
 where there is no unix port.
 """
 
@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from emtag.cli import main as cli
 from emtag.firmware import cose as fw_cose
-from emtag.host import cli, fitting, keys
+from emtag.host import fitting, keys, unixport
 from emtag.protocol import cbor
-from emtag.tools import unixport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONES = os.path.join(REPO, "examples", "zones", "victim-home.geojson")
@@ -34,7 +34,7 @@ class Serve:
         self.out = out
         self.log_path = os.path.join(out, "serve.log")
         self.log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "emtag.host.cli", "sim", "--serve", "--out", out, *args]
+        cmd = [sys.executable, "-m", "emtag.cli.main", "sim", "--serve", "--out", out, *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
         m = self.wait_for(r"tag console on (\S+)")
         self.port = m.group(1)
@@ -100,7 +100,7 @@ def test_a_fresh_tag_answers_only_info(bench, capsys):
     # without provisioning, even a correctly signed command is refused
     code, err = fit(bench, capsys, "config", "set", "fix_interval_s=30")
     assert code == 2 and "not_provisioned" in err
-    bench.wait_for(r"console_rejected +code=not_provisioned")
+    bench.wait_for(r"console_rejected +code not_provisioned")
 
 
 def test_fitting_session(bench, capsys):
@@ -134,6 +134,13 @@ def test_fitting_session(bench, capsys):
     assert code == 0
     kinds = [json.loads(e)["type"] for e in r["events"]]
     assert "armed" in kinds and "selftest" in kinds
+    # each event carries the tag's UTC: from time sync, or the next GNSS fix (simulated time)
+    stamps = [json.loads(e).get("utc") for e in r["events"]]
+    assert stamps and all(isinstance(t, int) and t > 1.7e9 for t in stamps), stamps
+    code = cli.main(["fit", "logs", "-n", "3", "--port", bench.port, "--keys", bench.keys])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(out) == 3, out
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(", line) for line in out), out
     code, r = fit(bench, capsys, "config", "get")
     assert code == 0 and r["config"]["fix_interval_s"] == 30
     # the same through the installed console script, in its own process, as people run it
@@ -141,7 +148,7 @@ def test_fitting_session(bench, capsys):
         [
             sys.executable,
             "-m",
-            "emtag.host.cli",
+            "emtag.cli.main",
             "fit",
             "--port",
             bench.port,
@@ -154,8 +161,8 @@ def test_fitting_session(bench, capsys):
         timeout=60,
     )
     assert p.returncode == 0, p.stderr
-    assert re.search(r"provisioned +yes, anchor [0-9a-f]{16}", p.stdout)
-    assert re.search(r"armed +True", p.stdout) and "registered   yes" in p.stdout
+    assert re.search(r"provisioned +yes, trust anchor centre \(kid [0-9a-f]{16}\)", p.stdout)
+    assert re.search(r"armed +yes", p.stdout) and "registered   yes" in p.stdout
     for kind in ("provisioned", "config_changed", "zones_installed", "time_synced", "armed"):
         bench.wait_for(r"tag +%s" % kind)
 
@@ -255,7 +262,7 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
         "malformed",
         "forbidden",
     ):
-        bench.wait_for(r"console_rejected +code=%s" % code)
+        bench.wait_for(r"console_rejected +code %s" % code)
 
 
 def test_ctrl_c_on_a_locked_tag_reaches_no_repl(bench, capsys):
@@ -283,8 +290,8 @@ def test_decommission_uploads_then_wipes(bench, capsys):
     assert after["device"] != before["device"] and after["provisioned"] is False
     assert after["counter"] == 0 and after["status"]["zones"] == 0
     assert bench.store.tag(bytes.fromhex(before["device"]))["decommissioned"]
-    bench.wait_for(r"decommissioning +forced=False pending=0")
-    bench.wait_for(r"tag +key_generated[^\n]*\n[^\n]*tag +boot +device=%s" % after["device"])
+    bench.wait_for(r"decommissioning +forced no, pending 0")
+    bench.wait_for(r"tag +key_generated[^\n]*\n[^\n]*tag +boot +device %s" % after["device"])
 
 
 def test_a_socket_port_at_the_tags_heap(tmp_path, capsys):
@@ -332,5 +339,13 @@ def test_socket_port_on_cpython(tmp_path, capsys):
             forged = fw_cose.sign1(centre.signer(), cbor.dumps(body))
             with pytest.raises(fitting.ConsoleError, match="does not verify"):
                 con.receipt([reply[0], 0, forged], "status", body[0])
+        # the README's spelling, options after the command, answers in words
+        tcp = "tcp:" + s.port.rsplit(":", 1)[1]
+        code = cli.main(["fit", "status", "--port", tcp, "--keys", str(tmp_path / "keys")])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert re.search(r"strap +closed", out) and re.search(r"battery +\d\.\d\d V", out)
+        assert re.search(r"armed +no: tamper detection off", out)
+        assert "True" not in out and "False" not in out and "_mv" not in out
     finally:
         s.stop()

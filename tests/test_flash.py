@@ -1,4 +1,4 @@
-"""Building and flashing the firmware (tools/build.py, emtag flash): every module compiles
+"""Building and flashing the firmware (host/firmware_build.py, emtag flash): every module compiles
 with the mpy-cross the firmware targets, the littlefs image mounts back with its manifest,
 the dry-run plan, and the compiled firmware running on the unix port at the tag's heap."""
 
@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from emtag.host import cli
-from emtag.tools import build, unixport
+from emtag.cli import main as cli
+from emtag.host import firmware_build as build
+from emtag.host import unixport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH_CODES = {"x64": 2, "armv6m": 4, "xtensawin": 10}  # MicroPython's MP_NATIVE_ARCH_*
@@ -90,6 +91,18 @@ def test_flash_image_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "picotool load" in out and os.path.getsize(img) == 352 * 4096
     assert json.loads(build.read_image(img)[build.MANIFEST])["board"] == "rp2"
+
+
+def test_an_image_into_a_missing_folder_or_too_few_blocks_is_a_clear_error(tmp_path, capsys):
+    img = tmp_path / "no" / "such" / "app.img"
+    assert cli.main(["flash", "--image", str(img), "--build", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--image %s: the folder %s does not exist" % (img, img.parent) in err
+    assert not (tmp_path / "b").exists()  # said before building anything
+    img = tmp_path / "app.img"
+    assert cli.main(["flash", "--image", str(img), "--blocks", "4", "--build", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit in 4 blocks" in err and "Traceback" not in err
 
 
 def test_dry_run_plan(esp32_build, tmp_path, capsys):
@@ -177,7 +190,7 @@ def test_the_compiled_modules_run_on_the_unix_port(tmp_path):
     """Every module of the unix build imports from its .mpy (v6.3, the port's own format)
     with no source on the path, and the console answers. (All of them at once, bytecode in
     the heap: 1M. The tag's 192 KiB is the simulator's business: it runs this build from
-    a ROMFS image, bytecode in place, tools/unixport.py.)"""
+    a ROMFS image, bytecode in place, host/unixport.py.)"""
     b = build.build(str(tmp_path), "unix")
     names = [
         f[len("lib/") : -len(".mpy")].replace("/", ".").replace(".__init__", "")

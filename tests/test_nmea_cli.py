@@ -5,6 +5,8 @@ The capture quotes gpsd's gp-320fw-2019-04-06-overflow.log (BSD-2-Clause, Copyri
 GPSD project; terms in ../shared/corpus/gpsd/COPYING).
 """
 
+import datetime
+import io
 import json
 import os
 import re
@@ -13,8 +15,8 @@ import sys
 
 import pytest
 
-from emtag.host import cli
-from emtag.tools import unixport
+from emtag.cli import main as cli
+from emtag.host import unixport
 
 KEYS = ["time", "lat", "lon", "fix", "sats", "hdop", "accuracy_m", "speed_mps", "course_deg",
         "alt_m"]
@@ -74,9 +76,40 @@ def test_one_json_object_per_epoch(capsys, capture):
 
 
 def test_default_not_before_is_the_tags(capsys, capture):
-    _, out, _ = emtag(capsys, capture)
+    _, out, err = emtag(capsys, capture)
     # 2019-04-06 is before 2025-01-01: a rolled-over receiver, 1024 weeks on
     assert json.loads(out.splitlines()[0])["time"] == "2038-11-20T23:57:24.020Z"
+    # ...and stderr says so: the file, how many epochs, from and to, and the way out
+    later = datetime.date(2019, 4, 6) + datetime.timedelta(weeks=1024)
+    assert "cap.nmea: 2 epochs dated 2019-04-06 moved 1024 weeks (19.6 years) on, to %s" % (
+        later.isoformat()) in err
+    assert "dates before 2025-01-01" in err and "--not-before 2019-01-01" in err
+    _, _, err = emtag(capsys, capture, "--not-before", "2019-01-01")
+    assert "moved" not in err and "rollover" not in err
+
+
+def test_a_date_too_early_even_for_a_rollover_is_said(capsys, tmp_path):
+    path = tmp_path / "old.nmea"
+    path.write_text(nmea("GPRMC,120000,A,4808.9978,N,01135.0800,E,1.0,90.0,060180,,,A"))
+    _, out, err = emtag(capsys, str(path))
+    assert json.loads(out)["time"] is None
+    assert "old.nmea: 1 epoch dated 1980-01-06 given no time" in err
+    assert "--not-before 1980-01-01" in err
+
+
+def test_standard_input(capsys, capture, monkeypatch):
+    data = open(capture, "rb").read()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, out, err = emtag(capsys, "-", "--not-before", "2010-01-01")
+    code2, out2, err2 = emtag(capsys, capture, "--not-before", "2010-01-01")
+    assert code == code2 == 0 and out == out2 and len(out.splitlines()) == 2
+    assert err == err2.replace("cap.nmea", "<stdin>")
+    code, _, err = emtag(capsys, "-", "-")
+    assert code == 2 and "only once" in err
+    # and through a pipe, as `gpspipe -R | emtag nmea -` would
+    p = subprocess.run([sys.executable, "-m", "emtag.cli.main", "nmea", "-", "--not-before",
+                        "2010-01-01"], input=data, capture_output=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.decode() == out2, p.stderr
 
 
 def test_corrupt_input_exits_zero(capsys, tmp_path):
@@ -127,7 +160,7 @@ def test_bad_date_option(capsys, capture):
 def test_micropython_interpreter_prints_the_same(capture):
     def run(*extra):
         return subprocess.run(
-            [sys.executable, "-m", "emtag.host.cli", "nmea", capture, "--full",
+            [sys.executable, "-m", "emtag.cli.main", "nmea", capture, "--full",
              "--not-before", "2010-01-01", *extra],
             capture_output=True, text=True, timeout=120, env=dict(os.environ))
 

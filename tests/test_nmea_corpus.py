@@ -17,8 +17,8 @@ import sys
 import pytest
 
 from emtag.firmware.gnss_time import days_from_civil
-from emtag.host.cli_nmea import decode_cpython, decode_micropython, iso_time, strip_comments
-from emtag.tools import unixport
+from emtag.host import unixport
+from emtag.host.nmeacapture import decode_cpython, decode_micropython, iso_time, strip_comments
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(REPO, "..", "shared", "corpus", "gpsd")

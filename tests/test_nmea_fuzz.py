@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emtag.firmware.nmea import NmeaParser
-from emtag.host.cli_nmea import strip_comments
-from emtag.tools import unixport
+from emtag.host import unixport
+from emtag.host.nmeacapture import strip_comments
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(REPO, "..", "shared", "corpus", "gpsd")

@@ -8,7 +8,8 @@ import pytest
 
 import emtag.firmware
 import emtag.protocol
-from emtag.tools import powercut, unixport
+from emtag.host import unixport
+from emtag.tools import powercut
 
 pytestmark = pytest.mark.skipif(unixport.binary() is None, reason="no MicroPython unix port")
 

@@ -8,7 +8,7 @@ import pynmea2
 import pytest
 
 from emtag.firmware import nmea
-from emtag.simulator import battery, power, receiver, route, sensors, timeline, uart
+from emtag.simulator import battery, power, receiver, route, routefile, sensors, timeline, uart
 
 T0 = 1772442000000  # 2026-03-02 09:00 UTC
 LAT, LON = 53.47, -2.25
@@ -264,7 +264,7 @@ GPX = """<?xml version="1.0"?>
 def test_gpx_routes_replay_their_own_timing(tmp_path):
     p = tmp_path / "walk.gpx"
     p.write_text(GPX)
-    r = route.load(str(p))
+    r = routefile.load(str(p))
     assert r.duration_s == pytest.approx(410, abs=2)
     _, _, v, _ = r.at(50)
     assert v == pytest.approx(1.0, rel=0.02)  # 100 m in 100 s
@@ -281,7 +281,7 @@ def test_route_environments_and_speeds_per_leg(tmp_path):
         '"environments": [[0, "indoor"], [1, "urban_canyon"]]}, "geometry": {"type": '
         '"LineString", "coordinates": [[0, 0], [0, 0.0009], [0, 0.0018]]}}'
     )
-    r = route.load(str(p))
+    r = routefile.load(str(p))
     assert r.environments == [(0, "indoor"), (1, "urban_canyon")]
     assert r.vertex_t[1] == pytest.approx(100, rel=0.01)
     assert r.duration_s == pytest.approx(100 + 30 + 10, rel=0.01)

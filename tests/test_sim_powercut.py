@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from emtag.host import cli, verify
+from emtag.cli import main as cli
+from emtag.host import unixport, verify
 from emtag.protocol import records
 from emtag.simulator import flash, scenario, simulate, timeline
-from emtag.tools import unixport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, "examples")

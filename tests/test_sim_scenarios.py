@@ -12,9 +12,9 @@ import zlib
 
 import pytest
 
-from emtag.host import cli
+from emtag.cli import main as cli
+from emtag.host import unixport
 from emtag.simulator import fleet, scenario, simulate
-from emtag.tools import build, unixport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, "examples")
@@ -266,6 +266,8 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     assert 'data-ready="1"' in text, "the page's script did not run to its end"
     assert '<p id="errors"></p>' in text, "script errors: " + text[text.find('id="errors"') :][:300]
     assert "shielding_suspected" in text and "Battery" in text
+    # its own symbol on the map and in the table, with a severity (simulator/report_alerts.py)
+    assert 'data-kind="shielding_suspected"' in text and "(warning)" in text
     # and the check does catch an error: the same page with a broken script
     broken = tmp_path / "broken.html"
     broken.write_text(html.replace("</body>", "<script>noSuchFunction();</script></body>"))
@@ -291,7 +293,7 @@ def test_hardware_alerts_on_micropython_at_the_tags_heap(name, tmp_path):
     the alerts and the GNSS duty cycling run there as on CPython."""
     sc = scenario.load(os.path.join(EXAMPLES, name))
     runs = 2 if name == "strap-cut.toml" else 1  # and byte-identical there too
-    with build.unixport_from_mpy():
+    with unixport.staged_from_mpy():
         for i in range(runs):
             r = simulate.simulate(sc, str(tmp_path / str(i)), "micropython")
     assert r["checks"] and all(c["ok"] for c in r["checks"]), r["checks"]

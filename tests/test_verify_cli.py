@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from evidence_streams import make_stream
 
-from emtag.host import bridge, cli, store
+from emtag.cli import main as cli
+from emtag.host import bridge, store
 from emtag.host import cose as host_cose
 from emtag.protocol import frame
 from emtag.protocol import messages as m
@@ -23,7 +24,7 @@ from emtag.protocol import messages as m
 def emtag(*args):
     """The real command line, in a subprocess: exit status and output as a user sees them."""
     return subprocess.run(
-        [sys.executable, "-m", "emtag.host.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "emtag.cli.main", *args], capture_output=True, text=True, timeout=120
     )
 
 

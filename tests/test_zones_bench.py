@@ -42,7 +42,7 @@ def test_command_prints_both_engines():
         [
             sys.executable,
             "-m",
-            "emtag.host.cli",
+            "emtag.cli.main",
             "bench",
             "alerts",
             "--days",

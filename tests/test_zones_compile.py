@@ -223,7 +223,7 @@ def test_wrap_around_sunday_midnight():
 
 def emtag(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "emtag.host.cli", *args],
+        [sys.executable, "-m", "emtag.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,

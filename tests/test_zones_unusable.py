@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from emtag.host import zonefile
+from emtag.host import unixport, zonefile
 from emtag.simulator import scenario, simulate
-from emtag.tools import unixport
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 

@@ -9,6 +9,7 @@ missed breaches and detection latency for both. The model: emtag.simulator.alert
 """
 
 import json
+import sys
 
 HELP = "zone alert quality: false alerts, missed breaches, latency vs naive geofencing"
 
@@ -39,6 +40,7 @@ def run(args):
     from emtag.firmware import zonetable
     from emtag.host.errors import CommandError
     from emtag.simulator import alertbench
+    from emtag.simulator.progress import Bar
 
     if not 1 <= args.days <= 100000:
         raise CommandError("--days must be 1..100000")
@@ -55,12 +57,14 @@ def run(args):
         model["seen"] = 0.0
     if args.no_doppler:
         model["doppler"] = False
+    bar = Bar(sys.stderr, "emtag bench alerts")
     summary = alertbench.benchmark(
         days=args.days,
         seed=args.seed,
         workers=args.workers,
         settings=settings or None,
         model=model or None,
+        progress=lambda done, days: bar.show(done / days, "%d of %d tag-days" % (done, days)),
     )
     summary["model"] = dict(alertbench.MODEL, **model)
     if args.json:

@@ -10,7 +10,7 @@ import sys
 import time
 
 from emtag.firmware import p256
-from emtag.tools import unixport
+from emtag.host import unixport
 
 D = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
 

@@ -22,7 +22,9 @@ TARGET = 500
 def add_arguments(p):
     p.add_argument("--hours", type=float, default=24.0, help="simulated hours (24)")
     p.add_argument("--scenario", default=EXAMPLE, help="scenario (default: typical-week.toml)")
-    p.add_argument("--no-cpython", action="store_true", help="skip the in-process CPython peer")
+    p.add_argument(
+        "--no-cpython", action="store_true", help="skip the in-process CPython peer"
+    )
 
 
 def measure(path, hours, interpreter, out):
@@ -32,15 +34,15 @@ def measure(path, hours, interpreter, out):
     sc = scenario.load(path)
     sc.duration_s = min(sc.duration_s, hours * 3600)
     sc.expect = []  # a speed run: the scenario's checks are for the whole week
-    progress, _ = simulate.progress_bar(sys.stderr, sc)
+    progress, _ = simulate.progress_bar(sys.stderr, sc, label="emtag bench sim: " + interpreter)
     r = simulate.simulate(sc, out, interpreter, progress=progress)
     return r["sim_s"], r["wall_s"], r["fix_records"]
 
 
 def run(args):
+    from emtag.host import unixport
     from emtag.host.errors import CommandError
     from emtag.simulator import runner, scenario
-    from emtag.tools import unixport
 
     if not 0 < args.hours <= 24 * 7:
         raise CommandError("--hours must be above 0 and at most 168")
@@ -65,13 +67,9 @@ def run(args):
         )
     mp_sim, mp_wall, _ = got["micropython"]
     if "cpython" in got:
-        print(
-            "MicroPython / CPython in-process: %.2f (wall time ratio)"
-            % (got["cpython"][1] / mp_wall)
-        )
+        print("MicroPython / CPython in-process: %.2f (wall time ratio)"
+              % (got["cpython"][1] / mp_wall))
     speed = mp_sim / mp_wall
-    print(
-        "target: %dx real time on MicroPython: %s (%.0fx)"
-        % (TARGET, "met" if speed >= TARGET else "NOT met", speed)
-    )
+    print("target: %dx real time on MicroPython: %s (%.0fx)"
+          % (TARGET, "met" if speed >= TARGET else "NOT met", speed))
     return 0

@@ -40,12 +40,10 @@ def decode(data):
     return out
 """
 
-MP_SCRIPT = (
-    FIX_DECODER
-    + r"""
+MP_SCRIPT = FIX_DECODER + r"""
 import gc, sys, time, micropython
 from array import array
-from emtag.firmware import zones
+from emtag.firmware import zones, zonetable
 
 def load(path):
     with open(path, "rb") as f:
@@ -55,7 +53,7 @@ def run(table_path, fix_path, repeat):
     gc.collect()
     base = gc.mem_alloc()
     with open(table_path, "rb") as f:
-        eng = zones.ZoneEngine.from_table(f)
+        eng = zonetable.engine(f)
     gc.collect()
     ram = gc.mem_alloc() - base
     fixes = load(fix_path)
@@ -66,7 +64,7 @@ def run(table_path, fix_path, repeat):
     for r in range(repeat):  # per fix, the fastest of the runs: the machine's own noise out
         if r:
             with open(table_path, "rb") as f:
-                eng = zones.ZoneEngine.from_table(f)
+                eng = zonetable.engine(f)
         gc.collect()
         gc.disable()
         for i in range(n):
@@ -84,7 +82,7 @@ def run(table_path, fix_path, repeat):
         gc.enable()
     # again, fresh engine, heap locked for every fix that raised no alert
     with open(table_path, "rb") as f:
-        eng = zones.ZoneEngine.from_table(f)
+        eng = zonetable.engine(f)
     locked = failed = 0
     for i in range(n):
         if events[i] or not i:  # the first fix sets up the filter (a cosine: a float)
@@ -104,7 +102,6 @@ def run(table_path, fix_path, repeat):
 import json
 run(sys.argv[1], sys.argv[2], int(sys.argv[3]))
 """
-)
 
 
 def make_case(worst=False, seed=3):
@@ -179,7 +176,7 @@ def _stats(us, alloc, events):
 
 
 def run_micropython(table, fixes):
-    from emtag.tools import unixport
+    from emtag.host import unixport
 
     with tempfile.TemporaryDirectory() as d:
         tp, fp, sp = (os.path.join(d, n) for n in ("zones.cbor", "fixes.bin", "bench.py"))
@@ -200,14 +197,14 @@ def run_micropython(table, fixes):
 
 
 def run_cpython(table, fixes):
-    from emtag.firmware import zones
+    from emtag.firmware import zonetable
 
     ns: dict = {}
     exec(FIX_DECODER, ns)
     objs = ns["decode"](fixes)
     us, events = [1e9] * len(objs), [0] * len(objs)
     for _ in range(REPEAT):
-        eng = zones.ZoneEngine.from_table(table)
+        eng = zonetable.engine(table)
         for i, f in enumerate(objs):
             t0 = time.perf_counter()
             ne = eng.update(f)
@@ -221,8 +218,8 @@ def add_arguments(p):
 
 
 def run(args):
+    from emtag.host import unixport
     from emtag.host.errors import CommandError
-    from emtag.tools import unixport
 
     if unixport.binary() is None:
         raise CommandError("the MicroPython unix port is not installed")

@@ -25,7 +25,7 @@ import re
 import sys
 import time
 
-from emtag.tools import unixport
+from emtag.host import unixport
 
 DEVICE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powercut_device.py")
 HEAPSIZE = "2M"  # the RAM flash (128 KiB) and the checker's model live on the test heap

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from emtag.tools import unixport
+from emtag.host import unixport
 
 STUBS = ["micropython-stdlib-stubs==1.29.*", "micropython-unix-stubs==1.29.*"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -183,9 +183,9 @@ class McuBoard:
     def wipe_flash(self):
         """Decommission: remove every file of the firmware's (PrefixFs cannot erase blocks;
         a board with its own data partition erases all of it instead)."""
-        from emtag.firmware import commands
+        from emtag.firmware import files
 
-        commands.remove_tree(self.mount(), "")
+        files.remove_tree(self.mount(), "")
 
     def random_bytes(self, n):
         import os

@@ -87,36 +87,17 @@ class HeapWatch:
         return self._t.call(op, body)
 
 
-class _FlashView:
-    """A block device seen as the simulator's Flash, for littlefs_host (CPython only)."""
-
-    def __init__(self, bdev):
-        self.bdev = bdev
-        self.block_size = bdev.block_size
-        self.block_count = bdev.block_count
-
-    def read(self, block, offset, n):
-        buf = bytearray(n)
-        self.bdev.readblocks(block, buf, offset)
-        return bytes(buf)
-
-    def program(self, block, offset, data):
-        self.bdev.writeblocks(block, data, offset)
-
-    def erase(self, block):
-        self.bdev.ioctl(6, block)
-
-
 class Board:
     name = "sim"
 
-    def __init__(self, transport=None, fs_factory=None):
+    def __init__(self, transport=None, host_fs=None):
         if transport is None:
             import os
 
             transport = PipeTransport(os.getenv("EMTAG_SIM_FDS"))
         self._t = transport = HeapWatch(transport)
-        self._fs_factory = fs_factory
+        # on CPython: the simulator's littlefs (mount(bdev), mkfs(bdev)); None: vfs.VfsLfs2
+        self._host_fs = host_fs
         info = transport.call(w.INFO, b"")
         self._now = w.u64(info, 0)
         self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
@@ -233,20 +214,18 @@ class Board:
         bd = self.bdev
         for block in range(bd.block_count):
             bd.ioctl(6, block)
-        if self._fs_factory is None:
+        if self._host_fs is None:
             import vfs
 
             vfs.VfsLfs2.mkfs(bd)  # type: ignore[arg-type]
         else:
-            from emtag.simulator import littlefs_host  # type: ignore[import-not-found]
-
-            littlefs_host.format_and_provision(_FlashView(bd), {})
+            self._host_fs.mkfs(bd)
 
     # storage and entropy
     def mount(self):
         """The littlefs filesystem on the tag's flash (formatted at manufacture)."""
-        if self._fs_factory is not None:
-            return self._fs_factory(self.bdev)
+        if self._host_fs is not None:
+            return self._host_fs.mount(self.bdev)
         import vfs
 
         # the stub declares VfsLfs2 abstract and wants its own block-device base class

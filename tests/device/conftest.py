@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from emtag.tools import unixport
+from emtag.host import unixport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

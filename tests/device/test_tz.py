@@ -1,7 +1,7 @@
 # POSIX TZ rules on the tag (firmware/tz.py): both UK changes, southern-hemisphere rules,
 # the RFC 8536 extensions tzdata uses, and schedule minutes across the changes.
 # Runs on CPython and on the MicroPython unix port. Instants were checked with zoneinfo.
-from emtag.firmware import tz
+from emtag.firmware import tz, tzparse
 
 UK_SPRING_2026 = 1774746000  # 2026-03-29 01:00 UTC: GMT -> BST
 UK_AUTUMN_2026 = 1792890000  # 2026-10-25 01:00 UTC: BST -> GMT
@@ -14,7 +14,7 @@ SCL_END_2026 = 1775358000  # 2026-04-05 03:00 UTC (Saturday 24:00 -03)
 def raises(fn, *args):
     try:
         fn(*args)
-    except tz.TZError:
+    except tzparse.TZError:
         return True
     return False
 

@@ -88,7 +88,7 @@ def table(rows, settings=None, tzs=()):
 
 
 def engine(rows, settings=None, tzs=()):
-    return zones.ZoneEngine.from_table(table(rows, settings, tzs))
+    return zonetable.engine(table(rows, settings, tzs))
 
 
 def run(eng, fixes):
@@ -322,10 +322,10 @@ def test_zone_approach_once_per_visit():
 def test_table_checks():
     ok = table([circle("a", 100)])
     assert len(zonetable.load_table(ok)[0]) == 1
-    assert raises(zones.ZoneEngine.from_table, b"")
-    assert raises(zones.ZoneEngine.from_table, ok[:-3])  # cut short
-    assert raises(zones.ZoneEngine.from_table, ok + cbor.dumps(cbor.dumps(1)))
-    assert raises(zones.ZoneEngine.from_table, cbor.dumps([1, {}, [], 0]))  # not wrapped
+    assert raises(zonetable.engine, b"")
+    assert raises(zonetable.engine, ok[:-3])  # cut short
+    assert raises(zonetable.engine, ok + cbor.dumps(cbor.dumps(1)))
+    assert raises(zonetable.engine, cbor.dumps([1, {}, [], 0]))  # not wrapped
     bad_rows = [
         ["a", 2, 0, 0, [], [0, LAT0, LON0, 10000]],  # kind
         ["", 0, 0, 0, [], [0, LAT0, LON0, 10000]],  # id
@@ -337,12 +337,12 @@ def test_table_checks():
         ["a", 0, 0, 0, [], [2, LAT0, LON0, 10000]],  # shape
     ]
     for row in bad_rows:
-        assert raises(zones.ZoneEngine.from_table, table([row])), row
-    assert raises(zones.ZoneEngine.from_table, table([circle("a", 1), circle("a", 2)]))
-    assert raises(zones.ZoneEngine.from_table, table([circle("a", 1)], {"confirm_s": -1}))
-    assert raises(zones.ZoneEngine.from_table, table([circle("a", 1)], {"nonsense": 1}))
-    assert raises(zones.ZoneEngine.from_table, table([circle("a", 1)], tzs=["GMT"]))
-    eng = zones.ZoneEngine([])
+        assert raises(zonetable.engine, table([row])), row
+    assert raises(zonetable.engine, table([circle("a", 1), circle("a", 2)]))
+    assert raises(zonetable.engine, table([circle("a", 1)], {"confirm_s": -1}))
+    assert raises(zonetable.engine, table([circle("a", 1)], {"nonsense": 1}))
+    assert raises(zonetable.engine, table([circle("a", 1)], tzs=["GMT"]))
+    eng = zonetable.engine()
     assert eng.update(F(T0, 0, 0)) == 0 and eng.accepted
 
 

@@ -4,7 +4,7 @@
 import math
 import struct
 
-from emtag.firmware import zones
+from emtag.firmware import zonetable
 from emtag.protocol import cbor
 
 MICROPYTHON_HEAPSIZE = "1M"
@@ -58,7 +58,7 @@ def track():
 def test_per_fix_path_allocates_nothing():
     table = zone_table()
     # first pass: which fixes raise alerts (those allocate: a tuple, maybe a Snap)
-    eng = zones.ZoneEngine.from_table(table)
+    eng = zonetable.engine(table)
     assert len(eng.zones) == 20
     raised = bytearray()
     for f in track():
@@ -70,7 +70,7 @@ def test_per_fix_path_allocates_nothing():
     except ImportError:
         return  # CPython: nothing more to see
     # second pass, same fixes, a fresh engine: every quiet fix under heap_lock
-    eng = zones.ZoneEngine.from_table(table)
+    eng = zonetable.engine(table)
     k = 0
     for f in track():
         if k == 0 or raised[k]:  # the first fix sets up the filter (a cosine: floats)

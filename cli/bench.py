@@ -1,0 +1,29 @@
+"""Benchmarks, each against a named peer measured in the same run (docs/DESIGN.md). Each
+sub-benchmark is a module with HELP, add_arguments(parser) and run(args) -> exit code,
+listed in BENCHMARKS; add yours with one line."""
+
+import importlib
+
+HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed)"
+
+# name -> module, in --help order
+BENCHMARKS = {
+    "alerts": "emtag.tools.bench_alerts",
+    "zones": "emtag.tools.bench_zones",
+    "sim": "emtag.tools.bench_sim",
+    "centre": "emtag.tools.bench_centre",
+    "crimes": "emtag.tools.bench_crimes",
+}
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, modname in BENCHMARKS.items():
+        mod = importlib.import_module(modname)
+        b = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        mod.add_arguments(b)
+        b.set_defaults(_bench=mod.run)
+
+
+def run(args):
+    return args._bench(args)
