@@ -61,6 +61,12 @@ class Result:
         }
 
 
+def _iso(t):
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def match(store, data, policy, now=None, progress=None):
     """Match the incidents file's bytes against the store under the policy. progress(i, n)
     after each incident."""
@@ -72,8 +78,14 @@ def match(store, data, policy, now=None, progress=None):
     res.refusals = list(refusals)
     res.incidents_read = len(incidents) + len(refusals)
     ok = []
+    cutoff = max((r.cutoff_t for r in store.retention_runs()), default=None)
     for inc in incidents:
         why = policy.check_type(inc.crime_type)
+        if why is None and cutoff is not None and inc.t_from < cutoff:
+            why = (
+                "before_retention_cutoff",
+                ("the store no longer holds records from before %s (retention)" % _iso(cutoff)),
+            )
         if why is None and inc.t_to - inc.t_from > policy.max_window_s:
             why = (
                 "window_too_long",

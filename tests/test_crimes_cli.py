@@ -369,3 +369,17 @@ def test_usage_errors_are_one_line_and_exit_2(db, tmp_path):
         )
         assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_incidents_before_the_retention_cutoff_are_refused(db, tmp_path, capsys):
+    store, tags = db
+    st = Store(store)
+    st.delete_before(T0 + 1800, "30 days", "2026-04-01T00:00:00Z")
+    st.close()
+    inc = incidents(tmp_path, on_trail(), on_trail("later", east=1.4 * 60 * 40, t0=2350, t1=2450))
+    out = str(tmp_path / "hits.csv")
+    code, _, _ = match(capsys, store, inc, out)
+    got = {r["incident_id"]: r for r in hits(out)}
+    assert code == 0 and got["on-trail"]["answer"] == "refused"
+    assert "retention" in got["on-trail"]["explanation"]
+    assert got["later"]["answer"] == "placed" and got["later"]["device"] == tags["A"]

@@ -197,6 +197,7 @@ class CrimeStore:
         (hw,) = self.db.execute(
             "SELECT COALESCE((SELECT v FROM trail_index_state WHERE k='records_id'), 0)"
         ).fetchone()
+        self._forget_deleted()
         (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
         if top <= hw:
             return 0
@@ -218,6 +219,28 @@ class CrimeStore:
                 "INSERT OR REPLACE INTO trail_index_state(k, v) VALUES ('records_id', ?)", (top,)
             )
         return written
+
+    def _forget_deleted(self):
+        """After a retention run (delete_before), drop the tiles of the records it deleted."""
+        (cutoff,) = self.db.execute("SELECT MAX(cutoff_t) FROM retention_log").fetchone()
+        (done,) = self.db.execute(
+            "SELECT COALESCE((SELECT v FROM trail_index_state WHERE k='retention_cutoff'), 0)"
+        ).fetchone()
+        if cutoff is None or cutoff <= done:
+            return
+        with self.db:
+            old = "SELECT id FROM trail_tiles WHERE t_hi < ?"
+            self.db.execute("DELETE FROM trail_rtree WHERE id IN (%s)" % old, (cutoff,))
+            self.db.execute("DELETE FROM trail_tiles WHERE t_hi < ?", (cutoff,))
+            self.db.execute("DELETE FROM trail_extents")
+            self.db.execute(
+                "INSERT INTO trail_extents(device, first_t, last_t) "
+                "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles GROUP BY device"
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO trail_index_state(k, v) VALUES ('retention_cutoff', ?)",
+                (cutoff,),
+            )
 
     def _index_devices(self, todo):
         """Recompute the tiles of these (device, earliest new t) from that t's bucket on."""
