@@ -102,7 +102,15 @@ def match(store, data, policy, now=None, progress=None):
         store, store.known_devices(), now, policy.flag_max_age_s
     )
     res.eligible = len(wearers)
-    extents = store.trail_extents()
+    import numpy as np
+
+    ext = store.trail_extents()
+    have = sorted(d for d in wearers if d in ext)
+    extents = (
+        have,
+        np.array([ext[d][0] for d in have], dtype=np.int64),
+        np.array([ext[d][1] for d in have], dtype=np.int64),
+    )
     p = policy.params
     for i, inc in enumerate(ok):
         res.per_incident[inc.id] = _match_one(store, inc, wearers, extents, p, res.rows)
@@ -114,30 +122,37 @@ def match(store, data, policy, now=None, progress=None):
 
 
 def _match_one(store, inc, wearers, extents, p, out):
+    """Judge one incident against the eligible wearers; counts of what was looked at.
+    extents: (devices, first t, last t) arrays of the eligible wearers' trails."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
-    tiles = {}
-    for device, *tile in store.trail_tiles_near(
-        inc.lat, inc.lon, inc.uncertainty_m + p.report_within_m, w0, w1
-    ):
-        if device in wearers:
-            tiles.setdefault(device, []).append(tile)
-    counts = {"candidates": 0, "unmonitored": 0, "not_yet_tagged": 0}
-    for device in wearers:
-        ext = extents.get(device)
-        if ext is None or ext[0] > w1:
-            counts["not_yet_tagged"] += 1  # no record before the window ends
-        elif ext[1] < w0:
-            counts["unmonitored"] += 1  # silent since before the window began
-        elif (ext[0] > w0 or ext[1] < w1) and device not in tiles:
-            tiles[device] = []  # monitored for part of the window only
+    rows = [
+        r
+        for r in store.trail_tiles_near(
+            inc.lat, inc.lon, inc.uncertainty_m + p.report_within_m, w0, w1
+        )
+        if r[0] in wearers
+    ]
+    rows.sort(key=lambda r: r[0])
+    tiles = crimes_tiles.screen(inc, rows, p)
+    devices, first, last = extents
+    not_yet = first > w1  # no record before the window ends
+    silent = (last < w0) & ~not_yet  # silent since before the window began
+    partial = ((first > w0) | (last < w1)) & ~not_yet & ~silent  # monitored for part of it
+    for i in partial.nonzero()[0].tolist():
+        tiles[devices[i]] = []  # judged over the whole window
+    counts = {
+        "candidates": len(tiles),
+        "unmonitored": int(silent.sum()),
+        "not_yet_tagged": int(not_yet.sum()) + len(wearers) - len(devices),
+    }
+    ends = dict(zip(devices, zip(first.tolist(), last.tolist(), strict=True), strict=True))
     for device, dev_tiles in sorted(tiles.items()):
-        counts["candidates"] += 1
-        first, last = extents.get(device, (None, None))
+        t_first, t_last = ends[device]
 
         def fetch(t0, t1, device=device):
             return store.trail(device, t0, t1)
 
-        ans = crimes_tiles.judge_tiles(inc, dev_tiles, fetch, p, first, last)
+        ans = crimes_tiles.judge_tiles(inc, dev_tiles, fetch, p, t_first, t_last)
         if ans is not None:
             out.append(Row(inc, device, ans))
     return counts
