@@ -81,6 +81,11 @@ def screen(inc, rows, p):
     return out
 
 
+def box_distance(lat, lon, lat_lo, lat_hi, lon_lo, lon_hi):
+    """Metres from (lat, lon) to a box (degrees)."""
+    return M.distance_m(lat, lon, min(max(lat, lat_lo), lat_hi), min(max(lon, lon_lo), lon_hi))
+
+
 def can_place(tl, inc, p):
     a = min(tl.max_acc_m, p.max_place_acc_m, max(p.place_acc_floor_m, inc.uncertainty_m))
     return tl.d_min <= math.hypot(inc.uncertainty_m, p.place_scale * a)

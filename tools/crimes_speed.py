@@ -151,9 +151,11 @@ def incidents(n, seed=2):
 
 def naive_match(store, data, policy, buffer_m=100.0):
     """The naive matcher through the same store and trail index: every eligible wearer with
-    a fix within buffer_m of the reported point during the window. Returns (pairs, seconds)."""
+    a fix within buffer_m of the reported point during the window, reading only the tiles
+    whose box comes that close. Returns (pairs, seconds)."""
     from emtag.centre import crimes_eligibility, crimes_incidents
     from emtag.centre import crimes_match as M
+    from emtag.centre.crimes_tiles import box_distance
 
     started = time.monotonic()
     incs, _, _ = crimes_incidents.read(data, policy.timezone)
@@ -163,14 +165,23 @@ def naive_match(store, data, policy, buffer_m=100.0):
     pairs = 0
     for inc in incs:
         w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
-        devices = {r[0] for r in store.trail_tiles_near(inc.lat, inc.lon, buffer_m, w0, w1)}
-        for d in devices & wearers.keys():
-            for _, t, t_ms, la, lo, _ in store.trail(d, w0, w1):
-                if inc.t_from <= t + t_ms / 1000 <= inc.t_to and (
-                    M.distance_m(inc.lat, inc.lon, la / 1e7, lo / 1e7) <= buffer_m
+        near = {}
+        for d, t_lo, t_hi, _, _, la0, la1, lo0, lo1 in store.trail_tiles_near(
+            inc.lat, inc.lon, buffer_m, w0, w1
+        ):
+            if d in wearers and t_hi >= w0 and t_lo <= w1:
+                if box_distance(inc.lat, inc.lon, la0 / 1e7, la1 / 1e7, lo0 / 1e7, lo1 / 1e7) <= (
+                    buffer_m + 1
                 ):
-                    pairs += 1
-                    break
+                    near.setdefault(d, []).append((max(t_lo, w0), min(t_hi, w1)))
+        for d, spans in near.items():
+            if any(
+                inc.t_from <= t + t_ms / 1000 <= inc.t_to
+                and M.distance_m(inc.lat, inc.lon, la / 1e7, lo / 1e7) <= buffer_m
+                for a, b in spans
+                for _, t, t_ms, la, lo, _ in store.trail(d, a, b)
+            ):
+                pairs += 1
     return pairs, time.monotonic() - started
 
 
