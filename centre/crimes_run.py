@@ -132,7 +132,7 @@ def _match_one(store, inc, wearers, extents, p, out):
         )
         if r[0] in wearers
     ]
-    rows.sort(key=lambda r: r[0])
+    rows.sort()  # by device, then time: the same order on every backend
     tiles = crimes_tiles.screen(inc, rows, p)
     devices, first, last = extents
     not_yet = first > w1  # no record before the window ends

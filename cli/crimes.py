@@ -112,11 +112,7 @@ def run(args):
 def _open_store(target):
     from emtag.cli.storeargs import open_reading
 
-    store = open_reading(target)
-    if not hasattr(store, "trail_index_refresh"):
-        store.close()
-        raise CommandError("crime mapping runs on a SQLite store for now (%s)" % store.target)
-    return store
+    return open_reading(target)
 
 
 def _progress(what):

@@ -55,3 +55,43 @@ def upload(st, sg, items):
     for i in range(0, len(items), 8):
         s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 8]])))
     return sg.key_id().hex()
+
+
+def walk(rng, n, every=60.0):
+    """A wearer's trail: dwells, walks, drives and gaps, as (t, east, north, acc)."""
+    t, x, y = T0 + rng.uniform(0, 600), rng.uniform(-3000, 3000), rng.uniform(-3000, 3000)
+    out = []
+    while len(out) < n:
+        kind = rng.choice(("dwell", "walk", "drive", "gap"))
+        steps = rng.randint(3, 40)
+        speed = {"dwell": 0.0, "walk": 1.4, "drive": 12.0, "gap": 0.0}[kind]
+        th = rng.uniform(0, 2 * math.pi)
+        for _ in range(steps):
+            dt = every * rng.uniform(0.9, 1.1) * (rng.uniform(5, 60) if kind == "gap" else 1)
+            t += dt
+            x += speed * dt * math.cos(th) + rng.gauss(0, 5)
+            y += speed * dt * math.sin(th) + rng.gauss(0, 5)
+            out.append((t, x, y, rng.choice((5, 9, 15, 30, 45, 70))))
+    return out[:n]
+
+
+def insert(st, device, points, first_seq=1):
+    rows = []
+    for i, (t, x, y, acc) in enumerate(points):
+        lat, lon = at(x, y)
+        rows.append(
+            {
+                "device": device,
+                "seq": first_seq + i,
+                "type": 1,
+                "t": int(t),
+                "t_ms": int((t % 1) * 1000),
+                "lat_e7": round(lat * 1e7),
+                "lon_e7": round(lon * 1e7),
+                "acc_cm": acc * 100,
+                "status": "valid",
+                "received": "x",
+                "cose": b"x",
+            }
+        )
+    st.add_records(rows)

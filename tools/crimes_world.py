@@ -16,7 +16,7 @@ import random
 import sqlite3
 from dataclasses import dataclass, field
 
-from emtag.simulator import fleet, route
+from emtag.simulator import fleet, routefile
 
 TOWN = (53.4808, -2.2453)  # centre of the simulated town (the examples' approved address)
 TOWN_M = 6000  # the town's width and height
@@ -123,6 +123,8 @@ def wearer_day(rng, hours):
         d.go([door], back, "suburban" if kind == "walk" else "urban_canyon")
         d.go([home], 1.0, "indoor")
         t = d.t / 3600 + rng.uniform(0.2, 2.0)
+    if len(d.coords) == 1:  # a day at home: to the door and back
+        d.go([door, home], 1.0, "indoor")
     d.stay_until(hours)
     return d
 
@@ -199,7 +201,7 @@ def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython"
                 os.path.join(out_dir, "centre.sqlite"), START, hours, results=done["results"]
             )
             for dev, path in done["routes"].items():
-                town.routes[dev] = route.load(path)
+                town.routes[dev] = routefile.load(path)
             return town
     rng = random.Random(seed)
     start_iso = datetime.datetime.fromtimestamp(START, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -240,7 +242,9 @@ def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython"
             db.execute("INSERT INTO devices SELECT * FROM tag.devices")
             db.execute("INSERT INTO records(%s) SELECT %s FROM tag.records" % (cols, cols))
         db.execute("DETACH DATABASE tag")
-        town.routes[r["device"]] = route.load(os.path.join(os.path.dirname(path), "route.geojson"))
+        town.routes[r["device"]] = routefile.load(
+            os.path.join(os.path.dirname(path), "route.geojson")
+        )
     db.close()
     keep = {"fix_records", "device", "wall_s", "seed"}
     with open(made, "w") as f:

@@ -34,7 +34,7 @@ INDEX_EXTRA_M = 100  # ...plus this
 NO_ACC_CM = 10000  # a record without an accuracy radius counts as +-100 m
 M_PER_DEG_LAT = 110500.0  # a little under the true 110,574-111,694: boxes err large
 
-MIGRATION = """
+SQLITE_MIGRATION = """
 CREATE TABLE crime_flags (            -- eligibility for crime mapping, every change kept
     id INTEGER PRIMARY KEY,
     device TEXT NOT NULL,
@@ -74,6 +74,51 @@ CREATE TABLE trail_extents (          -- first and last indexed record of each d
 CREATE TABLE trail_index_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 -- a wearer's trail in time order without touching the table (trail(), the index refresh)
 CREATE INDEX records_trail ON records(device, t, seq, lat_e7, lon_e7, acc_cm, t_ms)
+    WHERE status='valid' AND type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL
+    AND t IS NOT NULL;
+"""
+
+POSTGRES_MIGRATION = """
+CREATE TABLE crime_flags (
+    id BIGSERIAL PRIMARY KEY,
+    device TEXT NOT NULL,
+    eligible SMALLINT NOT NULL,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at BIGINT NOT NULL,
+    until BIGINT,
+    source TEXT NOT NULL
+);
+CREATE INDEX crime_flags_device ON crime_flags(device, id);
+CREATE TABLE crime_audit (
+    id BIGSERIAL PRIMARY KEY,
+    entry TEXT NOT NULL,
+    prev_sha256 TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE trail_tiles (
+    id BIGSERIAL PRIMARY KEY,
+    device TEXT NOT NULL,
+    bucket BIGINT NOT NULL,
+    t_lo BIGINT NOT NULL,
+    t_hi BIGINT NOT NULL,
+    n INTEGER NOT NULL,
+    max_gap_s BIGINT NOT NULL,
+    max_acc_cm INTEGER NOT NULL,
+    lat_lo INTEGER NOT NULL, lat_hi INTEGER NOT NULL,
+    lon_lo INTEGER NOT NULL, lon_hi INTEGER NOT NULL,
+    reach BOX NOT NULL,               -- the reach box (degrees), as SQLite's trail_rtree
+    span INT8RANGE NOT NULL           -- [t_lo, t_hi]
+);
+CREATE UNIQUE INDEX trail_tiles_bucket ON trail_tiles(device, bucket);
+CREATE INDEX trail_tiles_reach ON trail_tiles USING gist (reach, span);
+CREATE TABLE trail_extents (
+    device TEXT PRIMARY KEY,
+    first_t BIGINT NOT NULL,
+    last_t BIGINT NOT NULL
+);
+CREATE TABLE trail_index_state (k TEXT PRIMARY KEY, v BIGINT NOT NULL);
+CREATE INDEX records_trail ON records(device, t, seq) INCLUDE (lat_e7, lon_e7, acc_cm, t_ms)
     WHERE status='valid' AND type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL
     AND t IS NOT NULL;
 """
@@ -137,155 +182,149 @@ def _tiles(a, b):
     return list(zip(*(c.tolist() for c in cols), strict=True))
 
 
-class CrimeStore:
-    """Mixed into host/store.py Store (self.db: a sqlite3 connection)."""
+class CrimeTables:
+    """Mixed into both backends' Store. Written once over four hooks a backend provides:
+    _cx(sql, args) (a statement in the current transaction, '?' placeholders), _ctx() (a
+    transaction), _tiles_insert(rows) and _tiles_delete(where, args) (the tiles and their
+    spatial index), _tiles_query(box, t0, t1)."""
 
     # ------------------------------------------------------------------ eligibility
     def crime_flag_set(self, device, eligible, reason, set_by, set_at, until=None, source="centre"):
-        with self.db:
-            self.db.execute(
+        with self._ctx():
+            self._cx(
                 "INSERT INTO crime_flags(device, eligible, reason, set_by, set_at, until, source)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (device, 1 if eligible else 0, reason, set_by, set_at, until, source),
+                (device, 1 if eligible else 0, reason, set_by, int(set_at), until, source),
             )
 
     def crime_flags(self, history=False):
-        """Flag changes as dicts, newest last: every change (history) or each device's
+        """Flag changes as dicts, oldest first: every change (history) or each device's
         latest."""
-        where = "" if history else (
-            "WHERE id IN (SELECT MAX(id) FROM crime_flags GROUP BY device)"
-        )  # fmt: skip
-        cur = self.db.execute(
+        where = "" if history else "WHERE id IN (SELECT MAX(id) FROM crime_flags GROUP BY device)"
+        rows = self._cx(
             "SELECT device, eligible, reason, set_by, set_at, until, source FROM crime_flags "
             + where
             + " ORDER BY id"
-        )
+        ).fetchall()
         keys = ("device", "eligible", "reason", "set_by", "set_at", "until", "source")
-        return [dict(zip(keys, row, strict=True)) for row in cur]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def known_devices(self):
-        return [r[0] for r in self.db.execute("SELECT device FROM devices ORDER BY device")]
+        return [r[0] for r in self._cx("SELECT device FROM devices ORDER BY device").fetchall()]
 
     # ------------------------------------------------------------------ audit
     def crime_audit_append(self, entry: dict):
-        """Append an audit entry (JSON-able dict); returns its row id and hash."""
+        """Append an audit entry (JSON-able dict), chained to the one before; returns its
+        row id and hash."""
         import hashlib
 
         body = json.dumps(entry, sort_keys=True, separators=(",", ":"))
-        with self.db:
-            row = self.db.execute(
-                "SELECT sha256 FROM crime_audit ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+        with self._ctx():
+            self._audit_lock()
+            row = self._cx("SELECT sha256 FROM crime_audit ORDER BY id DESC LIMIT 1").fetchone()
             prev = row[0] if row else "0" * 64
             digest = hashlib.sha256((prev + body).encode()).hexdigest()
-            cur = self.db.execute(
-                "INSERT INTO crime_audit(entry, prev_sha256, sha256) VALUES (?,?,?)",
+            (rid,) = self._cx(
+                "INSERT INTO crime_audit(entry, prev_sha256, sha256) VALUES (?,?,?) RETURNING id",
                 (body, prev, digest),
-            )
-        return cur.lastrowid, digest
+            ).fetchone()
+        return rid, digest
+
+    def _audit_lock(self):
+        """Hold off other writers of the audit log until the transaction ends."""
 
     def crime_audit_rows(self):
         """(id, entry JSON text, prev_sha256, sha256) in order."""
-        return self.db.execute(
-            "SELECT id, entry, prev_sha256, sha256 FROM crime_audit ORDER BY id"
-        ).fetchall()
+        return [
+            tuple(r)
+            for r in self._cx(
+                "SELECT id, entry, prev_sha256, sha256 FROM crime_audit ORDER BY id"
+            ).fetchall()
+        ]
 
     # ------------------------------------------------------------------ trail index
+    def _state(self, key):
+        row = self._cx("SELECT v FROM trail_index_state WHERE k=?", (key,)).fetchone()
+        return row[0] if row else 0
+
+    def _set_state(self, key, value):
+        self._cx(
+            "INSERT INTO trail_index_state(k, v) VALUES (?, ?) "
+            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            (key, value),
+        )
+
     def trail_index_refresh(self, progress=None):
         """Index valid positioned records stored since the last refresh. Returns the number
         of tiles written. progress(done, total) is called per batch of devices."""
-        (hw,) = self.db.execute(
-            "SELECT COALESCE((SELECT v FROM trail_index_state WHERE k='records_id'), 0)"
-        ).fetchone()
         self._forget_deleted()
-        (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
+        hw = self._state("records_id")
+        (top,) = self._cx("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
         if top <= hw:
             return 0
-        todo = self.db.execute(
+        todo = self._cx(
             "SELECT device, MIN(t) FROM records WHERE id > ? AND id <= ? AND "
             + POSITIONED
-            + " GROUP BY device",
+            + " GROUP BY device ORDER BY device",
             (hw, top),
         ).fetchall()
         written = 0
         batch = 500
         for i in range(0, len(todo), batch):
-            with self.db:
+            with self._ctx():
                 written += self._index_devices(todo[i : i + batch])
             if progress:
                 progress(min(i + batch, len(todo)), len(todo))
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO trail_index_state(k, v) VALUES ('records_id', ?)", (top,)
-            )
+        with self._ctx():
+            self._set_state("records_id", top)
         return written
 
     def _forget_deleted(self):
         """After a retention run (delete_before), drop the tiles of the records it deleted."""
-        (cutoff,) = self.db.execute("SELECT MAX(cutoff_t) FROM retention_log").fetchone()
-        (done,) = self.db.execute(
-            "SELECT COALESCE((SELECT v FROM trail_index_state WHERE k='retention_cutoff'), 0)"
-        ).fetchone()
-        if cutoff is None or cutoff <= done:
+        (cutoff,) = self._cx("SELECT MAX(cutoff_t) FROM retention_log").fetchone()
+        if cutoff is None or cutoff <= self._state("retention_cutoff"):
             return
-        with self.db:
-            old = "SELECT id FROM trail_tiles WHERE t_hi < ?"
-            self.db.execute("DELETE FROM trail_rtree WHERE id IN (%s)" % old, (cutoff,))
-            self.db.execute("DELETE FROM trail_tiles WHERE t_hi < ?", (cutoff,))
-            self.db.execute("DELETE FROM trail_extents")
-            self.db.execute(
+        with self._ctx():
+            self._tiles_delete("t_hi < ?", (cutoff,))
+            self._cx("DELETE FROM trail_extents")
+            self._cx(
                 "INSERT INTO trail_extents(device, first_t, last_t) "
                 "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles GROUP BY device"
             )
-            self.db.execute(
-                "INSERT OR REPLACE INTO trail_index_state(k, v) VALUES ('retention_cutoff', ?)",
-                (cutoff,),
-            )
+            self._set_state("retention_cutoff", cutoff)
 
     def _index_devices(self, todo):
         """Recompute the tiles of these (device, earliest new t) from that t's bucket on."""
         import numpy as np
 
-        db = self.db
         acc = "COALESCE(acc_cm, %d)" % NO_ACC_CM
-        (next_id,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM trail_tiles").fetchone()
-        tiles, boxes = [], []
+        tiles = []
         for device, t_new in todo:
             b = t_new // TILE_S
-            old = db.execute(
-                "SELECT id FROM trail_tiles WHERE device=? AND bucket >= ?", (device, b)
-            ).fetchall()
-            db.executemany("DELETE FROM trail_rtree WHERE id=?", old)
-            db.executemany("DELETE FROM trail_tiles WHERE id=?", old)
+            self._tiles_delete("device = ? AND bucket >= ?", (device, b))
             # from the record before the bucket (its segment into the bucket counts) on
-            prev = db.execute(
+            prev = self._cx(
                 "SELECT t FROM records WHERE device=? AND t < ? AND %s ORDER BY t DESC LIMIT 1"
                 % POSITIONED,
                 (device, b * TILE_S),
             ).fetchone()
-            rows = db.execute(
+            rows = self._cx(
                 "SELECT t, lat_e7, lon_e7, %s FROM records WHERE device=? AND t >= ? AND %s "
                 "ORDER BY t, seq" % (acc, POSITIONED),
                 (device, prev[0] if prev else b * TILE_S),
             ).fetchall()
-            if not rows:
-                continue
-            for tile in _tiles(np.array(rows, dtype=np.int64), b):
-                tiles.append((next_id, device, *tile))
+            for tile in _tiles(np.array(rows, dtype=np.int64), b) if rows else ():
                 box = _deg_box(tile[5], tile[6], tile[7], tile[8], _expansion_m(tile[4], tile[3]))
-                boxes.append((next_id, *box, tile[1] // TIME_UNIT_S, -(-tile[2] // TIME_UNIT_S)))
-                next_id += 1
-        db.executemany(
-            "INSERT INTO trail_tiles(id, device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, "
-            "lat_lo, lat_hi, lon_lo, lon_hi, n) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            tiles,
-        )
-        db.executemany("INSERT INTO trail_rtree VALUES (?,?,?,?,?,?,?)", boxes)
-        db.executemany(
-            "INSERT OR REPLACE INTO trail_extents(device, first_t, last_t) "
-            "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles WHERE device=?",
-            [(d,) for d, _ in todo],
-        )
+                tiles.append((device, *tile, box))
+        self._tiles_insert(tiles)
+        for device, _ in todo:
+            self._cx(
+                "INSERT INTO trail_extents(device, first_t, last_t) SELECT device, MIN(t_lo), "
+                "MAX(t_hi) FROM trail_tiles WHERE device=? GROUP BY device "
+                "ON CONFLICT (device) DO UPDATE SET first_t = excluded.first_t, "
+                "last_t = excluded.last_t",
+                (device,),
+            )
         return len(tiles)
 
     def trail_tiles_near(self, lat, lon, radius_m, t0, t1):
@@ -293,27 +332,104 @@ class CrimeStore:
         (lat, lon) and whose span meets [t0, t1]: (device, t_lo, t_hi, max_gap_s,
         max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7."""
         e7_lat, e7_lon = int(lat * 1e7), int(lon * 1e7)
-        lon_lo, lon_hi, lat_lo, lat_hi = _deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m)
-        return self.db.execute(
-            "SELECT tt.device, tt.t_lo, tt.t_hi, tt.max_gap_s, tt.max_acc_cm, tt.lat_lo, "
-            "tt.lat_hi, tt.lon_lo, tt.lon_hi FROM trail_rtree r JOIN trail_tiles tt "
-            "ON tt.id = r.id WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? "
-            "AND r.lat_lo <= ? AND r.t_hi >= ? AND r.t_lo <= ?",
-            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),
-        ).fetchall()
+        return self._tiles_query(_deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m), t0, t1)
 
     def trail_extents(self):
         """{device: (first t, last t)} of the indexed records."""
-        return {d: (a, b) for d, a, b in self.db.execute("SELECT * FROM trail_extents")}
+        rows = self._cx("SELECT device, first_t, last_t FROM trail_extents").fetchall()
+        return {d: (a, b) for d, a, b in rows}
 
     def trail(self, device, t0, t1):
         """(seq, t, t_ms, lat_e7, lon_e7, acc_cm or None) of a device's valid positioned
         records with t0 <= t <= t1, and the one just before and just after, in time order."""
         cols = "seq, t, t_ms, lat_e7, lon_e7, acc_cm"
         q = "SELECT %s FROM records WHERE device=? AND %s AND " % (cols, POSITIONED)
-        before = self.db.execute(
-            q + "t < ? ORDER BY t DESC, seq DESC LIMIT 1", (device, t0)
+        before = self._cx(q + "t < ? ORDER BY t DESC, seq DESC LIMIT 1", (device, t0)).fetchall()
+        mid = self._cx(q + "t >= ? AND t <= ? ORDER BY t, seq", (device, t0, t1)).fetchall()
+        after = self._cx(q + "t > ? ORDER BY t, seq LIMIT 1", (device, t1)).fetchall()
+        return [tuple(r) for r in before + mid + after]
+
+
+TILE_COLS = "device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n"
+NEAR_COLS = (
+    "tt.device, tt.t_lo, tt.t_hi, tt.max_gap_s, tt.max_acc_cm, tt.lat_lo, tt.lat_hi, "
+    "tt.lon_lo, tt.lon_hi"
+)
+
+
+class SqliteCrimes(CrimeTables):
+    """The hooks on SQLite (self.db): the reach boxes in an R*Tree."""
+
+    def _cx(self, sql, args=()):
+        return self.db.execute(sql, args)
+
+    def _ctx(self):
+        return self.db
+
+    def _tiles_delete(self, where, args):
+        old = "SELECT id FROM trail_tiles WHERE " + where
+        self.db.execute("DELETE FROM trail_rtree WHERE id IN (%s)" % old, args)
+        self.db.execute("DELETE FROM trail_tiles WHERE " + where, args)
+
+    def _tiles_insert(self, tiles):
+        (next_id,) = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM trail_tiles").fetchone()
+        ids = range(next_id, next_id + len(tiles))
+        self.db.executemany(
+            "INSERT INTO trail_tiles(id, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)" % TILE_COLS,
+            [(i, *t[:11]) for i, t in zip(ids, tiles, strict=True)],
+        )
+        self.db.executemany(
+            "INSERT INTO trail_rtree VALUES (?,?,?,?,?,?,?)",
+            [
+                (i, *t[11], t[2] // TIME_UNIT_S, -(-t[3] // TIME_UNIT_S))
+                for i, t in zip(ids, tiles, strict=True)
+            ],
+        )
+
+    def _tiles_query(self, box, t0, t1):
+        lon_lo, lon_hi, lat_lo, lat_hi = box
+        return self.db.execute(
+            "SELECT %s FROM trail_rtree r JOIN trail_tiles tt ON tt.id = r.id "
+            "WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? AND r.lat_lo <= ? "
+            "AND r.t_hi >= ? AND r.t_lo <= ?" % NEAR_COLS,
+            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),
         ).fetchall()
-        mid = self.db.execute(q + "t BETWEEN ? AND ? ORDER BY t, seq", (device, t0, t1)).fetchall()
-        after = self.db.execute(q + "t > ? ORDER BY t, seq LIMIT 1", (device, t1)).fetchall()
-        return before + mid + after
+
+
+class PostgresCrimes(CrimeTables):
+    """The hooks on PostgreSQL (self.conn, autocommit outside transactions): the reach boxes
+    in a GiST index on (box, int8range)."""
+
+    def _cx(self, sql, args=()):
+        return self.conn.execute(sql.replace("?", "%s"), args)
+
+    def _ctx(self):
+        return self.conn.transaction()
+
+    def _audit_lock(self):
+        self.conn.execute("LOCK TABLE crime_audit IN EXCLUSIVE MODE")
+
+    def _tiles_delete(self, where, args):
+        self._cx("DELETE FROM trail_tiles WHERE " + where, args)
+
+    def _tiles_insert(self, tiles):
+        with self.conn.cursor() as cur:
+            with cur.copy("COPY trail_tiles (%s, reach, span) FROM STDIN" % TILE_COLS) as copy:
+                for t in tiles:
+                    lon_lo, lon_hi, lat_lo, lat_hi = t[11]
+                    copy.write_row(
+                        (
+                            *t[:11],
+                            "(%r,%r),(%r,%r)"
+                            % (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5),
+                            "[%d,%d]" % (t[2], t[3]),
+                        )
+                    )
+
+    def _tiles_query(self, box, t0, t1):
+        lon_lo, lon_hi, lat_lo, lat_hi = box
+        return self.conn.execute(
+            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(%%s, %%s), point(%%s, %%s)) "
+            "AND span && int8range(%%s, %%s, '[]')" % NEAR_COLS,
+            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1),
+        ).fetchall()

@@ -181,7 +181,7 @@ MIGRATIONS = [
     );
     """,
     # 6: crime mapping (host/store/crimes.py): eligibility flags, audit log, trail index
-    crimes.MIGRATION,
+    crimes.SQLITE_MIGRATION,
 ]
 
 
@@ -193,7 +193,7 @@ KEEP_NEWEST = (
 )
 
 
-class Store(crimes.CrimeStore, base.Store):
+class Store(crimes.SqliteCrimes, base.Store):
     kind = "sqlite"
 
     def __init__(self, path, create=True):
