@@ -19,8 +19,6 @@ import time
 
 import numpy as np
 
-from emtag.host.store import Store
-
 CENTRE = (51.5072, -0.1276)
 CITY_M = 40000
 M_PER_DEG = 111195.0
@@ -66,31 +64,16 @@ def _trail(rng, nprng):
     return DAY0 + ts, (lat * 1e7).astype(int), (lon * 1e7).astype(int), acc
 
 
-def build(path, tags, seed=1, progress=None):
-    """A store at path with a day of `tags` wearers; returns (devices, fixes, seconds)."""
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
-    started = time.monotonic()
-    st = Store(path)
-    db = st.db
-    db.execute("PRAGMA synchronous=OFF")
-    db.execute("PRAGMA cache_size=-1000000")
-    db.execute("DROP TRIGGER outbox_on_insert")
-    db.execute("DROP TRIGGER outbox_on_valid")
-    # the records' indexes are made again after the load: sorting once beats 17M inserts
-    indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='records' "
-        "AND sql IS NOT NULL"
-    ).fetchall()
-    for name, _ in indexes:
-        db.execute("DROP INDEX %s" % name)
+RECORD_COLS = ("device", "seq", "type", "t", "t_ms", "lat_e7", "lon_e7", "acc_cm", "status",
+               "received", "cose")  # fmt: skip
+
+
+def _days(tags, seed):
+    """(device, rows) of each tag's day: its fixes and a checkpoint after every 15."""
     rng, nprng = random.Random(seed), np.random.default_rng(seed)
-    devices, fixes = [], 0
     received = "2026-03-10T00:00:00.000Z"
-    for i in range(tags):
+    for _ in range(tags):
         device = "%016x" % rng.getrandbits(64)
-        devices.append(device)
         ts, lat, lon, acc = _trail(rng, nprng)
         ms = ((ts % 1) * 1000).astype(int).tolist()
         ts, lat, lon, acc = ts.astype(int).tolist(), lat.tolist(), lon.tolist(), acc.tolist()
@@ -103,17 +86,53 @@ def build(path, tags, seed=1, progress=None):
             if seq % 16 == 15:
                 seq += 1
                 rows.append(
-                    (device, seq, 4, int(t), 0, None, None, None, "valid", received, PLACEHOLDER)
+                    (device, seq, 4, t, 0, None, None, None, "valid", received, PLACEHOLDER)
                 )
-        fixes += len(ts)
+        yield device, rows
+
+
+def build(target, tags, seed=1, progress=None):
+    """A store (SQLite path or PostgreSQL URL, new) with a day of `tags` wearers, the
+    records' indexes made after the load; returns (fixes, seconds)."""
+    from emtag.host.store import open_store
+
+    if "://" not in target:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(target + suffix):
+                os.remove(target + suffix)
+    started = time.monotonic()
+    st = open_store(target)
+    load = _load_postgres if st.kind == "postgresql" else _load_sqlite
+    try:
+        fixes = load(st, _days(tags, seed), tags, progress)
+    finally:
+        st.close()
+    return fixes, time.monotonic() - started
+
+
+def _load_sqlite(st, days, tags, progress):
+    db = st.db
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-1000000")
+    db.execute("DROP TRIGGER outbox_on_insert")
+    db.execute("DROP TRIGGER outbox_on_valid")
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='records' "
+        "AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in indexes:
+        db.execute("DROP INDEX %s" % name)
+    fixes = 0
+    for i, (device, rows) in enumerate(days):
+        fixes += sum(1 for r in rows if r[2] == 1)
         with db:
             db.execute(
                 "INSERT INTO devices(device, public_key, firmware, first_seen) VALUES (?,?,?,?)",
-                (device, bytes(65), "bench", received),
+                (device, bytes(65), "bench", rows[0][9]),
             )
             db.executemany(
-                "INSERT INTO records(device, seq, type, t, t_ms, lat_e7, lon_e7, acc_cm, status,"
-                " received, cose) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO records(%s) VALUES (%s)"
+                % (", ".join(RECORD_COLS), ",".join("?" * len(RECORD_COLS))),
                 rows,
             )
         if progress and (i + 1) % 500 == 0:
@@ -121,8 +140,40 @@ def build(path, tags, seed=1, progress=None):
     for _, sql in indexes:
         db.execute(sql)
     db.commit()
-    st.close()
-    return devices, fixes, time.monotonic() - started
+    return fixes
+
+
+def _load_postgres(st, days, tags, progress):
+    conn = st.conn
+    trig = conn.execute(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'records'::regclass AND NOT tgisinternal"
+    ).fetchall()
+    for (name,) in trig:
+        conn.execute("DROP TRIGGER %s ON records" % name)
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'records' "
+        "AND indexname NOT LIKE '%pkey'"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute("DROP INDEX %s" % name)
+    fixes = 0
+    for i, (device, rows) in enumerate(days):
+        fixes += sum(1 for r in rows if r[2] == 1)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO devices(device, public_key, firmware, first_seen) "
+                "VALUES (%s,%s,%s,%s)",
+                (device, bytes(65), "bench", rows[0][9]),
+            )
+            with cur.copy("COPY records (%s) FROM STDIN" % ", ".join(RECORD_COLS)) as copy:
+                for r in rows:
+                    copy.write_row(r)
+        if progress and (i + 1) % 500 == 0:
+            progress(i + 1, tags)
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.execute("ANALYZE")
+    return fixes
 
 
 def incidents(n, seed=2):
@@ -185,30 +236,16 @@ def naive_match(store, data, policy, buffer_m=100.0):
     return pairs, time.monotonic() - started
 
 
-def plain_sql(store, data, n):
-    """The first n incidents the straightforward way, without the trail index: one query
-    per incident for fixes in the window and a box around the scene, on the records table
-    and its (device, t) index (what a store without a spatial index offers)."""
+def plain_sql(store, data, n, buffer_m=100.0):
+    """The naive matcher for the first n incidents through the store's own cross-device
+    query (fixes_near: a time range and a box on the records table, no spatial index):
+    what the store offers without the trail index. Returns the pairs matched."""
     from emtag.centre import crimes_incidents
 
     incs, _, _ = crimes_incidents.read(data)
-    hits = 0
+    pairs = 0
     for inc in incs[:n]:
-        d = 1000.0 / M_PER_DEG
-        dlon = d / math.cos(math.radians(inc.lat))
-        hits += len(
-            store.db.execute(
-                "SELECT device, t, lat_e7, lon_e7, acc_cm FROM records WHERE status='valid' "
-                "AND type IN (1, 2) AND t BETWEEN ? AND ? AND lat_e7 BETWEEN ? AND ? "
-                "AND lon_e7 BETWEEN ? AND ?",
-                (
-                    int(inc.t_from),
-                    int(inc.t_to) + 1,
-                    int((inc.lat - d) * 1e7),
-                    int((inc.lat + d) * 1e7),
-                    int((inc.lon - dlon) * 1e7),
-                    int((inc.lon + dlon) * 1e7),
-                ),
-            ).fetchall()
-        )
-    return hits
+        near = store.fixes_near(round(inc.lat * 1e7), round(inc.lon * 1e7), buffer_m,
+                                math.floor(inc.t_from), math.ceil(inc.t_to))  # fmt: skip
+        pairs += len({d for d, f in near if inc.t_from <= f.t + (f.t_ms or 0) / 1000 <= inc.t_to})
+    return pairs
