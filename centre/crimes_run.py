@@ -12,6 +12,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from emtag.centre import crimes_eligibility, crimes_incidents, crimes_tiles
 from emtag.centre import crimes_match as M
 
@@ -33,7 +35,7 @@ class Result:
     matched: int = 0  # incidents matched against the eligible wearers
     eligible: int = 0
     not_eligible: dict = field(default_factory=dict)  # reason -> wearers
-    per_incident: dict = field(default_factory=dict)  # id -> counts (see _count)
+    per_incident: list = field(default_factory=list)  # what each incident looked at
     seconds: float = 0.0
 
     def counts(self):
@@ -56,8 +58,8 @@ class Result:
             "wearers_not_eligible_by_reason": self.not_eligible,
             "answers": answers,
             "could_have_been_there_by_mode": modes,
-            "unmonitored_pairs": sum(c["unmonitored"] for c in self.per_incident.values()),
-            "not_yet_tagged_pairs": sum(c["not_yet_tagged"] for c in self.per_incident.values()),
+            "unmonitored_pairs": sum(c["unmonitored"] for c in self.per_incident),
+            "not_yet_tagged_pairs": sum(c["not_yet_tagged"] for c in self.per_incident),
         }
 
 
@@ -102,8 +104,6 @@ def match(store, data, policy, now=None, progress=None):
         store, store.known_devices(), now, policy.flag_max_age_s
     )
     res.eligible = len(wearers)
-    import numpy as np
-
     ext = store.trail_extents()
     have = sorted(d for d in wearers if d in ext)
     extents = (
@@ -113,7 +113,8 @@ def match(store, data, policy, now=None, progress=None):
     )
     p = policy.params
     for i, inc in enumerate(ok):
-        res.per_incident[inc.id] = _match_one(store, inc, wearers, extents, p, res.rows)
+        counts = _match_one(store, inc, wearers, extents, p, res.rows)
+        res.per_incident.append(dict(counts, id=inc.id, line=inc.line))
         res.matched += 1
         if progress:
             progress(i + 1, len(ok))

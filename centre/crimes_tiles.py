@@ -18,6 +18,8 @@ report_within_m, is the whole window read to state the margin.
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from emtag.centre import crimes_match as M
 
 
@@ -39,8 +41,6 @@ def screen(inc, rows, p):
     place the wearer, no gap reaches the scene at the top speed, no record within
     report_within_m) were nowhere near. Bounds err on the near side: distances to the boxes
     are taken 0.2 % + 1 m short of the haversine's."""
-    import numpy as np
-
     if not rows:
         return {}
     a = np.array([r[1:] for r in rows], dtype=np.float64)

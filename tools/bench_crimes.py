@@ -165,15 +165,15 @@ def print_quality(report, policies):
             1000 * f["incidents_with_false_placement"] / n,
         )
     )
-    ratio = (f["naive_false_matches"] / f["false_placed"]) if f["false_placed"] else float("inf")
-    print(
-        "  naive  matched %d times: %.1f per 1,000 incidents; %s fewer false matches with "
-        "emtag (goal: >= 5x)"
-        % (
-            f["naive_false_matches"],
-            1000 * f["naive_false_matches"] / n,
-            "%.1fx" % ratio if ratio != float("inf") else "%d vs 0:" % f["naive_false_matches"],
+    if f["false_placed"]:
+        fewer = "%.1fx fewer false matches with emtag" % (
+            f["naive_false_matches"] / f["false_placed"]
         )
+    else:
+        fewer = "%d false matches against emtag's 0" % f["naive_false_matches"]
+    print(
+        "  naive  matched %d times: %.1f per 1,000 incidents; %s (goal: >= 5x fewer)"
+        % (f["naive_false_matches"], 1000 * f["naive_false_matches"] / n, fewer)
     )
     for label in policies:
         g = report[label]["figures"]
