@@ -93,9 +93,9 @@ def explain(row, params):
                 % (r.seq, iso(r.t), _distance(r.d_m), r.acc_m)
             )
         how = (
-            "no movement needed"
+            "without moving"
             if a.mode == "none"
-            else "at %.0f km/h or more (%s)" % (a.speed_mps * 3.6, a.mode)
+            else "which needs %.0f km/h (%s)" % (a.speed_mps * 3.6, a.mode)
         )
         if a.gap == "gap":
             b = a.other
@@ -128,7 +128,7 @@ def explain(row, params):
             )
         return (
             "COULD HAVE BEEN THERE: no record places the wearer at the scene, but %s the "
-            "wearer could have reached it, %s; assumes no one moves faster than %.0f km/h."
+            "wearer could have been there, %s; assumes no one moves faster than %.0f km/h."
             % (where, how, top)
         )
     n, s0, s1 = a.in_window
