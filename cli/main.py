@@ -7,6 +7,7 @@ build --help.
 
 import argparse
 import importlib
+import os
 import sys
 from importlib.metadata import version
 
@@ -62,6 +63,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("emtag: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `emtag ... | head`: the reader has what it wanted. Point stdout at /dev/null so
+        # the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -83,13 +83,9 @@ def run(args):
     for path, data in zip(args.paths, datas, strict=True):
         name = "<stdin>" if path == "-" else os.path.basename(path)
         fixes, counters = decode(data, not args.no_checksum, not_before)
-        try:
-            for fix in fixes:
-                sys.stdout.write(dumps(to_json_dict(fix, args.full)) + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:  # `| head`: the reader has what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+        for fix in fixes:  # a closed pipe (`| head`) ends the command: cli/main.py
+            sys.stdout.write(dumps(to_json_dict(fix, args.full)) + "\n")
+        sys.stdout.flush()
         print("emtag nmea: %s: epochs=%d %s" % (
             name, len(fixes),
             " ".join("%s=%d" % kv for kv in counters.items())), file=sys.stderr)

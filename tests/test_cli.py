@@ -42,3 +42,31 @@ def test_missing_scenario_is_a_clear_error():
     assert r.returncode == 2
     assert "cannot read scenario /nonexistent/scenario.toml" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("command", ["nmea", "verify"])
+def test_a_closed_pipe_ends_output_quietly(command, tmp_path):
+    """`emtag ... | head`: no BrokenPipe traceback, exit status 0 (cli/main.py)."""
+    corpus = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus", "gpsd")
+    if command == "nmea":
+        logs = sorted(f for f in os.listdir(corpus) if f.endswith(".log"))[:20]
+        args = ["nmea"] + [os.path.join(corpus, f) for f in logs]
+    else:
+        from emtag.simulator import scenario, simulate  # a store, then a long listing
+
+        out = tmp_path / "sim"
+        sc = scenario.load(
+            os.path.join(os.path.dirname(__file__), "..", "examples", "exclusion-breach.toml")
+        )
+        simulate.simulate(sc, str(out), "cpython")
+        bundle = tmp_path / "b.zip"
+        assert cli.main(["export", "--store", str(out / "store.sqlite"), "--from", "0",
+                         "--to", "4000000000", "-o", str(bundle)]) == 0
+        args = ["verify"] + [str(bundle)] * 200  # more than a pipe buffer holds
+    p = subprocess.Popen([sys.executable, "-m", "emtag.cli.main", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()  # as `head -1` does
+    err = p.stderr.read().decode()
+    assert p.wait(120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
