@@ -19,7 +19,12 @@ def name_for(row):
 def write(store, rows, out_dir, signer=None, now=None, progress=None):
     """Write a bundle for each row and set row.bundle to its file name (or why none could
     be written). Returns (written, failed)."""
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        for row in rows:
+            row.bundle = "none: cannot make %s: %s" % (out_dir, e.strerror or e)
+        return 0, len(rows)
     now = now or datetime.datetime.now(datetime.UTC)
     written = failed = 0
     for i, row in enumerate(rows):
@@ -33,8 +38,13 @@ def write(store, rows, out_dir, signer=None, now=None, progress=None):
             row.bundle = "none: %s" % e
             failed += 1
             continue
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
+        try:
+            with open(os.path.join(out_dir, name), "wb") as f:
+                f.write(data)
+        except OSError as e:
+            row.bundle = "none: cannot write %s: %s" % (name, e.strerror or e)
+            failed += 1
+            continue
         if report.ok:
             row.bundle = name
             written += 1

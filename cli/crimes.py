@@ -152,6 +152,11 @@ def run_match(args):
             signer = keys.KeyStore(args.keys).get(args.sign, role="centre").signer()
         except keys.KeysError as e:
             raise CommandError("--sign %s: %s" % (args.sign, e)) from None
+    from emtag.cli import outfile
+
+    outfile.check(args.output, "-o")
+    if args.bundles and os.path.exists(args.bundles) and not os.path.isdir(args.bundles):
+        raise CommandError("--bundles %s is not a folder" % args.bundles)
     try:
         with open(args.incidents, "rb") as f:
             data = f.read(64 * 1024 * 1024 + 1)
@@ -173,12 +178,6 @@ def run_match(args):
                 signer,
                 progress=_progress("emtag crimes: bundles"),
             )
-        text = crimes_report.csv_text(result, policy.params)
-        try:
-            with open(args.output, "w", newline="") as f:
-                f.write(text)
-        except OSError as e:
-            raise CommandError("cannot write %s: %s" % (args.output, e.strerror or e)) from None
         counts = result.counts()
         if result.file_problem:
             counts["file_problem"] = result.file_problem
@@ -198,6 +197,8 @@ def run_match(args):
         )
     finally:
         store.close()
+    # written after the audit entry: a request that fails here is on record all the same
+    outfile.write(args.output, crimes_report.csv_text(result, policy.params).encode(), "-o")
     if args.json:
         doc = crimes_report.json_doc(result, policy.params, audit_id)
         print(json.dumps(doc, indent=1, sort_keys=True))
