@@ -170,8 +170,9 @@ def run_match(args):
         result = crimes_run.match(
             store, data, policy, started, _progress("emtag crimes: incidents")
         )
+        bundles = (0, 0)
         if args.bundles and result.rows:
-            crimes_bundles.write(
+            bundles = crimes_bundles.write(
                 store,
                 result.rows,
                 args.bundles,
@@ -179,6 +180,8 @@ def run_match(args):
                 progress=_progress("emtag crimes: bundles"),
             )
         counts = result.counts()
+        if args.bundles:
+            counts["bundles_written"], counts["bundles_failed"] = bundles
         if result.file_problem:
             counts["file_problem"] = result.file_problem
         audit_id, _ = store.crime_audit_append(

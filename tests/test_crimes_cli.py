@@ -324,6 +324,8 @@ def test_each_answer_has_a_bundle_that_verify_checks_with_the_centre_key(
     assert code == 0, text
     rows = hits(out)
     assert len(rows) == 2 and all(r["bundle"].endswith(".zip") for r in rows)
+    code, text, _ = run(capsys, "crimes", "audit", "--store", store, "--json")
+    assert json.loads(text)[-1]["counts"]["bundles_written"] == 2
     pub = os.path.join(keys, "centre.pub.pem")
     for r in rows:
         zip_path = os.path.join(bdir, r["bundle"])
