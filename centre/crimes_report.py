@@ -187,7 +187,7 @@ def row_dict(row, params):
         "distance_after_m": _m(b.d_m) if gap else "",
         "margin_m": _m(a.margin_m),
         "closest_m": _m(a.closest.d_m if a.closest else None),
-        "records_in_window": a.in_window[0] if a.in_window else 0,
+        "records_in_window": a.in_window[0] if a.in_window else "",  # not read: pruned
         "rests_on_seqs": seqs_text(a.rests_on),
         "bundle": row.bundle,
         "explanation": explain(row, params),
