@@ -92,10 +92,8 @@ def check(name, value):
         return tuple(value)
     if not isinstance(value, str):
         raise ConfigError("%s: %r is not a string" % (where, value))
-    if (
-        name == "tiles"
-        and value
-        and not (value.startswith(("http://", "https://", "/")) and "{z}" in value)
+    if name == "tiles" and value and not (
+        value.startswith(("http://", "https://", "/")) and "{z}" in value
     ):
         raise ConfigError("%s: give a tile URL with {z}, {x} and {y}, or nothing" % where)
     return value

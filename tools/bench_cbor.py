@@ -73,18 +73,14 @@ def main(argv=None):
         ("cbor2 (C), CPython", bench_cpython(args.n, peer=True)),
     ]
     peer = rows[-1][1]
-    print(
-        "fix record, %d B on the wire; mean of %d encodes and %d decodes"
-        % (peer[2], args.n, args.n)
-    )
+    print("fix record, %d B on the wire; mean of %d encodes and %d decodes"
+          % (peer[2], args.n, args.n))
     for name, r in rows:
         if r is None:
             print("%-30s (MicroPython unix port not installed)" % name)
             continue
-        print(
-            "%-30s encode %7.2f us (%5.1fx cbor2)  decode %7.2f us (%5.1fx cbor2)"
-            % (name, r[0], r[0] / peer[0], r[1], r[1] / peer[1])
-        )
+        print("%-30s encode %7.2f us (%5.1fx cbor2)  decode %7.2f us (%5.1fx cbor2)"
+              % (name, r[0], r[0] / peer[0], r[1], r[1] / peer[1]))
     return 0
 
 

@@ -57,37 +57,17 @@ print("MP", best, grown)
 
 # pynmea2 fields that hold what emtag decodes, per sentence type
 PYNMEA2_FIELDS = {
-    "RMC": (
-        "timestamp",
-        "status",
-        "latitude",
-        "longitude",
-        "spd_over_grnd",
-        "true_course",
-        "datestamp",
-        "mode_indicator",
-    ),
-    "GGA": (
-        "timestamp",
-        "latitude",
-        "longitude",
-        "gps_qual",
-        "num_sats",
-        "horizontal_dil",
-        "altitude",
-    ),
+    "RMC": ("timestamp", "status", "latitude", "longitude", "spd_over_grnd", "true_course",
+            "datestamp", "mode_indicator"),
+    "GGA": ("timestamp", "latitude", "longitude", "gps_qual", "num_sats", "horizontal_dil",
+            "altitude"),
     "GLL": ("timestamp", "latitude", "longitude", "status"),
-    "GNS": ("timestamp", "latitude", "longitude", "mode_indicator", "num_sats", "hdop", "altitude"),
+    "GNS": ("timestamp", "latitude", "longitude", "mode_indicator", "num_sats", "hdop",
+            "altitude"),
     "ZDA": ("timestamp", "day", "month", "year"),
-    "GST": (
-        "timestamp",
-        "std_dev_latitude",
-        "std_dev_longitude",
-        "std_dev_of_semi_major",
-        "std_dev_of_semi_minor",
-    ),
-    "GSA": ("mode_fix_type",)
-    + tuple("sv_id%02d" % i for i in range(1, 13))
+    "GST": ("timestamp", "std_dev_latitude", "std_dev_longitude", "std_dev_of_semi_major",
+            "std_dev_of_semi_minor"),
+    "GSA": ("mode_fix_type",) + tuple("sv_id%02d" % i for i in range(1, 13))
     + ("pdop", "hdop", "vdop"),
     "GSV": tuple("sv_prn_num_%d" % i for i in range(1, 5))
     + tuple("snr_%d" % i for i in range(1, 5)),
@@ -160,13 +140,8 @@ def bench_micropython(data, repeat):
         f.write(data)
     try:
         # a heap big enough to hold the whole corpus in memory; the parser needs ~3 kB
-        proc = unixport.run(
-            ["-c", MP_BENCH, f.name, str(repeat)],
-            heapsize="8m",
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = unixport.run(["-c", MP_BENCH, f.name, str(repeat)], heapsize="8m",
+                            capture_output=True, text=True, timeout=600)
     finally:
         os.unlink(f.name)
     for line in proc.stdout.splitlines():
@@ -185,21 +160,14 @@ def main(argv=None):
     n = len(lines)
     rate = lambda seconds: n / seconds  # noqa: E731
 
-    cp, cp_portable, py, py_fields = best_interleaved(
-        args.repeat,
-        [
-            emtag_run(data, portable=False),
-            emtag_run(data, portable=True),
-            pynmea2_run(lines, fields=False),
-            pynmea2_run(lines, fields=True),
-        ],
-    )
+    cp, cp_portable, py, py_fields = best_interleaved(args.repeat, [
+        emtag_run(data, portable=False), emtag_run(data, portable=True),
+        pynmea2_run(lines, fields=False), pynmea2_run(lines, fields=True),
+    ])
     mp = bench_micropython(data, args.repeat)
 
-    print(
-        "corpus: %d files, %d bytes, %d sentences; best of %d runs; %s"
-        % (nfiles, len(data), n, args.repeat, sys.version.split()[0])
-    )
+    print("corpus: %d files, %d bytes, %d sentences; best of %d runs; %s" % (
+        nfiles, len(data), n, args.repeat, sys.version.split()[0]))
     print("emtag     CPython, fast path              %9.0f sentences/s" % rate(cp))
     print("emtag     CPython, tag's code (portable)  %9.0f sentences/s" % rate(cp_portable))
     if mp is None:
@@ -209,12 +177,11 @@ def main(argv=None):
     print("pynmea2   CPython, parse() + same fields  %9.0f sentences/s" % rate(py_fields))
     print("pynmea2   CPython, parse() alone          %9.0f sentences/s" % rate(py))
     print("ratio emtag/pynmea2 (CPython), same output: %.2f (target 2)" % (py_fields / cp))
-    print("ratio emtag/pynmea2 (CPython), against parse() converting no field: %.2f" % (py / cp))
+    print("ratio emtag/pynmea2 (CPython), against parse() converting no field: %.2f"
+          % (py / cp))
     if mp is not None:
-        print(
-            "MicroPython: %d bytes allocated in %d sentences (%.2f bytes/sentence, %s per byte)"
-            % (mp[1], n, mp[1] / n, "none" if mp[1] == 0 else "%.4f" % (mp[1] / len(data)))
-        )
+        print("MicroPython: %d bytes allocated in %d sentences (%.2f bytes/sentence, %s per byte)"
+              % (mp[1], n, mp[1] / n, "none" if mp[1] == 0 else "%.4f" % (mp[1] / len(data))))
     return 0
 
 

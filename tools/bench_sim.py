@@ -22,7 +22,9 @@ TARGET = 500
 def add_arguments(p):
     p.add_argument("--hours", type=float, default=24.0, help="simulated hours (24)")
     p.add_argument("--scenario", default=EXAMPLE, help="scenario (default: typical-week.toml)")
-    p.add_argument("--no-cpython", action="store_true", help="skip the in-process CPython peer")
+    p.add_argument(
+        "--no-cpython", action="store_true", help="skip the in-process CPython peer"
+    )
 
 
 def measure(path, hours, interpreter, out):
@@ -65,13 +67,9 @@ def run(args):
         )
     mp_sim, mp_wall, _ = got["micropython"]
     if "cpython" in got:
-        print(
-            "MicroPython / CPython in-process: %.2f (wall time ratio)"
-            % (got["cpython"][1] / mp_wall)
-        )
+        print("MicroPython / CPython in-process: %.2f (wall time ratio)"
+              % (got["cpython"][1] / mp_wall))
     speed = mp_sim / mp_wall
-    print(
-        "target: %dx real time on MicroPython: %s (%.0fx)"
-        % (TARGET, "met" if speed >= TARGET else "NOT met", speed)
-    )
+    print("target: %dx real time on MicroPython: %s (%.0fx)"
+          % (TARGET, "met" if speed >= TARGET else "NOT met", speed))
     return 0

@@ -40,9 +40,7 @@ def decode(data):
     return out
 """
 
-MP_SCRIPT = (
-    FIX_DECODER
-    + r"""
+MP_SCRIPT = FIX_DECODER + r"""
 import gc, sys, time, micropython
 from array import array
 from emtag.firmware import zones, zonetable
@@ -104,7 +102,6 @@ def run(table_path, fix_path, repeat):
 import json
 run(sys.argv[1], sys.argv[2], int(sys.argv[3]))
 """
-)
 
 
 def make_case(worst=False, seed=3):

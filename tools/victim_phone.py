@@ -53,11 +53,8 @@ def post(url, token, items, batch=20, timeout=20):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="victim_phone",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(prog="victim_phone", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("route")
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)

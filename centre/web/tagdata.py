@@ -143,15 +143,8 @@ def heatmap(app, req, device):
         st.audit(alertqueue.now_iso(), req.session.user, "view_heatmap", device,
                  "%s..%s" % (iso(t_from), iso(t_to)), req.client)  # fmt: skip
     cells = hm.cells(fixes, t_from, t_to)
-    return http.json_response(
-        {
-            "device": device,
-            "from": iso(t_from),
-            "to": iso(t_to),
-            "resolution": hm.RESOLUTION,
-            "cells": hm.features(cells),
-        }
-    )
+    return http.json_response({"device": device, "from": iso(t_from), "to": iso(t_to),
+                               "resolution": hm.RESOLUTION, "cells": hm.features(cells)})
 
 
 def weekly(app, req, device):
