@@ -4,7 +4,11 @@ listed in BENCHMARKS; add yours with one line."""
 
 import importlib
 
-HELP = "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed)"
+HELP = (
+    "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
+    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory; "
+    "crimes: crime-mapping quality and speed)"
+)
 
 # name -> module, in --help order
 BENCHMARKS = {
@@ -12,6 +16,8 @@ BENCHMARKS = {
     "zones": "emtag.tools.bench_zones",
     "sim": "emtag.tools.bench_sim",
     "centre": "emtag.tools.bench_centre",
+    "ingest": "emtag.tools.bench_ingest",
+    "verify": "emtag.tools.bench_verify",
     "crimes": "emtag.tools.bench_crimes",
 }
 

@@ -15,12 +15,14 @@ A tag new to the store is taken with --fitted only if the fitting register holds
 (provisioned at fitting), with --known-only never, and otherwise on first contact (its
 device id must still be the hash of its key; for development and simulation)."""
 
+import argparse
 import signal
 import sys
 import threading
 
 from emtag.cli import options
 from emtag.host.errors import CommandError
+from emtag.host.links import Limits
 from emtag.host.store import StoreError
 
 HELP = "verify, store and forward what tags upload (serial port or TCP)"
@@ -62,6 +64,22 @@ def add_arguments(p):
         help="refuse tags not already in the store",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors and alerts")
+    lim = p.add_argument_group(
+        "limits", "what one peer may cost the bridge (a peer past them is closed, with a reason)"
+    )
+    d = Limits()
+    lim.add_argument("--max-connections", type=_positive(int), default=d.max_connections,
+                     metavar="N", help="TCP connections at once (default: %(default)s, or "
+                     "fewer if the open-file limit is lower)")
+    lim.add_argument("--per-address", type=_positive(int), default=d.per_address, metavar="N",
+                     help="TCP connections at once from one address (default: %(default)s)")
+    lim.add_argument("--handshake-timeout", type=_positive(float), default=d.handshake_s,
+                     metavar="S", help="seconds from connecting to a proven key "
+                     "(default: %(default)s)")
+    lim.add_argument("--idle-timeout", type=_positive(float), default=d.idle_s, metavar="S",
+                     help="seconds without a complete message (default: %(default)s)")
+    lim.add_argument("--rate", type=_positive(int), default=int(d.rate), metavar="BYTES",
+                     help="bytes a second one connection may send (default: %(default)s)")
 
 
 def _admission(args):
@@ -81,6 +99,33 @@ def _admission(args):
     return True
 
 
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+        if not v > 0 or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def limits(args):
+    """host/links.py Limits from the command line."""
+    burst = max(Limits.burst, 2 * args.rate)
+    return Limits(
+        max_connections=args.max_connections,
+        per_address=args.per_address,
+        handshake_s=args.handshake_timeout,
+        idle_s=args.idle_timeout,
+        rate=args.rate,
+        burst=burst,
+    )
+
+
 LOUD = {
     "alert",
     "alert_early",
@@ -90,7 +135,18 @@ LOUD = {
     "mqtt_disconnected",
     "mqtt_refused",
     "listening",
+    "session_error",
+    "store_error",
 }
+
+
+def printable(value):
+    """A field as one line of plain text: what peers send (a HELLO's firmware string, an
+    error quoting their bytes) can neither start a forged line nor hide in control codes."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def printer(quiet, out=None):
@@ -101,7 +157,7 @@ def printer(quiet, out=None):
             return
         from emtag.host.serial_bridge import now_iso
 
-        rest = " ".join("%s=%s" % (k, fields[k]) for k in sorted(fields))
+        rest = " ".join("%s=%s" % (k, printable(fields[k])) for k in sorted(fields))
         line = "%s  %-16s %s" % (now_iso(), kind, rest)
         with lock:
             print(line, file=out or sys.stdout, flush=True)
@@ -124,7 +180,9 @@ def run(args):
             raise CommandError(str(e)) from None
     admission = _admission(args)
     try:
-        br = Bridge(args.store, emit, register=admission, baudrate=args.baud)
+        br = Bridge(
+            args.store, emit, register=admission, baudrate=args.baud, limits=limits(args)
+        )
     except StoreError as e:  # not a database, not emtag's, schema too new, unreachable
         raise CommandError(str(e)) from None
     except OSError as e:

@@ -13,6 +13,8 @@ from emtag.cli.storeargs import add_store_argument, device_of, open_reading
 from emtag.host import bundle as B
 from emtag.host.errors import CommandError
 
+MAX_TIME = 0xFFFFFFFF  # the last second a record's time can name
+
 HELP = "export a tag's records for a time window as a self-contained evidence bundle"
 
 
@@ -37,18 +39,21 @@ def add_arguments(p):
 
 
 def parse_time(text, what):
-    """Unix seconds from ISO 8601 (naive means UTC) or a number of seconds."""
+    """Unix seconds from ISO 8601 (naive means UTC) or a number of seconds. Times past the
+    last a record can hold (2106, protocol/records.cddl) mean that last second."""
     try:
-        return int(float(text))
+        t = float(text)
     except ValueError:
-        pass
-    try:
-        d = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CommandError("%s: %r is not ISO 8601 or Unix seconds" % (what, text)) from None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=datetime.UTC)
-    return int(d.timestamp())
+        try:
+            d = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise CommandError("%s: %r is not ISO 8601 or Unix seconds" % (what, text)) from None
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=datetime.UTC)
+        t = d.timestamp()
+    if not 0 <= t < float("inf"):  # also NaN
+        raise CommandError("%s: %r is not a time from 1970 on" % (what, text))
+    return int(min(t, MAX_TIME))
 
 
 def run(args):

@@ -8,13 +8,12 @@ unverifiable, modified, reordered, duplicate, spliced) and why; missing seqs get
 `deleted` line where they belong. Exit status 0 only when every message of every file is
 valid and nothing is missing, 1 when something is not, 2 for a usage error."""
 
-import hashlib
 import json
 import sys
 
 from emtag.host import bundle as B
 from emtag.host import cose as host_cose
-from emtag.host import verify
+from emtag.host import verify, verify_stream
 from emtag.host.errors import CommandError
 
 HELP = "verify evidence files (record streams or bundles) against a tag's public key"
@@ -45,84 +44,224 @@ def add_arguments(p):
     )  # fmt: skip
 
 
-def _read(path):
+def _read(path, limit=1 << 20):
+    """A small file (a key): at most limit bytes."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(limit + 1)
     except OSError as e:
         raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    if len(data) > limit:
+        raise CommandError("%s: larger than any key" % path)
+    return data
 
 
 def _load_key(data, what):
     try:
         return host_cose.load_public_key(data)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise CommandError("%s: %s" % (what, e)) from None
 
 
-def check_file(path, data, key, first_seq=None, last_seq=None, centre=None):
-    """Verify one file; returns a result dict (see --json)."""
-    notes = []
-    res = {"file": path, "format": "stream", "key_source": "--key"}
-    if B.is_bundle(data):
-        res["format"] = "bundle"
-        try:
-            bun = B.read(data)
-        except B.BundleError as e:
-            res.update(ok=False, error=str(e), messages=[], gaps=[], counts={})
-            return res, None
-        m = bun.manifest
-        own = _load_key(bun.public_key_pem, "%s: public_key.pem" % path)
-        if key is None:
-            key = own
-            res["key_source"] = "bundle"
-            notes.append(
-                "key taken from the bundle itself: this proves the records are unaltered and "
-                "were signed by that key, not that the key is the tag's. Compare its SHA-256 "
-                "with the fitting record, or pass --key."
-            )
-        elif verify.public_key_sec1(own) != verify.public_key_sec1(key):
-            notes.append("FAIL: the bundle's public_key.pem is not the --key given")
-            res["key_mismatch"] = True
-        if verify.public_key_sec1(own).hex() != m.get("public_key"):
-            notes.append("FAIL: manifest.json names another public key than public_key.pem")
-            res["key_mismatch"] = True
-        if hashlib.sha256(bun.records_bytes).hexdigest() != m.get("records", {}).get("sha256"):
-            notes.append("note: records.cbor differs from the SHA-256 in manifest.json")
-        if centre is not None:
-            why = B.check_manifest_signature(bun, centre)
-            res["manifest_signed"] = why is None
-            if why:
-                notes.append("FAIL: " + why)
-            else:
-                notes.append("manifest signed by the centre key: its seq range and window hold")
-        elif bun.manifest_sig is not None:
-            notes.append("note: manifest.sig not checked (give --centre KEY)")
-        items = verify.split_stream(bun.records_bytes, keep_rest=True)
-        first_seq, last_seq = m["first_seq"], m["last_seq"]
-    else:
+class Output:
+    """Where results go: a line per message as they are verified, or one JSON document
+    written as it goes (messages streamed; at most MAX_GAPS gaps listed per file)."""
+
+    MAX_GAPS = 1000
+
+    def __init__(self, as_json, out=None):
+        self.json = as_json
+        self.out = out or sys.stdout
+        self.files = 0
+
+    def begin(self, path):
+        if self.json:
+            self.out.write('{"files": [' if self.files == 0 else ", ")
+            self.out.write('{"file": %s, "messages": [' % json.dumps(path))
+        self.files += 1
+        self.first_message = True
+        self.path = path
+
+    def report(self, report):
+        if self.json:
+            for v in report.verdicts:
+                self.out.write(("" if self.first_message else ", ") + json.dumps(B.verdict_json(v)))
+                self.first_message = False
+        else:
+            for line in B.report_lines(report):
+                self.out.write("%s %s\n" % (self.path, line))
+
+    def end(self, res):
+        if self.json:
+            self.out.write("], " + json.dumps(res)[1:-1] + "}")
+            return
+        for note in res.get("notes", []):
+            self.out.write("%s: %s\n" % (self.path, note))
+        if "error" in res:
+            self.out.write("%s: FAIL: %s\n" % (self.path, res["error"]))
+            return
+        span = "seq %s..%s" % (res["first_seq"], res["last_seq"]) if res["n"] else "no records"
+        self.out.write(
+            "%s: %s: device %s, %s, %d messages: %s\n"
+            % (self.path, "PASS" if res["ok"] else "FAIL", res["device"], span, res["n"],
+               res["summary"])
+        )  # fmt: skip
+
+    def close(self, ok):
+        if self.json:
+            self.out.write('], "ok": %s}\n' % json.dumps(ok))
+
+
+def _summary(counts, deleted, gaps):
+    parts = ["%d %s" % (n, k) for k, n in counts.items() if n]
+    if gaps:
+        parts.append("%d deleted (%d gap%s)" % (deleted, gaps, "s" * (gaps > 1)))
+    return ", ".join(parts) or "empty"
+
+
+def _verify_items(out, items, key, first_seq, last_seq, limit=None):
+    """Stream items through verify_stream, reporting as it goes; the totals."""
+    tot = {"counts": {k: 0 for k in verify.KINDS}, "deleted": 0, "gap_count": 0, "gaps": [],
+           "n": 0, "first_seq": None, "last_seq": None, "over": False}  # fmt: skip
+
+    def bounded(it):
+        for i, w in enumerate(it):
+            if limit is not None and i >= limit:
+                tot["over"] = True
+                return
+            yield w
+
+    for rep in verify_stream.verify_stream(bounded(items), key, first_seq=first_seq,
+                                           last_seq=last_seq):  # fmt: skip
+        out.report(rep)
+        for k, n in rep.counts.items():
+            tot["counts"][k] += n
+        tot["n"] += len(rep.verdicts)
+        for g in rep.gaps:
+            tot["deleted"] += g.last - g.first + 1
+            tot["gap_count"] += 1
+            if len(tot["gaps"]) < Output.MAX_GAPS:
+                tot["gaps"].append(
+                    {"first": g.first, "last": g.last, "before": g.before, "verdict": g.kind}
+                )
+        if tot["first_seq"] is None and rep.verdicts:
+            tot["first_seq"] = rep.first_seq
+        if rep.last_seq:
+            tot["last_seq"] = max(tot["last_seq"] or 0, rep.last_seq)
+    return tot
+
+
+def check_file(path, out, key, first_seq=None, last_seq=None, centre=None):
+    """Verify one file, streaming; returns its result dict (see --json)."""
+    try:
+        fp = open(path, "rb")
+    except OSError as e:
+        raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    with fp:
+        head = fp.read(4)
+        fp.seek(0)
+        if B.is_bundle(head):
+            return _check_bundle(path, fp, out, key, centre)
         if key is None:
             raise CommandError("%s is a record stream: --key is required" % path)
+        out.begin(path)
+        notes = []
         if centre is not None:
             notes.append("note: --centre checks a bundle's manifest; a stream has none")
-        items = verify.split_stream(data, keep_rest=True)
-    report = verify.verify(items, key, first_seq=first_seq, last_seq=last_seq)
+        reader = verify_stream.iter_items(fp)
+        tot = _verify_items(out, reader, key, first_seq, last_seq)
+        return _finish(out, {"file": path, "format": "stream", "key_source": "--key"}, tot,
+                       key, notes, reader)  # fmt: skip
+
+
+def _check_bundle(path, fp, out, key, centre):
+    res = {"file": path, "format": "bundle", "key_source": "--key"}
+    notes = []
+    out.begin(path)
+    try:
+        with B.Bundle.open(fp) as bun:
+            m = bun.manifest
+            try:
+                own = host_cose.load_public_key(bun.public_key_pem)
+            except (ValueError, TypeError) as e:
+                raise B.BundleError("public_key.pem: %s" % e) from None
+            if key is None:
+                key = own
+                res["key_source"] = "bundle"
+                notes.append(
+                    "key taken from the bundle itself: this proves the records are unaltered "
+                    "and were signed by that key, not that the key is the tag's. Compare its "
+                    "SHA-256 with the fitting record, or pass --key."
+                )
+            fail = []
+            if verify.public_key_sec1(own) != verify.public_key_sec1(key):
+                fail.append("the bundle's public_key.pem is not the --key given")
+            if verify.public_key_sec1(own).hex() != m["public_key"]:
+                fail.append("manifest.json names another public key than public_key.pem")
+            if m["device"] != verify.device_id_of(key).hex():
+                fail.append("manifest.json names device %s, the key is device %s"
+                            % (m["device"][:32], verify.device_id_of(key).hex()))  # fmt: skip
+            if centre is not None:
+                why = B.check_manifest_signature(bun, centre)
+                res["manifest_signed"] = why is None
+                if why:
+                    fail.append(why)
+                else:
+                    notes.append("manifest signed by the centre key: its seq range and window hold")
+            elif bun.manifest_sig is not None:
+                notes.append("note: manifest.sig not checked (give --centre KEY)")
+            rec = bun.records()
+            reader = verify_stream.iter_items(rec)
+            count = m["records"]["count"]
+            tot = _verify_items(out, reader, key, m["first_seq"], m["last_seq"], limit=count)
+            if tot["over"]:
+                fail.append("records.cbor holds more than the %d records its manifest declares"
+                            % count)  # fmt: skip
+                while rec.read(1 << 16):  # to its end: the SHA-256 below covers it all
+                    pass
+            if rec.sha256() != m["records"]["sha256"]:
+                fail.append("records.cbor differs from the SHA-256 in manifest.json")
+            elif tot["n"] != count:
+                fail.append("records.cbor holds %d records, manifest.json says %d"
+                            % (tot["n"], count))  # fmt: skip
+            notes += ["FAIL: " + f for f in fail]
+            res["bundle_ok"] = not fail
+            return _finish(out, res, tot, key, notes, reader)
+    except B.BundleError as e:
+        res.update(ok=False, error=str(e), counts={}, gaps=[], notes=notes)
+        out.end(res)
+        return res
+
+
+def _finish(out, res, tot, key, notes, reader):
+    if reader.bad_at is not None:
+        notes.append("FAIL: bytes from %d on are no record (%d more not read)"
+                     % (reader.bad_at, reader.unread))  # fmt: skip
+    if tot["n"] == 0:
+        notes.append("FAIL: no records")
     sec1 = verify.public_key_sec1(key)
+    ok = (
+        tot["n"] > 0
+        and tot["gap_count"] == 0
+        and all(n == 0 for k, n in tot["counts"].items() if k != verify.VALID)
+        and res.get("bundle_ok", True)
+        and res.get("manifest_signed") is not False
+    )
     res.update(
-        device=report.device_id.hex(),
+        device=verify.device_id_of(key).hex(),
         public_key_sha256=B.key_fingerprint(sec1),
-        first_seq=report.first_seq,
-        last_seq=report.last_seq,
-        ok=report.ok and not res.get("key_mismatch") and res.get("manifest_signed") is not False,
-        counts=dict(report.counts, deleted=sum(g.last - g.first + 1 for g in report.gaps)),
-        messages=[B.verdict_json(v) for v in report.verdicts],
-        gaps=[
-            {"first": g.first, "last": g.last, "before": g.before, "verdict": g.kind}
-            for g in report.gaps
-        ],
+        first_seq=tot["first_seq"],
+        last_seq=tot["last_seq"],
+        ok=ok,
+        n=tot["n"],
+        counts=dict(tot["counts"], deleted=tot["deleted"]),
+        gaps=tot["gaps"],
+        gaps_total=tot["gap_count"],
+        summary=_summary(tot["counts"], tot["deleted"], tot["gap_count"]),
         notes=notes,
     )
-    return res, report
+    out.end(res)
+    return res
 
 
 def run(args):
@@ -130,36 +269,16 @@ def run(args):
     if args.key:
         key = _load_key(_read(args.key), args.key)
     centre = _load_key(_read(args.centre), args.centre) if args.centre else None
-    results = []
+    for name in ("first_seq", "last_seq"):
+        v = getattr(args, name)
+        if v is not None and not 1 <= v <= 0xFFFFFFFF:
+            raise CommandError("--%s must be 1..4294967295" % name.replace("_", "-"))
+    if args.first_seq and args.last_seq and args.first_seq > args.last_seq:
+        raise CommandError("--first-seq is after --last-seq")
+    out = Output(args.json)
+    ok = True
     for path in args.files:
-        data = _read(path)
-        res, report = check_file(path, data, key, args.first_seq, args.last_seq, centre)
-        results.append(res)
-        if args.json:
-            continue
-        if report is None:
-            print("%s: FAIL: %s" % (path, res["error"]))
-            continue
-        for line in B.report_lines(report):
-            print("%s %s" % (path, line))
-        for note in res["notes"]:
-            print("%s: %s" % (path, note))
-        span = (
-            "seq %d..%d" % (res["first_seq"], res["last_seq"]) if report.verdicts else "no records"
-        )
-        print(
-            "%s: %s: device %s, %s, %d messages: %s"
-            % (
-                path,
-                "PASS" if res["ok"] else "FAIL",
-                res["device"],
-                span,
-                len(report.verdicts),
-                report.summary(),
-            )
-        )
-    ok = all(r["ok"] for r in results)
-    if args.json:
-        json.dump({"ok": ok, "files": results}, sys.stdout)
-        sys.stdout.write("\n")
+        res = check_file(path, out, key, args.first_seq, args.last_seq, centre)
+        ok = ok and res["ok"]
+    out.close(ok)
     return 0 if ok else 1

@@ -78,7 +78,9 @@ class Tag:
             m.H_NEXT_SEQ: self.log.last_seq + 1,
         }
         # the uplink sends only records a signature already covers
-        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), hello)
+        self.uplink = uplink.Uplink(
+            evidence.SealedView(self.log, self.chain), hello, prove=uplink.prover(self.signer)
+        )
         self._alerts_first_again()
         self._zones_unusable()
         self.event(

@@ -21,6 +21,10 @@ there. Then:
   centre; `on_command(request bytes) -> reply bytes` answers it in COMMAND_REPLY (no
   handler: an empty reply, "not supported").
 - TIME: the host's clock, kept in host_time_ms for the tag.
+- CHALLENGE: the bridge's answer to HELLO. `prove(nonce) -> COSE_Sign1 bytes` signs it
+  (messages.proof_payload; prover(signer) makes one) and the PROOF goes out at the next
+  poll. At most one challenge is signed per HELLO sent, so nobody on the link can make the
+  tag sign at will; others are ignored.
 
 `log` is the record log as the uplink may see it (firmware/evidence.py SealedView: it ends
 at the last sealed record): last_seq, acked, read_from(seq, n), ack(seq).
@@ -37,11 +41,25 @@ MAX_TIMEOUT_MS = 300000
 URGENT_MAX = 8  # alerts waiting to go ahead of the backlog; older ones simply go in order
 
 
+def prover(signer):
+    """prove(nonce) for Uplink: the tag's signature over messages.proof_payload."""
+    from emtag.firmware import cose
+
+    kid = signer.key_id()
+
+    def prove(nonce):
+        return cose.sign1(signer, m.proof_payload(kid, nonce), kid=kid)
+
+    return prove
+
+
 class Uplink:
-    def __init__(self, log, hello_body, on_command=None):
+    def __init__(self, log, hello_body, on_command=None, prove=None):
         self.log = log
         self.hello_body = hello_body
         self.on_command = on_command
+        self.prove = prove
+        self.may_prove = False  # a HELLO went out and no challenge was signed since
         self.greeted = False  # the bridge answered our HELLO
         self.sent_upto = log.acked  # highest seq sent since the last (re)send
         self.deadline = 0  # when to send HELLO again or resend records
@@ -70,6 +88,7 @@ class Uplink:
         if not self.greeted:
             if now >= self.deadline:
                 out.append(cbor.dumps([m.HELLO, self.hello_body]))
+                self.may_prove = True
                 self._backoff(now)
             return out
         log = self.log
@@ -145,6 +164,15 @@ class Uplink:
                 self.timeout = TIMEOUT_MS
                 self.deadline = now
             return "nack"
+        if kind == m.CHALLENGE and len(msg) == 2 and isinstance(msg[1], bytes):
+            nonce = msg[1]
+            if not (m.NONCE_MIN <= len(nonce) <= m.NONCE_MAX):
+                return "bad_message"
+            if self.greeted or not self.may_prove or self.prove is None:
+                return "challenge_ignored"
+            self.may_prove = False
+            self.replies.append(cbor.dumps([m.PROOF, self.prove(nonce)]))
+            return "challenge"
         if kind == m.ALERT_ACK and len(msg) == 2 and isinstance(msg[1], int):
             self.urgent = [u for u in self.urgent if u[0] != msg[1]]
             return "alert_ack"

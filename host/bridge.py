@@ -1,8 +1,17 @@
 """The host bridge: receives frames from a tag, verifies every record, stores, acknowledges.
 
-One Session per serial connection. A record is acknowledged only after it is committed to
-the store; records that fail verification are stored as rejected (never silently
-dropped) and answered with a NACK.
+One Session per connection (serial port or TCP), I/O-free: bytes in, bytes out. A session
+takes nothing from its peer before the peer proves it holds the key it names: HELLO (device
+id and public key, checked to be a point on P-256 and admitted by the bridge's policy) is
+answered with a fresh CHALLENGE; the tag's PROOF, an ES256 COSE_Sign1 over the nonce
+(protocol/messages.py proof_payload), must verify under that key. Only then is a new tag
+registered, the session made the device's one owner (Owners: an older session of the same
+device is closed, so a stale connection cannot deliver late data into the chain), and
+records accepted.
+
+A record is acknowledged only after it is committed to the store; items that fail
+verification are answered with a NACK and kept, bounded, in the store's rejected table for
+diagnosis (never with the tag's evidence).
 
 Verification is host/verify.py's, over the new batch plus the records of this session still
 waiting for their seal, anchored at the newest valid record in the store. The tag uploads
@@ -12,20 +21,34 @@ acknowledged) until it arrives, normally a batch or two later. So the ACK only e
 records proven by the tag's signature: a record altered on the way is refused and the tag,
 which keeps everything unacknowledged, sends it again. Records after a gap, or whose chain
 is broken, are not stored; the tag resends from the acknowledged seq.
+
+Nothing a peer sends makes receive() raise: every field is type- and range-checked, and
+what a peer says is bounded before it is logged (the event printer escapes it).
 """
 
 import hashlib
+import io
+import secrets
 
 import cbor2
 
 from emtag.host import cose as host_cose
-from emtag.host import verify
-from emtag.protocol import frame, records
+from emtag.host import frames, verify
 from emtag.protocol import messages as m
+from emtag.protocol import records
 
 # A real tag has at most evidence.CHECKPOINT_RECORDS (15) records unsealed at once and
 # uploads only sealed ranges; more than this waiting in one session is not a tag.
 MAX_UNSEALED = 64
+MAX_UNSEALED_BYTES = 32 * 1024  # ...and no more bytes than this
+MAX_HELLOS = 8  # handshakes one connection may start without one succeeding
+MAX_PROOF_FAILURES = 3  # failed proofs in a row before the connection is closed
+MAX_REJECTED = 256  # rejected items one connection may send before it is closed
+REJECTED_KEPT_PER_BATCH = 8  # of one batch's rejected items, the store keeps this many
+MAX_FIRMWARE = 64  # characters of a HELLO's firmware version
+MAX_BATCH = 64  # items in one RECORDS message (the tag sends at most 8)
+MAX_BAD = 64  # malformed messages or frames one connection may send before it is closed
+MAX_BEFORE_PROOF = 16  # messages a connection may send before it has proved its key
 
 
 def _record_columns(rec):
@@ -45,6 +68,15 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _loads(raw):
+    """One CBOR message, strictly: nested at most 8 deep, nothing after it."""
+    fp = io.BytesIO(raw)
+    msg = cbor2.CBORDecoder(fp, max_depth=8).decode()
+    if fp.tell() != len(raw):
+        raise ValueError("%d bytes after the message" % (len(raw) - fp.tell()))
+    return msg
+
+
 def fitting_register(keystore):
     """An admission policy for Session: a tag new to the store is taken only if the
     fitting register (host/keys.py, written by `emtag fit provision`) holds its key."""
@@ -60,63 +92,148 @@ def fitting_register(keystore):
     return admit
 
 
+class Owners:
+    """Which session owns each device: one at a time. A session that proves a device takes
+    it over, and the one before is closed (a tag's stale connection, still open after the
+    tag reconnected, must not deliver late data into a chain another session continues)."""
+
+    def __init__(self):
+        self._by_device = {}
+
+    def claim(self, device, session):
+        old = self._by_device.get(device)
+        self._by_device[device] = session
+        if old is not None and old is not session:
+            old.close("superseded: a newer connection of this device proved its key")
+
+    def release(self, device, session):
+        if self._by_device.get(device) is session:
+            del self._by_device[device]
+
+    def __len__(self):
+        return len(self._by_device)
+
+
 class Session:
-    def __init__(self, store, emit, now_iso, register=True):
+    def __init__(self, store, emit, now_iso, register=True, owners=None, nonce=None, peer=None):
         self.store = store
         # a tag new to the store: True takes its key on first use, False refuses it, a
         # callable admit(device hex, public key) returns None to take it or why not
         self.register = register
         self.emit = emit  # emit(type, **fields): the bridge's event stream
         self.now_iso = now_iso  # () -> ISO 8601 UTC, the bridge's clock
-        self.deframer = frame.Deframer()
-        self.device = None
+        self.owners = owners  # Owners shared by the bridge's sessions (None: this one only)
+        self.nonce = nonce or (lambda: secrets.token_bytes(m.NONCE_MIN))
+        self.peer = peer  # the port or address, for the rejected table
+        self.deframer = frames.Deframer()
+        self.device = None  # set once the peer has proved its key
         self.key = None
+        self.pending = None  # (device, public key, key, firmware, nonce) awaiting PROOF
         self.last_seq = 0  # newest valid (proven) record stored
         self.last_hash = None  # its payload digest: the chain continues from it
         self.unsealed = []  # wire items of this session waiting for their seal
+        self._parsed = {}  # wire -> verify.Item of those (and of the batch being verified)
+        self.hellos = 0
+        self.messages = 0
+        self.bad = 0
+        self.proof_failures = 0
+        self.rejected = 0
+        self.closed = None  # why the session ended (the I/O layer closes its connection)
+        self.on_close = None  # on_close(reason): set by the I/O layer
+
+    def close(self, reason):
+        """End the session (its input is ignored from now on) and tell the I/O layer."""
+        if self.closed is None:
+            self.closed = reason
+            if self.owners is not None and self.device is not None:
+                self.owners.release(self.device, self)
+            if self.on_close is not None:
+                self.on_close(reason)
 
     def receive(self, data):
         """Bytes from the tag in, bytes for the tag out."""
         out = bytearray()
+        if self.closed is not None:
+            return b""
         for raw in self.deframer.feed(data):
+            if self.closed is not None:
+                break
+            self.messages += 1
+            if self.device is None and self.messages > MAX_BEFORE_PROOF:
+                self.close("too many messages before the handshake")
+                break
             try:
-                msg = cbor2.loads(bytes(raw))
+                msg = _loads(raw)
             except Exception as e:  # cbor2 raises several types on malformed input
-                self.emit("bad_message", error=str(e)[:200])
+                self._bad(str(e)[:200])
                 continue
             for reply in self._handle(msg):
-                out += frame.encode(cbor2.dumps(reply, canonical=True))
+                out += frames.encode(cbor2.dumps(reply, canonical=True))
+        if self.deframer.errors > MAX_BAD and self.closed is None:
+            self.close("too many bad frames (%d)" % self.deframer.errors)
         return bytes(out)
+
+    def _bad(self, error):
+        self.bad += 1
+        if self.bad > MAX_BAD:
+            self.close("too many malformed messages")
+            return
+        where = {"peer": self.peer} if self.peer else {}
+        self.emit("bad_message", error=error, **where)
 
     def _handle(self, msg):
         if not (isinstance(msg, list) and msg and _is_int(msg[0])):
-            self.emit("bad_message", error="not a [type, ...] array")
+            self._bad("not a [type, ...] array")
             return []
-        if msg[0] == m.HELLO and len(msg) == 2 and isinstance(msg[1], dict):
+        kind, n = msg[0], len(msg)
+        if kind == m.HELLO and n == 2 and isinstance(msg[1], dict):
             return self._hello(msg[1])
-        if msg[0] == m.RECORDS and len(msg) == 2 and isinstance(msg[1], list):
-            if self.device is None:
-                return [[m.NACK, 0, "hello first"]]
+        if kind == m.PROOF and n == 2 and isinstance(msg[1], bytes):
+            return self._proof(msg[1])
+        if kind in (m.RECORDS, m.ALERT, m.COMMAND_REPLY) and self.device is None:
+            return [[m.NACK, 0, "hello first"]]
+        if kind == m.RECORDS and n == 2 and isinstance(msg[1], list) and len(msg[1]) <= MAX_BATCH:
             return self._records(msg[1])
-        if msg[0] == m.ALERT and len(msg) == 2 and isinstance(msg[1], bytes):
-            if self.device is None:
-                return [[m.NACK, 0, "hello first"]]
+        if kind == m.ALERT and n == 2 and isinstance(msg[1], bytes):
             return self._early_alert(msg[1])
-        if msg[0] == m.COMMAND_REPLY and len(msg) == 2 and isinstance(msg[1], bytes):
+        if kind == m.COMMAND_REPLY and n == 2 and isinstance(msg[1], bytes):
             self.emit("command_reply", device=self.device, reply=msg[1].hex()[:400])
             return []
-        self.emit("bad_message", error="unknown message type %r" % (msg[0],))
+        self._bad("unknown or malformed message %r" % (kind,))
         return []
 
+    def _refuse(self, reason, device=None, why=None):
+        where = {"peer": self.peer} if self.peer else {}
+        self.emit("hello_rejected", device=device, reason=reason, **where)
+        return [[m.NACK, 0, why or reason]]
+
     def _hello(self, body):
-        dev, pub = body.get(m.H_DEVICE), body.get(m.H_PUBKEY)
-        if not (isinstance(dev, bytes) and isinstance(pub, bytes) and len(pub) == 65):
-            self.emit("bad_message", error="malformed hello")
+        """Check what the HELLO claims and answer with a CHALLENGE; nothing is stored yet."""
+        self.hellos += 1
+        if self.hellos > MAX_HELLOS:
+            self.close("too many HELLOs on one connection")
             return []
-        if hashlib.sha256(pub).digest()[:8] != dev:
-            self.emit("hello_rejected", reason="device id does not match public key")
-            return [[m.NACK, 0, "device id does not match public key"]]
+        if self.device is not None:  # a new handshake: this connection owns nothing until
+            if self.owners is not None:  # it proves again
+                self.owners.release(self.device, self)
+            self.device = self.key = None
+        self.pending = None
+        dev, pub, fw = body.get(m.H_DEVICE), body.get(m.H_PUBKEY), body.get(m.H_FIRMWARE)
+        if not (isinstance(dev, bytes) and len(dev) == 8 and isinstance(pub, bytes)):
+            self._bad("malformed hello")
+            return []
+        if not (fw is None or (isinstance(fw, str) and len(fw) <= MAX_FIRMWARE)):
+            self._bad("malformed hello (firmware)")
+            return []
         device = dev.hex()
+        try:  # a point on P-256, or the key is refused before anything else is done with it
+            if len(pub) != 65:
+                raise ValueError("not 65 bytes")
+            key = host_cose.load_public_key(pub)
+        except ValueError:
+            return self._refuse("public key is not a P-256 point", device, "bad public key")
+        if hashlib.sha256(pub).digest()[:8] != dev:
+            return self._refuse("device id does not match public key", device)
         known = self.store.device(device)
         if known is None:
             if callable(self.register):
@@ -124,28 +241,56 @@ class Session:
             else:
                 why = None if self.register else "unknown tag (not registered)"
             if why:
-                self.emit("hello_rejected", device=device, reason=why)
-                return [[m.NACK, 0, "unknown tag"]]
-            self.store.add_device(device, pub, str(body.get(m.H_FIRMWARE)), self.now_iso())
+                return self._refuse(why, device, "unknown tag")
+        elif bytes(known) != pub:
+            return self._refuse("public key differs from the one on record", device, "unknown tag")
+        nonce = self.nonce()
+        self.pending = (device, pub, key, fw, nonce)
+        return [[m.CHALLENGE, nonce]]
+
+    def _proof(self, proof):
+        """The tag's signature over our nonce: verified, the session is the device's."""
+        if self.pending is None:
+            return [[m.NACK, 0, "hello first"]]
+        device, pub, key, fw, nonce = self.pending
+        self.pending = None  # a nonce is good for one answer
+        want = cbor2.dumps([m.PROOF_LABEL, bytes.fromhex(device), nonce])
+        try:
+            if host_cose.verify_sign1(proof, key) != want:
+                raise host_cose.VerificationError("it signs something else than this challenge")
+        except host_cose.VerificationError as e:
+            self.proof_failures += 1
+            if self.proof_failures >= MAX_PROOF_FAILURES:
+                self.close("proof of possession failed %d times" % self.proof_failures)
+            return self._refuse("proof of possession failed: %s" % e, device, "proof failed")
+        if self.store.device(device) is None:  # registered only once its key is proven
+            self.store.add_device(device, pub, fw, self.now_iso())
             self.emit("device_registered", device=device)
-        elif known != pub:
-            self.emit(
-                "hello_rejected", device=device, reason="public key differs from the one on record"
-            )
-            return [[m.NACK, 0, "unknown tag"]]
-        self.device = device
-        self.key = host_cose.load_public_key(pub)
+        if self.owners is not None:
+            self.owners.claim(device, self)
+        self.device, self.key = device, key
+        self.hellos = self.proof_failures = 0  # bounds on failed handshakes, not on reboots
         seq, wire = self.store.last_valid(device)
         # the chain continues from the newest record proven and stored
         self.last_seq, self.last_hash = seq, verify.digest_of(wire) if wire else None
-        self.unsealed = []
-        self.emit("hello", device=device, firmware=body.get(m.H_FIRMWARE), stored_upto=seq)
+        self.unsealed, self._parsed = [], {}
+        self.emit("hello", device=device, firmware=fw, stored_upto=seq)
         return [[m.ACK, self.last_seq]]
+
+    def _reject(self, items):
+        """Keep (seq, reason, wire) items the session refused, bounded; close a connection
+        that sends too many (a tag resends what we refuse; it does not flood)."""
+        self.rejected += len(items)
+        self.store.add_rejected(
+            self.device, items[:REJECTED_KEPT_PER_BATCH], self.now_iso(), self.peer
+        )
+        if self.rejected > MAX_REJECTED:
+            self.close("too many rejected records (%d)" % self.rejected)
 
     def _early_alert(self, wire):
         """An alert sent ahead of the backlog (uplink ALERT message): its signature proves
         it, the chain check comes when it arrives in order with the rest. Stored as 'early'
-        (forwarded from there), answered with ALERT_ACK; a bad one is stored as rejected."""
+        (forwarded from there), answered with ALERT_ACK; a bad one is kept as rejected input."""
         it = verify.parse_item(0, wire, self.key, bytes.fromhex(self.device))
         seq = it.seq or 0
         rec = it.record or {}
@@ -161,8 +306,7 @@ class Session:
         }
         if not it.seal or it.type != records.ALERT:
             why = "early alert: %s" % (it.problem[1] if it.problem else "not an alert record")
-            row.update(status="rejected", reason=why)
-            self.store.add_records([row])
+            self._reject([(it.seq, why, wire)])
             self.emit("alert_rejected", device=self.device, seq=seq, reason=why)
             return [[m.NACK, seq, why]]
         if seq > self.last_seq and not self.store.has_record(self.device, seq, "early"):
@@ -180,8 +324,14 @@ class Session:
         return [[m.ALERT_ACK, seq]]
 
     def _records(self, items):
-        wires = [bytes(x) for x in items if isinstance(x, (bytes, bytearray))]
-        wires.sort(key=lambda w: verify.peek_seq(w) or 1 << 62)  # arrival order is no evidence
+        dev = bytes.fromhex(self.device)
+        done = self._parsed
+        for w in items:
+            if isinstance(w, bytes) and w not in done:
+                done[w] = verify.parse_item(0, w, self.key, dev)
+        wires = [w for w in items if isinstance(w, bytes)]
+        # arrival order is no evidence: by the seq each item claims
+        wires.sort(key=lambda w: done[w].seq or 1 << 62)
         stream = self.unsealed + wires
         anchor = (self.last_seq, self.last_hash) if self.last_hash is not None else None
         report = verify.verify(
@@ -191,6 +341,7 @@ class Session:
             anchor=anchor,
             held=self._held_digest,
             check_order=False,
+            parsed=done,
         )
         # Valid rows stay one unbroken chain: nothing after a gap or an altered record is
         # stored (the tag resends from our ACK), and a fix is stored only together with the
@@ -213,13 +364,13 @@ class Session:
             for v in report.verdicts
             if v.index < block and v.kind == verify.VALID and v.sealed_by == v.seq
         }
-        rows, replies, proven, waiting = [], [], [], []
+        rows, replies, proven, waiting, refused = [], [], [], [], []
         for v in report.verdicts:
             if v.kind in (verify.MODIFIED, verify.SPLICED):
-                row = self._row(v, stream[v.index], "rejected")
-                rows.append(row)
+                why = "%s: %s" % (v.kind, v.reason)
+                refused.append((v.seq, why, stream[v.index]))
                 if not replies:
-                    replies.append([m.NACK, v.seq or 0, row["reason"]])
+                    replies.append([m.NACK, v.seq or 0, why])
             elif v.index >= block or v.kind == verify.DUPLICATE:
                 continue
             elif v.kind == verify.VALID and v.sealed_by in seals:
@@ -227,22 +378,26 @@ class Session:
                 proven.append(v)
             else:  # its proof is still on the way (or a record before it is)
                 waiting.append(stream[v.index])
-        if len(waiting) > MAX_UNSEALED:
+        if len(waiting) > MAX_UNSEALED or sum(map(len, waiting)) > MAX_UNSEALED_BYTES:
             replies.append([m.NACK, 0, "too many records without a checkpoint"])
             waiting = []
         self.unsealed = waiting
+        self._parsed = {w: done[w] for w in waiting}  # parsed once, kept while they wait
         if rows:
             self.store.add_records(rows)  # committed before the ACK below goes out
             for v in proven:  # the newest proven record anchors the next batch
                 if v.seq > self.last_seq:
                     self.last_seq, self.last_hash = v.seq, v.digest
+        if rows or refused:
             self.emit(
                 "records_stored",
                 device=self.device,
                 valid=len(proven),
-                rejected=len(rows) - len(proven),
+                rejected=len(refused),
                 upto=self.last_seq,
             )
+        if refused:
+            self._reject(refused)
         for v in proven:
             if v.type == records.ALERT:
                 rec = v.record
@@ -270,7 +425,6 @@ class Session:
             "cose": wire,
             "received": self.now_iso(),
             "status": status,
-            "reason": None if status != "rejected" else "%s: %s" % (v.kind, v.reason),
             "seq": v.seq,
             "type": v.type,
             **_record_columns(rec),

@@ -31,7 +31,7 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+import zlib
 
 from cryptography.hazmat.primitives import serialization
 
@@ -50,18 +50,7 @@ class BundleError(ValueError):
     """Not a readable evidence bundle."""
 
 
-@dataclass
-class Bundle:
-    manifest: dict
-    items: list[bytes]
-    records_bytes: bytes
-    public_key_pem: bytes
-    summary: str
-    manifest_bytes: bytes = b""
-    manifest_sig: bytes | None = None  # COSE_Sign1 by the exporting centre, if signed
-
-
-def check_manifest_signature(bun: Bundle, centre_key) -> str | None:
+def check_manifest_signature(bun, centre_key) -> str | None:
     """None if manifest.sig is the centre key's signature over this manifest.json, else
     why not."""
     if bun.manifest_sig is None:
@@ -196,7 +185,6 @@ def build(
         },
         "exported_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "exported_by": "emtag " + _version(),
-        "rejected_in_window": store.rejected_count(device, t_from, t_to),
     }
     manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
     members = [
@@ -251,8 +239,6 @@ def summary_text(manifest: dict, report: verify.Report, signer=None) -> str:
         "                   (the window holds seq %d..%d; later ones, up to the signed record"
         % (w["first_seq"], w["last_seq"]),
         "                   that seals them, are included as their proof)",
-        "Rejected records   %d in the window were refused by the bridge and are not included"
-        % manifest["rejected_in_window"],
         "Exported           %s by %s" % (manifest["exported_at"], manifest["exported_by"]),
         "Manifest           %s"
         % (
@@ -292,47 +278,185 @@ def is_bundle(data: bytes) -> bool:
     return data[:4] == ZIP_MAGIC
 
 
-def read(data: bytes) -> Bundle:
-    """Parse a bundle's bytes. BundleError if it is not one (nothing is verified here)."""
-    try:
-        z = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as e:
-        raise BundleError("not a zip archive: %s" % e) from None
-    with z:
-        names = [i.filename for i in z.infolist()]
+MAX_SMALL = 1 << 20  # manifest.json, public_key.pem, manifest.sig
+MAX_DEPTH = 32  # nesting in manifest.json
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+               NotImplementedError, KeyError)  # fmt: skip
+
+
+class Bundle:
+    """An evidence bundle opened for reading, its members streamed (nothing is held whole).
+
+        with Bundle.open(path) as bun:     # BundleError if it is not a readable bundle
+            bun.manifest, bun.public_key_pem, bun.manifest_sig
+            fp = bun.records()             # records.cbor, read in chunks; then
+            fp.sha256(), fp.size           # what was read
+
+    Every member is checked before use: only the expected names, stored or deflated, not
+    encrypted; what is decompressed is counted, never trusted from the archive's header."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        self.zip = zf
+        self.manifest: dict = {}
+        self.manifest_bytes = b""
+        self.public_key_pem = b""
+        self.manifest_sig: bytes | None = None
+
+    @classmethod
+    def open(cls, source) -> Bundle:
+        try:
+            zf = zipfile.ZipFile(source)
+        except _ZIP_ERRORS as e:
+            raise BundleError("not a zip archive: %s" % e) from None
+        bun = cls(zf)
+        try:
+            bun._check()
+        except BaseException:
+            zf.close()
+            raise
+        return bun
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zip.close()
+
+    def _check(self) -> None:
+        infos = self.zip.infolist()
+        names = [i.filename for i in infos]
         if sorted(n for n in names if n != SIGNATURE) != sorted(MEMBERS) or len(names) != len(
             set(names)
         ):
             raise BundleError(
                 "bundle must hold exactly %s (and optionally %s), found %s"
-                % (", ".join(MEMBERS), SIGNATURE, ", ".join(names))
+                % (", ".join(MEMBERS), SIGNATURE, ", ".join(n[:60] for n in names[:20]))
             )
-        for info in z.infolist():
-            if info.file_size > MAX_MEMBER:
-                raise BundleError("%s is too large" % info.filename)
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise BundleError("%s is encrypted" % info.filename)
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise BundleError(
+                    "%s: compression method %d is not supported (stored or deflated only)"
+                    % (info.filename, info.compress_type)
+                )
+        self.manifest_bytes = self._small("manifest.json")
+        self.public_key_pem = self._small("public_key.pem")
+        if SIGNATURE in names:
+            self.manifest_sig = self._small(SIGNATURE)
+        with self.member("SUMMARY.txt") as f:  # readable to its end, its CRC right
+            while f.read(1 << 16):
+                pass
+        self.manifest = parse_manifest(self.manifest_bytes)
+
+    def _small(self, name: str) -> bytes:
+        with self.member(name, MAX_SMALL) as f:
+            return f.read(MAX_SMALL + 1)
+
+    def member(self, name: str, limit: int = MAX_MEMBER) -> Member:
         try:
-            body = {name: z.read(name) for name in names}
-        except (zipfile.BadZipFile, OSError, ValueError) as e:
-            raise BundleError("damaged archive: %s" % e) from None
+            return Member(self.zip.open(name), name, limit)
+        except _ZIP_ERRORS as e:
+            raise BundleError("%s: %s" % (name, e)) from None
+
+    def records(self) -> Member:
+        return self.member("records.cbor")
+
+
+class Member(io.RawIOBase):
+    """A zip member read in chunks: at most `limit` bytes decompressed (BundleError past
+    it, or on any damage), SHA-256 and size of what was read."""
+
+    def __init__(self, fp, name: str, limit: int):
+        self._fp = fp
+        self.name = name
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.limit + 1
+        try:
+            data = self._fp.read(min(n, self.limit + 1 - self.size))
+        except _ZIP_ERRORS as e:
+            raise BundleError("%s is damaged: %s" % (self.name, e)) from None
+        self.size += len(data)
+        if self.size > self.limit:
+            raise BundleError("%s is larger than %d bytes" % (self.name, self.limit))
+        self._hash.update(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._fp.close()
+        super().close()
+
+
+def _depth(text: bytes) -> int:
+    """The deepest nesting of [ and { in JSON text (strings skipped)."""
+    depth = top = 0
+    in_str = esc = False
+    for c in text.decode("utf-8", "replace"):
+        if in_str:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[{":
+            depth += 1
+            top = max(top, depth)
+        elif c in "]}":
+            depth -= 1
+    return top
+
+
+def _int(v, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def parse_manifest(data: bytes) -> dict:
+    """manifest.json, its fields type- and range-checked (BundleError says which)."""
+    if _depth(data) > MAX_DEPTH:
+        raise BundleError("manifest.json is nested too deeply")
     try:
-        manifest = json.loads(body["manifest.json"])
-    except ValueError as e:
-        raise BundleError("manifest.json: %s" % e) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        m = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise BundleError("manifest.json: %s" % str(e)[:200]) from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise BundleError("manifest.json: not a %s manifest" % FORMAT)
     for k in ("first_seq", "last_seq"):
-        if not (isinstance(manifest.get(k), int) and manifest[k] >= 1):
+        if not _int(m.get(k), 1, 0xFFFFFFFF):
             raise BundleError("manifest.json: bad %s" % k)
-    try:
-        items = verify.split_stream(body["records.cbor"])
-    except ValueError as e:
-        raise BundleError("records.cbor: %s" % e) from None
-    return Bundle(
-        manifest,
-        items,
-        body["records.cbor"],
-        body["public_key.pem"],
-        body["SUMMARY.txt"].decode("utf-8", "replace"),
-        body["manifest.json"],
-        body.get(SIGNATURE),
-    )
+    if m["first_seq"] > m["last_seq"]:
+        raise BundleError("manifest.json: first_seq %d is after last_seq %d"
+                          % (m["first_seq"], m["last_seq"]))  # fmt: skip
+    rec = m.get("records")
+    if not (
+        isinstance(rec, dict)
+        and isinstance(rec.get("sha256"), str)
+        and len(rec["sha256"]) == 64
+        and _int(rec.get("count"), 0, 0xFFFFFFFF)
+    ):
+        raise BundleError("manifest.json: bad records (sha256, count)")
+    for k in ("device", "public_key"):
+        if not isinstance(m.get(k), str):
+            raise BundleError("manifest.json: bad %s" % k)
+    w = m.get("window")
+    if w is not None and not isinstance(w, dict):
+        raise BundleError("manifest.json: bad window")
+    return m

@@ -1,42 +1,45 @@
-"""The bridge's I/O around bridge.Session: serial ports and a TCP listener, one store.
+"""The bridge's I/O around bridge.Session: serial ports and TCP listeners, one store, one
+event loop.
 
     br = Bridge("store.sqlite", emit)            # emit(type, **fields); or postgresql://...
     br.add_port("/dev/ttyACM0")                  # any pyserial URL: a device, a pty,
                                                  # socket://HOST:PORT, loop://, rfc2217://
-    br.listen("tcp://127.0.0.1:7000")            # many tags (simulated ones) at once
+    br.listen("tcp://127.0.0.1:7000")            # many tags at once
     br.run()                                     # until br.stop() (another thread, a signal)
 
-One thread owns the store and every Session (one writer connection; the sessions are
-cheap), so a record is verified, committed and only then acknowledged, whichever port it
-came in on. Each serial port has a reader thread that hands bytes to it; a port that goes
-away (unplugged, the peer of socket:// closing) is reopened every RETRY_S and gets a fresh
-Session (the tag says HELLO again when the bridge answers "hello first"). TCP connections
-are served by the owning thread itself (selectors), one Session each.
+One thread runs an asyncio loop that owns the store and every Session (one writer
+connection; sessions are cheap). Each connection is a host/links.py Link with its own bounds
+(rate, output, timeouts), so what one peer does never blocks or starves another.
+
+Group commit: in one turn of the loop every connection with input is served (at most
+Limits.read_chunk bytes each), each in a savepoint of one store transaction; then the
+transaction commits (one fsync for all of them) and only then do the replies, the ACKs
+among them, go out. A session that fails is rolled back alone and its connection closed;
+a commit that fails closes every connection of that turn unanswered (their tags resend).
+Nothing is acknowledged before it is durable.
 
 Opening a port fails with PortError and a message a person can act on: no such port, port
 busy (another program holds it: ports are opened exclusively), permission denied,
 connection refused.
 """
 
+import asyncio
+import contextlib
 import datetime
 import errno
-import queue
-import selectors
+import resource
 import socket
 import threading
+import time
+import traceback
 import urllib.parse
-
-import cbor2
 
 from emtag.host import bridge as host_bridge
 from emtag.host import store as host_store
-from emtag.protocol import frame
-from emtag.protocol import messages as m
+from emtag.host.links import READ_TIMEOUT_S, Bucket, Limits, SerialLink, TcpLink
 
-RETRY_S = 1.0
-READ_TIMEOUT_S = 0.2
-# sent when a session starts: NACK of seq 0, "hello first" (protocol/uplink.cddl)
-INVITE = frame.encode(cbor2.dumps([m.NACK, 0, "hello first"]))
+SWEEP_S = 1.0  # how often timeouts are looked at
+FD_RESERVE = 64  # file descriptors kept for the store, ports and the process itself
 
 
 class PortError(Exception):
@@ -62,13 +65,19 @@ def _port_error(url, e):
     return PortError("cannot open %s: %s" % (url, text))
 
 
-def open_port(url, baudrate=115200):
-    """A pyserial port for any URL pyserial knows, opened exclusively; PortError if not."""
+def open_port(url, baudrate=115200, write_timeout=2.0):
+    """A pyserial port for any URL pyserial knows, opened exclusively; PortError if not.
+    Writes time out (a peer that never reads cannot block the writer for long)."""
     import serial
 
     try:
         ser = serial.serial_for_url(
-            url, baudrate=baudrate, timeout=READ_TIMEOUT_S, exclusive=True, do_not_open=True
+            url,
+            baudrate=baudrate,
+            timeout=READ_TIMEOUT_S,
+            write_timeout=write_timeout,
+            exclusive=True,
+            do_not_open=True,
         )
         ser.open()
     except (serial.SerialException, OSError, ValueError) as e:
@@ -88,82 +97,67 @@ def parse_listen(url):
     return u.hostname, port
 
 
-class _Conn:
-    """One link to a tag: a serial port or a TCP connection, with its Session."""
-
-    def __init__(self, name, write):
-        self.name = name
-        self.write = write
-        self.session = None
+def raise_file_limit():
+    """Raise the soft limit on open files to the hard one; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        want = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return soft
 
 
 class Bridge:
-    def __init__(self, store_path, emit, register=True, on_commit=None, baudrate=115200):
+    def __init__(
+        self, store_path, emit, register=True, on_commit=None, baudrate=115200, limits=None
+    ):
         self.store_path = store_path
         host_store.open_store(store_path).close()  # fails here, early, if it is unusable
         self.store = None  # opened by run(), in the thread that uses it
         self._emit = emit
         self.register = register
-        self.on_commit = on_commit  # called after each commit (wakes the MQTT forwarder)
+        self.on_commit = on_commit  # called after each commit that stored something (MQTT)
         self.baudrate = baudrate
-        self._inbox = queue.Queue()  # (conn, bytes) from reader threads; bytes None: lost
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._stop = threading.Event()
-        self._threads = []
+        self.limits = limits or Limits()
+        files = raise_file_limit()
+        self.max_connections = max(1, min(self.limits.max_connections, files - FD_RESERVE))
+        self.owners = host_bridge.Owners()
+        self.stopping = threading.Event()
+        self.loop = None
+        self._servers = []  # listening sockets, until run() serves them
+        self._ports = []  # SerialLink
+        self._links = set()  # TcpLink counted against the limits
+        self._per_address = {}  # address -> connections open
+        self._accepts = {}  # address -> Bucket of new connections
+        self._refused = {}  # address -> refusals not yet reported
+        self._dirty = []  # links served in this turn (replies wait for the commit)
+        self._group = None  # the store transaction of this turn
+        self._flush_due = False
+        self._woke = False  # something was stored this turn: wake the forwarder after commit
+        self._done = None
         self.addresses = []  # (host, port) actually listened on (port 0: the one chosen)
 
     def emit(self, kind, **fields):
         self._emit(kind, **fields)
-        if self.on_commit is not None and kind in ("records_stored", "alert_early"):
-            self.on_commit()
+        if kind in ("records_stored", "alert_early"):
+            self._woke = True
 
-    # ports
+    def call(self, fn, *args, **kwargs):
+        """Run fn on the loop (from a port's thread); dropped once the bridge is stopping."""
+        loop = self.loop
+        if loop is not None and not self.stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop just closed
+                loop.call_soon_threadsafe(lambda: fn(*args, **kwargs))
+
+    # ports and listeners (before run)
     def add_port(self, url):
-        """Open a serial port now (PortError if it cannot be), then serve it from a thread."""
-        ser = open_port(url, self.baudrate)
-        t = threading.Thread(target=self._serial_reader, args=(url, ser), daemon=True)
-        t.name = "emtag-port " + url
-        self._threads.append(t)
-        t.start()
+        """Open a serial port now (PortError if it cannot be); run() serves it."""
 
-    def _serial_reader(self, url, ser):
-        while not self._stop.is_set():
-            conn = _Conn(url, ser.write)
-            self._post(conn, b"")  # a fresh session for this port
-            self.emit("port_open", port=url)
-            try:
-                while not self._stop.is_set():
-                    data = ser.read(ser.in_waiting or 1)
-                    if data:
-                        self._post(conn, data)
-            except Exception as e:  # pyserial raises SerialException, OSError, TypeError...
-                self.emit("port_lost", port=url, error=str(e)[:200])
-            finally:
-                self._post(conn, None)
-                try:
-                    ser.close()
-                except Exception:  # closing a port that is gone: nothing left to do
-                    pass
-            while not self._stop.wait(RETRY_S):
-                try:
-                    ser = open_port(url, self.baudrate)
-                    break
-                except PortError:
-                    continue
-        try:
-            ser.close()
-        except Exception:  # see above
-            pass
+        def opener():
+            return open_port(url, self.baudrate, self.limits.write_timeout_s)
 
-    def _post(self, conn, data):
-        self._inbox.put((conn, data))
-        try:
-            self._wake_w.send(b"\x00")
-        except OSError:  # the bridge is shutting down
-            pass
+        self._ports.append(SerialLink(self, url, opener(), opener))
 
     def listen(self, url):
         host, port = parse_listen(url)
@@ -176,115 +170,168 @@ class Bridge:
             if e.errno == errno.EADDRINUSE:
                 raise PortError("address %s is in use" % url) from None
             raise PortError("cannot listen on %s: %s" % (url, e.strerror)) from None
-        srv.listen(64)
+        srv.listen(512)
         srv.setblocking(False)
-        self._sel.register(srv, selectors.EVENT_READ, "listen")
+        self._servers.append(srv)
         self.addresses.append(srv.getsockname()[:2])
         self.emit("listening", address="tcp://%s:%d" % srv.getsockname()[:2])
+
+    # sessions and connections (on the loop)
+    def new_session(self, peer):
+        return host_bridge.Session(
+            self.store,
+            self.emit,
+            now_iso,
+            register=self.register,
+            owners=self.owners,
+            peer=peer,
+        )
+
+    def admit_connection(self, link):
+        """None to take a new TCP connection, else why not (it is closed at once)."""
+        addr, lim = link.address, self.limits
+        bucket = self._accepts.get(addr)
+        if bucket is None:
+            # as many at once as one address may hold, and a steady rate past that
+            rate = max(lim.accepts_per_address_s, lim.per_address / 2)
+            bucket = self._accepts[addr] = Bucket(rate, max(lim.accepts_burst, lim.per_address))
+        why = None
+        if bucket.take(1):
+            why = "connecting too often"
+        elif len(self._links) >= self.max_connections:
+            why = "too many connections (%d)" % self.max_connections
+        elif self._per_address.get(addr, 0) >= lim.per_address:
+            why = "too many connections from %s (%d)" % (addr, lim.per_address)
+        if why:
+            self._refused[addr] = (self._refused.get(addr, (0, why))[0] + 1, why)
+            return why
+        self._links.add(link)
+        self._per_address[addr] = self._per_address.get(addr, 0) + 1
+        return None
+
+    def release_connection(self, link):
+        self._links.discard(link)
+        n = self._per_address.get(link.address, 0) - 1
+        if n > 0:
+            self._per_address[link.address] = n
+        else:
+            self._per_address.pop(link.address, None)
+
+    def ingest(self, link, data):
+        """A link's bytes through its session, inside this turn's store transaction."""
+        if self._group is None:
+            self._group = contextlib.ExitStack()
+            self._group.enter_context(self.store.group())
+        try:
+            with self.store.savepoint():
+                out = link.session.receive(data)
+        except Exception as e:  # a fault of ours: that session alone is undone and closed
+            self.emit("session_error", peer=link.name, error=_fault(e))
+            link.close("internal error")
+            return
+        if out:
+            link.pending += out
+        if link not in self._dirty:
+            self._dirty.append(link)
+        if not self._flush_due:
+            self._flush_due = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self):
+        """End of a turn: commit once, then answer every connection served in it."""
+        self._flush_due = False
+        group, self._group = self._group, None
+        dirty, self._dirty = self._dirty, []
+        if group is not None:
+            try:
+                group.close()  # COMMIT: durable before any reply below is sent
+            except Exception as e:  # disk full, I/O error: nothing of this turn is kept
+                self.emit("store_error", error=_fault(e))
+                for link in dirty:
+                    link.close("store error")
+                return
+        if self._woke:
+            self._woke = False
+            if self.on_commit is not None:
+                self.on_commit()
+        for link in dirty:
+            link.deliver()
+
+    def sweep(self):
+        """Close links past their timeouts; report refused connections (once a sweep)."""
+        now = time.monotonic()
+        for link in list(self._links) + self._ports:
+            why = None if link.closed else link.overdue(now)
+            if why:
+                link.close(why)
+        for addr, (n, why) in self._refused.items():
+            self.emit("refused", peer=addr, connections=n, reason=why)
+        self._refused = {}
+        if len(self._accepts) > 4 * self.max_connections:  # forget idle addresses
+            self._accepts = {a: b for a, b in self._accepts.items() if a in self._per_address}
+        if not self.stopping.is_set():
+            self.loop.call_later(SWEEP_S, self.sweep)
 
     # the owning thread
     def run(self):
         self.store = host_store.open_store(self.store_path)
+        self.loop = asyncio.new_event_loop()
         try:
-            while not self._stop.is_set():
-                for key, _ in self._sel.select(0.5):
-                    if key.data == "wake":
-                        self._drain_wake()
-                    elif key.data == "listen":
-                        self._accept(key.fileobj)
-                    else:
-                        self._tcp_read(key.fileobj, key.data)
-                self._drain_inbox()
+            self.loop.run_until_complete(self._main())
         finally:
-            self._close()
-
-    def stop(self):
-        self._stop.set()
-        try:
-            self._wake_w.send(b"\x00")
-        except OSError:  # already closed
-            pass
-
-    def _drain_wake(self):
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-
-    def _drain_inbox(self):
-        while True:
+            self.stopping.set()
             try:
-                conn, data = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            if data is None:
-                conn.session = None
-                continue
-            self._feed(conn, data)
-
-    def _session(self):
-        return host_bridge.Session(self.store, self.emit, now_iso, register=self.register)
-
-    def _feed(self, conn, data):
-        if conn.session is None:
-            conn.session = self._session()
-            self._invite(conn)
-        if not data:
-            return
-        reply = conn.session.receive(data)  # verified and committed before we answer
-        if reply:
-            try:
-                conn.write(reply)
-            except Exception as e:  # the port went away mid-write: the tag resends
-                self.emit("write_failed", port=conn.name, error=str(e)[:200])
-
-    def _invite(self, conn):
-        """A new session: tell whatever tag is there to say HELLO (a tag that was mid-upload
-        to a bridge that died resumes at once instead of after its resend timeout)."""
-        try:
-            conn.write(INVITE)
-        except Exception as e:  # the port is already gone again
-            self.emit("write_failed", port=conn.name, error=str(e)[:200])
-
-    def _accept(self, srv):
-        try:
-            sock, peer = srv.accept()
-        except BlockingIOError:
-            return
-        sock.setblocking(True)
-        sock.settimeout(5)
-        name = "tcp://%s:%d" % peer[:2]
-        conn = _Conn(name, sock.sendall)
-        conn.session = self._session()
-        self._sel.register(sock, selectors.EVENT_READ, conn)
-        self.emit("connected", peer=name)
-        self._invite(conn)
-
-    def _tcp_read(self, sock, conn):
-        try:
-            data = sock.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._sel.unregister(sock)
-            sock.close()
-            self.emit("disconnected", peer=conn.name)
-            return
-        self._feed(conn, data)
+                if self._group is not None:  # a turn cut short: commit what it stored
+                    self._flush()
+            finally:
+                self._close()
 
     def _close(self):
-        self._stop.set()
-        for key in list(self._sel.get_map().values()):
-            if key.data not in ("wake",):
-                try:
-                    key.fileobj.close()
-                except OSError:
-                    pass
-        for t in self._threads:
-            t.join(2)
-        self._sel.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        for link in list(self._links):
+            link.transport.abort()
+        self.loop.run_until_complete(asyncio.sleep(0))  # let the transports close
+        for srv in self._servers:
+            srv.close()
+        for p in self._ports:
+            if p.threads[0].ident is None:  # never started (stopped before run)
+                with contextlib.suppress(Exception):
+                    p.ser.close()
+            else:
+                p.join(2)
+        self.loop.close()
         self.store.close()
         self.store = None
+
+    async def _main(self):
+        self._done = asyncio.Event()
+        if self.stopping.is_set():
+            return
+        servers = []
+        for srv in self._servers:
+            servers.append(
+                await self.loop.create_server(lambda: TcpLink(self), sock=srv, backlog=512)
+            )
+        for p in self._ports:
+            p.start()
+        self.loop.call_later(SWEEP_S, self.sweep)
+        try:
+            await self._done.wait()
+        finally:
+            for s in servers:
+                s.close()
+
+    def stop(self):
+        """Stop run() (from any thread or a signal handler); run() returns when it has
+        committed what it holds and closed every port and connection."""
+        self.stopping.set()
+        loop, done = self.loop, self._done
+        if loop is not None and done is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(done.set)
+
+
+def _fault(e):
+    """One line naming an exception and where it came from (for session_error)."""
+    where = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    at = " at %s:%d" % (where[0].filename.rsplit("/", 1)[-1], where[0].lineno) if where else ""
+    return "%s: %s%s" % (type(e).__name__, str(e)[:200], at)

@@ -63,6 +63,7 @@ MAX_ITEM = 2048  # the tag's log refuses longer records (firmware/recordlog.py)
 _SIGN1_FIRST_BYTE = 0xD2
 _PROTECTED = b"\xa1\x01\x26"
 _MAX_SEQ = 0xFFFFFFFF
+_MAX_U32 = 0xFFFFFFFF  # every integer field is bounded (records.cddl): the store's are 64-bit
 
 
 def _is_int(v: Any) -> bool:
@@ -177,7 +178,7 @@ def check_record(rec: Any, device_id: bytes) -> str | None:
         return "bad seq %r" % (seq,)
     if not (isinstance(prev, bytes) and len(prev) == 32):
         return "bad prev"
-    if not (_is_int(t) and t >= 0 and _is_int(t_ms) and 0 <= t_ms <= 999):
+    if not (_is_int(t) and 0 <= t <= _MAX_U32 and _is_int(t_ms) and 0 <= t_ms <= 999):
         return "bad time"
     lat, lon = rec.get(R.K_LAT), rec.get(R.K_LON)
     if kind == R.FIX or lat is not None or lon is not None:
@@ -186,13 +187,13 @@ def check_record(rec: Any, device_id: bytes) -> str | None:
         if not (_is_int(lon) and -1800000000 <= lon <= 1800000000):
             return "bad longitude"
     for k in _UINT_FIELDS:
-        if k in rec and not (_is_int(rec[k]) and rec[k] >= 0):
+        if k in rec and not (_is_int(rec[k]) and 0 <= rec[k] <= _MAX_U32):
             return "bad field %d" % k
     if R.K_FIXTYPE in rec and rec[R.K_FIXTYPE] not in (2, 3):
         return "bad fix type"
     if R.K_COURSE in rec and not (_is_int(rec[R.K_COURSE]) and 0 <= rec[R.K_COURSE] < 36000):
         return "bad course"
-    if R.K_ALT in rec and not _is_int(rec[R.K_ALT]):
+    if R.K_ALT in rec and not (_is_int(rec[R.K_ALT]) and -(2**31) <= rec[R.K_ALT] < 2**31):
         return "bad altitude"
     if kind == R.ALERT:
         if rec.get(R.K_ALERT) not in R.ALERTS:
@@ -200,7 +201,8 @@ def check_record(rec: Any, device_id: bytes) -> str | None:
         if R.K_ZONE in rec and not isinstance(rec[R.K_ZONE], str):
             return "bad zone"
     if kind == R.RESTART and not (
-        isinstance(rec.get(R.K_REASON), str) or _is_int(rec.get(R.K_REASON))
+        isinstance(rec.get(R.K_REASON), str)
+        or (_is_int(rec.get(R.K_REASON)) and 0 <= rec[R.K_REASON] <= _MAX_U32)
     ):
         return "bad restart reason"
     if kind == R.CHECKPOINT:
@@ -232,6 +234,11 @@ class Item:
     record: dict | None = None
     kid: bytes | None = None
     problem: tuple[str, str] | None = None
+
+    def at(self, index: int) -> Item:
+        """The same parsed item at another position of a stream."""
+        return Item(index, self.wire, self.signed, self.payload, self.digest, self.record,
+                    self.kid, self.problem)  # fmt: skip
 
     @property
     def seq(self) -> int | None:
@@ -426,6 +433,7 @@ def verify(
     anchor: tuple[int, bytes] | None = None,
     held: Callable[[int], bytes | None] | None = None,
     check_order: bool = True,
+    parsed: Mapping[bytes, Item] | None = None,
 ) -> Report:
     """Check one tag's wire items, in the order given, against its public key.
 
@@ -437,6 +445,8 @@ def verify(
     anchor, so that resent records are duplicates rather than conflicts.
     check_order=False: arrival order is not evidence (the bridge stores by seq); no item is
     called reordered.
+    parsed: wire -> Item already parsed under this key (the bridge's records waiting for
+    their seal are parsed once, not again with every batch).
     """
     key = (
         public_key
@@ -444,7 +454,11 @@ def verify(
         else host_cose.load_public_key(public_key)
     )
     dev = device_id_of(key)
-    parsed = [parse_item(i, w, key, dev) for i, w in enumerate(items)]
+    done = parsed or {}
+    parsed = [
+        done[w].at(i) if w in done else parse_item(i, w, key, dev)
+        for i, w in enumerate(items)
+    ]
     n = len(parsed)
     out: list[Verdict | None] = [None] * n
 

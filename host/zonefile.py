@@ -197,17 +197,38 @@ class ZoneSet:
         return len(self.zones)
 
 
+MAX_FILE = 16 << 20  # bytes of GeoJSON: MAX_VERTICES positions need well under 1 MB
+
+
 def load(path, strict=False, area=None, max_spread_km=zonearea.MAX_SPREAD_KM,
          allow_outside=False):
     """The checked zones in a GeoJSON file, held to the deployment area (ZoneSet.check_area)."""
     try:
-        with open(path) as f:
-            doc = json.load(f)
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
+            raise ValueError("larger than %d MB" % (MAX_FILE >> 20))
+        doc = json.loads(data)
     except (OSError, ValueError) as e:
-        raise ZoneFileError("cannot read zones %s: %s" % (path, e)) from None
+        raise ZoneFileError("cannot read zones %s: %s" % (path, str(e)[:200])) from None
+    except RecursionError:
+        raise ZoneFileError("cannot read zones %s: nested too deeply" % path) from None
     zs = parse(doc, path, strict)
     zs.check_area(area, max_spread_km, allow_outside)
     return zs
+
+
+def _count_positions(coords, depth, limit):
+    """Positions in GeoJSON coordinates nested `depth` lists deep, counted without looking
+    inside them, stopping past limit (a million-vertex polygon is refused at once)."""
+    if depth == 0 or not isinstance(coords, list):
+        return 1
+    n = 0
+    for c in coords:
+        n += _count_positions(c, depth - 1, limit) if depth > 1 else 1
+        if n > limit:
+            break
+    return n
 
 
 def parse(doc, source="zones", strict=False):
@@ -259,7 +280,9 @@ def parse(doc, source="zones", strict=False):
 def _zone(feat, i, source, warnings, strict):
     if not isinstance(feat, dict) or feat.get("type") != "Feature":
         raise ZoneFileError("%s: feature %d is not a GeoJSON Feature" % (source, i))
-    props = feat.get("properties") or {}
+    props = feat.get("properties")
+    if props is None:
+        props = {}
     if not isinstance(props, dict):
         raise ZoneFileError("%s: feature %d: properties must be an object" % (source, i))
     zid = props.get("id")
@@ -290,9 +313,14 @@ def _zone(feat, i, source, warnings, strict):
     except fw_tzparse.TZError as e:
         fail(str(e))
     windows = _schedule(props.get("schedule"), fail)
-    geom = feat.get("geometry") or {}
+    geom = feat.get("geometry")
+    if not isinstance(geom, dict):
+        fail("geometry must be an object")
     gtype = geom.get("type")
     coords = geom.get("coordinates")
+    depth = {"Polygon": 2, "MultiPolygon": 3}.get(gtype)
+    if depth and _count_positions(coords, depth, MAX_ZONE_VERTICES + 64) > MAX_ZONE_VERTICES + 64:
+        fail("more than %d vertices" % MAX_ZONE_VERTICES)
     if gtype == "Point":
         if "radius_m" not in props:
             fail("a Point zone needs radius_m (a circle)")
@@ -323,7 +351,12 @@ def _zone(feat, i, source, warnings, strict):
 
 
 def _number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number of sane size (JSON integers have no bound; floats do)."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return -(10**15) <= v <= 10**15
+    return isinstance(v, float) and math.isfinite(v)
 
 
 def _position(p, fail):
@@ -564,6 +597,8 @@ def _days(spec, fail):
         if s[:3] not in DAYS:
             fail("unknown day %r" % item)
         out.add(DAYS.index(s[:3]))
+    if not out:  # a window on no day would leave the zone with no schedule: always on
+        fail('schedule days name no day (e.g. "Mon-Fri", "daily")')
     return sorted(out)
 
 

@@ -30,11 +30,15 @@ import time
 import tty
 
 from emtag.firmware.boards import simwire as w
+from emtag.firmware.boards.sim import CONSOLE_RXBUF
 from emtag.host import ports
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BENCH = os.path.join(EXAMPLES, "fitting-bench.toml")
 POLL_S = 0.25  # longest select() between checks (Ctrl-C, re-anchoring)
+# console bytes waiting for the tag's next wake: what its receive buffer holds, so no wake
+# brings the tag more than that
+CONSOLE_QUEUE = CONSOLE_RXBUF
 MAX_LAG_MS = 2000  # virtual time further behind the wall clock than this: catch up at once
 
 
@@ -53,9 +57,9 @@ class PtyPort:
     def fds(self):
         return [self.master]
 
-    def read(self, ready):
+    def read(self, ready, n=4096):
         try:
-            return os.read(self.master, 4096)
+            return os.read(self.master, n)
         except BlockingIOError:
             return b""
         except OSError as e:
@@ -95,13 +99,13 @@ class SocketPort:
     def fds(self):
         return [self.client if self.client is not None else self.listener]
 
-    def read(self, ready):
+    def read(self, ready, n=4096):
         if self.client is None:
             self.client, _ = self.listener.accept()
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return b""
         try:
-            data = self.client.recv(4096)
+            data = self.client.recv(n)
         except OSError:
             data = b""
         if not data:  # the client went away: wait for the next one
@@ -245,15 +249,21 @@ class Pacer:
                 if now_v >= t:
                     return False
                 timeout = min((t - now_v) / 1000.0 / self.speed, POLL_S)
-                sources = [(self.port, w.CONSOLE)]
+                # the console is USB CDC: while the tag's receive buffer is full, the host
+                # is held off (flow control), so no more is read than it has room for
+                held = sum(len(d) for ch, d in world.rx if ch == w.CONSOLE)
+                room = CONSOLE_QUEUE - held
+                sources = [(self.port, w.CONSOLE)] if room > 0 else []
                 if self.link is not None:
                     sources.append((self.link, w.LINK))
                 fds = [fd for src, _ in sources for fd in src.fds()]
-                ready, _, _ = select.select(fds, [], [], timeout)
-                came = False
+                ready, _, _ = select.select(fds, [], [], 0 if held else timeout)
+                came = held > 0  # the tag wakes to drain what waits for it
                 for src, channel in sources:
                     mine = [fd for fd in src.fds() if fd in ready]
-                    data = src.read(mine) if mine else b""
+                    if not mine:
+                        continue
+                    data = src.read(mine, room) if channel == w.CONSOLE else src.read(mine)
                     if data:
                         world.now = max(world.now, min(int(now_v), t))
                         if channel == w.LINK:
@@ -262,6 +272,7 @@ class Pacer:
                             world.rx.append((channel, data))
                         came = True
                 if came and world.rx:
+                    world.now = max(world.now, min(int(now_v), t))
                     return True
         except KeyboardInterrupt:
             self.stopping = True

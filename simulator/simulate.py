@@ -42,7 +42,7 @@ def _results(world, sc, wall, interpreter):
         report = verify.verify(stored, world.store.device(device), first_seq=1)
         verified = report.counts[verify.VALID]
         failed = len(stored) - verified + sum(g.last - g.first + 1 for g in report.gaps)
-    rejected = len(world.store.records(device, "rejected")) if device else 0
+    rejected = len(world.store.rejected(device)) if device else 0
     missing, unsent, upto = _delivery(evs, world.store.records(device) if device else [])
     return {
         "scenario": sc.name,

@@ -57,7 +57,8 @@ class World:
         # WAL without an fsync per commit: a simulated bridge need not survive an OS crash,
         # and long runs commit thousands of batches
         self.store.db.execute("PRAGMA synchronous=NORMAL")
-        self.bridge = host_bridge.Session(self.store, self._bridge_event, lambda: iso(self.now))
+        self._nonces = random.Random(scenario.seed * 7919 + 2)  # the bridge's challenges
+        self.bridge = self._new_session()
         self.serial = "SIM%05d" % scenario.seed
         self.strap_closed = True  # the strap; other sensors: self.hw (simulator/hardware.py)
         self.console_out = []  # what the tag wrote to its USB console, when no port is attached
@@ -84,6 +85,14 @@ class World:
     def at(self, t, fn, *args):
         self._qseq += 1
         heapq.heappush(self.queue, (t, self._qseq, fn, args))
+
+    def _new_session(self):
+        return host_bridge.Session(
+            self.store,
+            self._bridge_event,
+            lambda: iso(self.now),
+            nonce=lambda: self._nonces.randbytes(16),
+        )
 
     def _bridge_event(self, kind, **fields):
         self.events.add(self.now, "bridge", kind, **fields)
@@ -112,6 +121,10 @@ class World:
         data = self.hw.link_pass(data)  # [link] loss and corruption (simulator/hardware.py)
         if data is None:
             return
+        if isinstance(self.bridge, host_bridge.Session) and self.bridge.closed:
+            # the bridge ended the session: the port starts a new one, as emtag bridge's does
+            self._bridge_event("closed", reason=self.bridge.closed)
+            self.bridge = self._new_session()
         reply = self.bridge.receive(data)
         if reply:
             self.at(self.hw.link_arrival(1), self._to_tag, w.LINK, reply)

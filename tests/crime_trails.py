@@ -6,6 +6,7 @@ import math
 
 import cbor2
 from evidence_streams import signer
+from greet import greet
 
 from emtag.firmware import evidence
 from emtag.host import bridge
@@ -50,8 +51,7 @@ def stream(tag_seed, points, every=8):
 def upload(st, sg, items):
     """Store a tag's items through a bridge session; returns the device id (hex)."""
     s = bridge.Session(st, lambda *a, **k: None, lambda: "2026-03-02T10:00:00.000Z")
-    body = {m.H_DEVICE: sg.key_id(), m.H_PUBKEY: sg.public_key(), m.H_FIRMWARE: "t"}
-    s.receive(frame.encode(cbor2.dumps([m.HELLO, body])))
+    greet(s, sg)  # the handshake, with the tag's proof of its key
     for i in range(0, len(items), 8):
         s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 8]])))
     return sg.key_id().hex()

@@ -40,7 +40,9 @@ class Tag:
             m.H_FIRMWARE: "test",
             m.H_NEXT_SEQ: 1,
         }
-        self.uplink = uplink.Uplink(evidence.SealedView(self.log, self.chain), self.hello)
+        self.uplink = uplink.Uplink(
+            evidence.SealedView(self.log, self.chain), self.hello, prove=uplink.prover(self.signer)
+        )
         self.deframer = frame.Deframer()
         self.alerts = []  # seqs of alert records
         self.fixes = 0
@@ -145,3 +147,52 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PeerLink:
+    """A hand-driven peer on a socket: send messages, wait for replies, do the handshake."""
+
+    def __init__(self, sock, timeout=10.0):
+        self.sock = sock
+        self.timeout = timeout
+        self.deframer = frame.Deframer()
+        self.replies = []
+
+    def send(self, msg):
+        self.sock.sendall(frame.encode(cbor.dumps(msg)))
+
+    def wait(self, pred, start=0):
+        """The first reply (from index start of the session's replies) that pred() accepts."""
+        end = time.monotonic() + self.timeout
+        seen = start
+        while True:
+            for r in self.replies[seen:]:
+                if pred(r):
+                    return r
+            seen = len(self.replies)
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no such reply; got %r" % (self.replies,))
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed by the bridge; got %r" % (self.replies,))
+            self.replies += [cbor.loads(x) for x in self.deframer.feed(data)]
+
+    def handshake(self, signer, hello=None):
+        """HELLO, then PROOF for the CHALLENGE: the bridge's final answer (ACK or NACK)."""
+        body = hello or {
+            m.H_DEVICE: signer.key_id(),
+            m.H_PUBKEY: signer.public_key(),
+            m.H_FIRMWARE: "test",
+            m.H_NEXT_SEQ: 1,
+        }
+        start = len(self.replies)
+        self.send([m.HELLO, body])
+        final = lambda r: r[0] == m.NACK and r[2] != "hello first"  # noqa: E731
+        ch = self.wait(lambda r: r[0] == m.CHALLENGE or final(r), start)
+        if ch[0] != m.CHALLENGE:
+            return ch
+        start = len(self.replies)
+        self.send([m.PROOF, uplink.prover(signer)(ch[1])])
+        return self.wait(lambda r: r[0] == m.ACK or final(r), start)

@@ -8,12 +8,10 @@ import subprocess
 import sys
 import threading
 
-import cbor2
 import pytest
 from bridgeproc import BridgeProc
-from sftag import FdLink, SocketLink, Tag, free_port
+from sftag import FdLink, PeerLink, SocketLink, Tag, free_port
 
-from emtag.protocol import frame
 from emtag.protocol import messages as m
 
 
@@ -139,7 +137,7 @@ def test_fitted_takes_only_tags_in_the_fitting_register(tmp_path):
     assert valid_seqs(db, stranger.device) == []
 
 
-def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
+def test_a_bad_signature_is_refused_and_kept_as_rejected_input(tmp_path):
     port = free_port()
     db = str(tmp_path / "s.sqlite")
     tag = Tag(seed=6)
@@ -151,22 +149,17 @@ def test_a_bad_signature_is_stored_as_rejected_never_dropped(tmp_path):
     try:
         br.wait_for("listening")
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))
-            s.sendall(frame.encode(cbor2.dumps([m.RECORDS, items[:-1] + [bytes(bad)]])))
-            replies = []
-            dec = frame.Deframer()
-            s.settimeout(10)
-            # (a new session starts with NACK 0 "hello first": the bridge's invitation)
-            while not any(r[0] == m.NACK and r[1] for r in replies):
-                replies += [cbor2.loads(x) for x in dec.feed(s.recv(4096))]
-        nack = next(r for r in replies if r[0] == m.NACK and r[1])
+            link = PeerLink(s)
+            assert link.handshake(tag.signer) == [m.ACK, 0]
+            link.send([m.RECORDS, items[:-1] + [bytes(bad)]])
+            nack = link.wait(lambda r: r[0] == m.NACK and r[1])
         assert nack[1] == len(items) and "signature" in nack[2]
         br.wait_for("rejected=1")
     finally:
         br.stop()
-    rows = sqlite3.connect(db).execute("SELECT status, cose, reason FROM records").fetchall()
-    assert ("rejected", bytes(bad)) in [(r[0], r[1]) for r in rows]
-    assert valid_seqs(db, tag.device) == []
+    db = sqlite3.connect(db)
+    assert db.execute("SELECT wire FROM rejected").fetchall() == [(bytes(bad),)]
+    assert db.execute("SELECT COUNT(*) FROM records").fetchone() == (0,)
 
 
 def test_many_tags_at_once_over_tcp(tmp_path):

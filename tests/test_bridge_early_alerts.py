@@ -9,6 +9,7 @@ import os
 import cbor2
 import cddl_verifier
 import pytest
+from greet import greet
 from sftag import Tag
 
 import emtag.protocol
@@ -46,7 +47,7 @@ def test_an_early_alert_is_stored_forwarded_once_and_acknowledged(st):
     events = []
     s = session(st, events)
     assert send(s, [m.ALERT, alert_wire]) == [[m.NACK, 0, "hello first"]]
-    assert send(s, [m.HELLO, tag.hello]) == [[m.ACK, 0]]
+    assert greet(s, tag.signer, tag.hello) == [[m.ACK, 0]]
     assert send(s, [m.ALERT, alert_wire]) == [[m.ALERT_ACK, alert_seq]]
     assert send(s, [m.ALERT, alert_wire]) == [[m.ALERT_ACK, alert_seq]]  # duplicate: harmless
     early = st.db.execute("SELECT seq, alert FROM records WHERE status='early'").fetchall()
@@ -68,18 +69,18 @@ def test_an_early_alert_is_stored_forwarded_once_and_acknowledged(st):
     assert len(st.db.execute("SELECT 1 FROM records WHERE status='early'").fetchall()) == 1
 
 
-def test_a_forged_early_alert_is_stored_as_rejected(st):
+def test_a_forged_early_alert_is_kept_as_rejected_input_not_evidence(st):
     tag = Tag(seed=2)
     tag.add(5, alert_every=5)
     wire = bytearray(dict(tag.log.read_from(1, 100))[tag.alerts[0]])
     wire[-1] ^= 1
     events = []
     s = session(st, events)
-    send(s, [m.HELLO, tag.hello])
+    greet(s, tag.signer, tag.hello)
     out = send(s, [m.ALERT, bytes(wire)])
     assert out[0][0] == m.NACK and out[0][1] == tag.alerts[0] and "signature" in out[0][2]
-    rows = st.db.execute("SELECT status, cose FROM records").fetchall()
-    assert rows == [("rejected", bytes(wire))]
+    assert st.db.execute("SELECT status, cose FROM records").fetchall() == []
+    assert [(r[0], r[2]) for r in st.rejected(tag.device)] == [(tag.alerts[0], bytes(wire))]
     assert outbox(st) == []
     assert any(k == "alert_rejected" for k, _ in events)
 
@@ -88,23 +89,24 @@ def test_a_fix_is_not_an_alert(st):
     tag = Tag(seed=3)
     tag.add(3)
     s = session(st)
-    send(s, [m.HELLO, tag.hello])
+    greet(s, tag.signer, tag.hello)
     out = send(s, [m.ALERT, tag.log.read_from(1, 1)[0][1]])
     assert out[0][0] == m.NACK
-    assert st.db.execute("SELECT status FROM records").fetchall() == [("rejected",)]
+    assert st.db.execute("SELECT status FROM records").fetchall() == []
+    assert [r[0] for r in st.rejected(tag.device)] == [1]
 
 
 def test_known_only_refuses_an_unknown_tag_and_accepts_a_registered_one(st):
     tag = Tag(seed=4)
     events = []
     s = session(st, events, register=False)
-    assert send(s, [m.HELLO, tag.hello]) == [[m.NACK, 0, "unknown tag"]]
+    assert greet(s, tag.signer, tag.hello) == [[m.NACK, 0, "unknown tag"]]
     assert ("hello_rejected", {"device": tag.device, "reason": "unknown tag (not registered)"}) in (
         events
     )
     assert st.device(tag.device) is None
-    session(st).receive(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))  # registered
-    assert send(session(st, register=False), [m.HELLO, tag.hello]) == [[m.ACK, 0]]
+    greet(session(st), tag.signer, tag.hello)  # registered
+    assert greet(session(st, register=False), tag.signer, tag.hello) == [[m.ACK, 0]]
 
 
 def test_fitting_register_admits_only_provisioned_keys(st, tmp_path):
@@ -118,9 +120,9 @@ def test_fitting_register_admits_only_provisioned_keys(st, tmp_path):
     events = []
     admit = bridge.fitting_register(register)
     refused = [[m.NACK, 0, "unknown tag"]]
-    assert send(session(st, events, admit), [m.HELLO, fitted.hello]) == [[m.ACK, 0]]
-    assert send(session(st, events, admit), [m.HELLO, stranger.hello]) == refused
-    assert send(session(st, events, admit), [m.HELLO, impostor.hello]) == refused
+    assert greet(session(st, events, admit), fitted.signer, fitted.hello) == [[m.ACK, 0]]
+    assert greet(session(st, events, admit), stranger.signer, stranger.hello) == refused
+    assert greet(session(st, events, admit), impostor.signer, impostor.hello) == refused
     reasons = [f["reason"] for kind, f in events if kind == "hello_rejected"]
     assert reasons == [
         "not in the fitting register",
@@ -130,18 +132,23 @@ def test_fitting_register_admits_only_provisioned_keys(st, tmp_path):
     assert st.device(stranger.device) is None and st.device(impostor.device) is None
 
 
-def test_command_replies_are_reported():
+def test_command_replies_are_reported_from_a_proven_tag_only(st):
     events = []
-    s = bridge.Session(None, lambda kind, **f: events.append((kind, f)), lambda: "T")
-    s.receive(frame.encode(cbor2.dumps([m.COMMAND_REPLY, b"\x83\x01\x00\xa0"])))
-    assert events == [("command_reply", {"device": None, "reply": "830100a0"})]
+    s = session(st, events)
+    reply = [m.COMMAND_REPLY, b"\x83\x01\x00\xa0"]
+    assert send(s, reply) == [[m.NACK, 0, "hello first"]]
+    tag = Tag(seed=9)
+    greet(s, tag.signer, tag.hello)
+    send(s, reply)
+    assert ("command_reply", {"device": tag.device, "reply": "830100a0"}) in events
+    assert [k for k, _ in events].count("command_reply") == 1
 
 
 def test_mqtt_payloads_carry_what_a_subscriber_needs(st):
     tag = Tag(seed=5)
     tag.add(20, alert_every=20)
     s = session(st)
-    send(s, [m.HELLO, tag.hello])
+    greet(s, tag.signer, tag.hello)
     send(s, [m.RECORDS, [w for _, w in tag.log.read_from(1, 8)]])
     send(s, [m.RECORDS, [w for _, w in tag.log.read_from(9, 100)]])
     rows = st.db.execute(

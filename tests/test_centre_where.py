@@ -8,6 +8,7 @@ import math
 
 import cbor2
 import pytest
+from greet import greet
 from sftag import T0, Tag
 from test_store_backends import D1, row
 
@@ -95,7 +96,7 @@ def _fill_from_a_real_tag(path):
     tag.add(50, alert_every=30)
     with open_store(path) as st:
         s = bridge.Session(st, lambda *a, **k: None, lambda: "2026-03-02T12:00:00.000Z")
-        s.receive(frame.encode(cbor2.dumps([m.HELLO, tag.hello])))
+        greet(s, tag.signer, tag.hello)
         items = [w for _, w in tag.log.read_from(1, 200)]
         for i in range(0, len(items), 8):
             s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 8]])))

@@ -4,16 +4,12 @@ record that seals them; only proven records are stored as valid and acknowledged
 import cbor2
 import pytest
 from evidence_streams import FakeFix, make_stream, signer
+from greet import greet
 
 from emtag.firmware import evidence, uplink
 from emtag.host import bridge, store
 from emtag.protocol import cbor, frame, records
 from emtag.protocol import messages as m
-
-
-def hello(sg):
-    body = {m.H_DEVICE: sg.key_id(), m.H_PUBKEY: sg.public_key(), m.H_FIRMWARE: "t"}
-    return frame.encode(cbor2.dumps([m.HELLO, body]))
 
 
 def batch(items):
@@ -45,7 +41,7 @@ def valid_seqs(st, sg):
 def test_fixes_wait_unacknowledged_until_their_checkpoint(st):
     sg, items = make_stream(1, 10, 5)  # f1..f5 cp6 f7..f11 cp12
     s = session(st)
-    assert replies(s.receive(hello(sg))) == [[m.ACK, 0]]
+    assert greet(s, sg) == [[m.ACK, 0]]
     assert replies(s.receive(batch(items[0:4]))) == [[m.ACK, 0]]
     assert valid_seqs(st, sg) == []  # nothing is stored or acknowledged before its proof
     assert replies(s.receive(batch(items[4:8]))) == [[m.ACK, 6]]
@@ -62,7 +58,7 @@ def test_fixes_wait_unacknowledged_until_their_checkpoint(st):
 def test_an_alert_is_stored_and_reported_at_once(st):
     sg, items = make_stream(1, 4, 100, alerts=(2,), seal_end=False)  # f1 f2 f3 A4 f5
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     assert replies(s.receive(batch(items[:4]))) == [[m.ACK, 4]]
     alerts = [f for kind, f in s.events if kind == "alert"]
     assert len(alerts) == 1 and alerts[0]["seq"] == 4
@@ -74,12 +70,12 @@ def test_a_record_altered_on_the_way_is_refused_and_the_tag_sends_it_again(st):
     bad = bytearray(items[1])
     bad[-1] ^= 1
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     assert replies(s.receive(batch([items[0], bytes(bad), *items[2:4]]))) == [[m.ACK, 0]]
     out = replies(s.receive(batch(items[4:6])))
     assert out[0][0] == m.NACK and out[0][1] == 2 and "modified" in out[0][2]
     assert out[-1] == [m.ACK, 0]  # the tag keeps everything and resends from seq 1
-    rejected = st.records(sg.key_id().hex(), "rejected")
+    rejected = st.rejected(sg.key_id().hex())
     assert [r[0] for r in rejected] == [2] and rejected[0][-1] == bytes(bad)
     assert valid_seqs(st, sg) == []
     assert replies(s.receive(batch(items))) == [[m.ACK, 6]]
@@ -89,7 +85,7 @@ def test_a_record_altered_on_the_way_is_refused_and_the_tag_sends_it_again(st):
 def test_a_gap_waits_for_the_missing_record(st):
     sg, items = make_stream(1, 5, 5)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     s.receive(batch(items[:3]))
     assert replies(s.receive(batch(items[4:6]))) == [[m.ACK, 0]]  # seq 4 lost on the way
     assert replies(s.receive(batch(items[3:6]))) == [[m.ACK, 6]]
@@ -99,10 +95,10 @@ def test_a_gap_waits_for_the_missing_record(st):
 def test_after_a_reconnect_the_tag_resends_what_was_not_proven(st):
     sg, items = make_stream(1, 10, 5)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     s.receive(batch(items[:8]))  # proven up to 6; 7 and 8 wait in the session
     again = session(st)
-    assert replies(again.receive(hello(sg))) == [[m.ACK, 6]]
+    assert greet(again, sg) == [[m.ACK, 6]]
     assert replies(again.receive(batch(items[4:12]))) == [[m.ACK, 12]]  # 5, 6: resent, held
     assert valid_seqs(st, sg) == list(range(1, 13))
 
@@ -111,20 +107,20 @@ def test_records_from_another_tag_are_refused(st):
     sg, items = make_stream(1, 5, 5)
     _, foreign = make_stream(2, 5, 5)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     out = replies(s.receive(batch(items[:3] + foreign[5:6])))  # another tag's checkpoint
     assert out[0][0] == m.NACK and "spliced" in out[0][2]
     out = replies(s.receive(batch(items[3:4] + foreign[3:4] + items[4:6])))
     assert out[0][0] == m.NACK and "spliced" in out[0][2]
     assert out[-1] == [m.ACK, 6]  # the tag's own records are proven all the same
     assert valid_seqs(st, sg) == [1, 2, 3, 4, 5, 6]
-    assert len(st.records(sg.key_id().hex(), "rejected")) == 2
+    assert len(st.rejected(sg.key_id().hex())) == 2
 
 
 def test_records_that_conflict_with_stored_ones_are_refused(st):
     sg, items = make_stream(1, 5, 5)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     s.receive(batch(items))
     rec = cbor2.loads(items[2])
     rec[records.K_LAT] += 1
@@ -136,7 +132,7 @@ def test_records_that_conflict_with_stored_ones_are_refused(st):
 def test_too_many_unsealed_records_are_refused(st):
     sg, items = make_stream(1, bridge.MAX_UNSEALED + 8, 10**6, seal_end=False, max_ms=10**12)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     nacks = []
     for i in range(0, len(items), 4):
         nacks += [r for r in replies(s.receive(batch(items[i : i + 4]))) if r[0] == m.NACK]
@@ -176,7 +172,7 @@ def test_the_firmware_uplink_and_the_bridge_agree_on_every_record(st):
     log, chain = ListLog(), evidence.Chain(sg)
     up = uplink.Uplink(evidence.SealedView(log, chain), {})
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     up.receive([m.ACK, 0], 0)
     now = 0
     for i in range(120):
@@ -205,13 +201,13 @@ def test_the_firmware_uplink_and_the_bridge_agree_on_every_record(st):
 def test_restarting_the_bridge_keeps_the_chain(st, tmp_path):
     sg, items = make_stream(1, 10, 5)
     s = session(st)
-    s.receive(hello(sg))
+    greet(s, sg)
     s.receive(batch(items[:6]))
     st.close()
     st2 = store.Store(str(tmp_path / "s.sqlite"))
     try:
         again = session(st2)
-        assert replies(again.receive(hello(sg))) == [[m.ACK, 6]]
+        assert greet(again, sg) == [[m.ACK, 6]]
         assert replies(again.receive(batch(items[6:12]))) == [[m.ACK, 12]]
     finally:
         st2.close()

@@ -113,12 +113,29 @@ def test_genesis_input_matches_records_cddl():
         [m.ACK, 12],
         [m.NACK, 3, "modified: signature does not verify"],
         [m.TIME, 1772442000123],
+        [m.CHALLENGE, bytes(range(16))],
     ],
-    ids=["hello", "ack", "nack", "time"],
+    ids=["hello", "ack", "nack", "time", "challenge"],
 )
 def test_uplink_messages_match_uplink_cddl(msg):
     ok, why = validate(UPLINK, cbor.dumps(msg), "uplink-message")
     assert ok, why
+
+
+def test_the_tags_proof_matches_uplink_cddl():
+    from emtag.firmware import uplink
+
+    sg = signer(3)
+    log = type("Log", (), {"acked": 0, "last_seq": 0})()
+    up = uplink.Uplink(log, {}, prove=uplink.prover(sg))
+    up.poll(0)  # HELLO
+    assert up.receive([m.CHALLENGE, bytes(range(32))], 0) == "challenge"
+    (proof,) = up.poll(1)
+    assert validate(UPLINK, proof, "uplink-message")[0]
+    msg = cbor2.loads(proof)
+    payload = cbor2.loads(msg[1]).value[2]
+    assert validate(UPLINK, payload, "proof-payload")[0]
+    assert not validate(UPLINK, cbor.dumps([m.CHALLENGE, b"short"]), "uplink-message")[0]
 
 
 def test_records_messages_as_the_uplink_sends_them_match_uplink_cddl():

@@ -265,6 +265,32 @@ def test_attacks_over_the_wire_change_nothing(bench, capsys):
         bench.wait_for(r"console_rejected +code %s" % code)
 
 
+def test_a_flood_on_the_console_is_dropped_as_a_uart_would(bench, capsys):
+    """A fast flood once filled the simulated tag's heap (MemoryError): its console buffer is
+    now bounded, and the port is held off while it is full (USB CDC's flow control), so the
+    flood only waits its turn and the tag still answers."""
+    with _conn(bench) as con:
+        junk = bytes(range(1, 256)) * 64  # no frame delimiter: one endless non-frame
+        end = time.monotonic() + 3
+        sent = 0
+        while time.monotonic() < end:
+            con.ser.write(junk)
+            sent += len(junk)
+        assert sent > 64 << 10  # far more than any buffer on the way holds
+    # the request waits behind the rest of the flood (and the first may be read as part of
+    # that endless non-frame): the client asks again
+    for _ in range(6):
+        try:
+            with fitting.Connection(bench.port, timeout=5) as con:
+                assert con.info()["board"] == "sim"
+                break
+        except fitting.ConsoleError:
+            continue
+    else:
+        raise AssertionError("the tag no longer answers after a flood")
+    assert "MemoryError" not in bench.text()
+
+
 def test_ctrl_c_on_a_locked_tag_reaches_no_repl(bench, capsys):
     with _conn(bench) as con:
         con.ser.write(b"\x00\r\x03\x03\x03")

@@ -99,7 +99,7 @@ def test_rtc_drift_and_a_lossy_gnss_uart_do_not_break_the_evidence(tmp_path):
 def test_a_lossy_jittery_link_with_an_outage_still_delivers_in_order(tmp_path):
     sc_path = tmp_path / "lossy.toml"
     sc_path.write_text(
-        'name = "lossy"\nseed = 9\nstart = "2026-03-02T09:00:00Z"\nduration_s = 2400\n'
+        'name = "lossy"\nseed = 11\nstart = "2026-03-02T09:00:00Z"\nduration_s = 2400\n'
         'route = "%s"\n[link]\nlatency_ms = 300\nloss = 0.2\ncorrupt = 0.1\n'
         'jitter_ms = 2000\n[[event]]\nat_s = 300\ntype = "link_outage"\n'
         "duration_s = 600\n" % os.path.join(EXAMPLES, "routes", "park-loop.geojson")

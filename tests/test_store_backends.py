@@ -10,6 +10,7 @@ import sqlite3
 import cbor2
 import pytest
 from bridgeproc import BridgeProc
+from greet import greet
 from sftag import T0, SocketLink, Tag, free_port
 
 from emtag.cli.main import main as cli_main
@@ -34,8 +35,8 @@ def row(device, seq, t, kind=1, lat=534631000, lon=-22913000, acc=500, alert=Non
 
 
 def load_sample(s):
-    """Two tags: D1 a fix a minute for an hour with alerts, a restart, a checkpoint and a
-    rejected record; D2 a few fixes near D1's."""
+    """Two tags: D1 a fix a minute for an hour with alerts, a restart and a checkpoint; D2 a
+    few fixes near D1's."""
     s.add_device(D1, b"\x04" + b"1" * 64, "fw1", "2026-03-02T08:00:00.000Z")
     s.add_device(D2, b"\x04" + b"2" * 64, "fw2", "2026-03-02T08:30:00.000Z")
     rows = [row(D1, i + 1, T0 + 60 * i, lat=534631000 + 100 * i) for i in range(60)]
@@ -45,7 +46,6 @@ def load_sample(s):
     rows[40] = row(D1, 41, T0 + 2400, kind=2, alert="battery_low", lat=None)
     rows[45] = row(D1, 46, T0 + 2700, kind=3)
     rows[50] = row(D1, 51, T0 + 3000, kind=4)
-    rows.append(row(D1, 70, T0 + 100, status="rejected"))
     s.add_records(rows)
     s.add_records([row(D2, i + 1, T0 + 120 * i, lat=534631500, t_ms=250 * i) for i in range(5)])
 
@@ -62,7 +62,7 @@ def test_a_real_tags_upload_through_the_bridge_session(st):
         out = sess.receive(frame.encode(cbor2.dumps(msg)))
         return [cbor2.loads(x) for x in frame.Deframer().feed(out)]
 
-    assert send(s, [m.HELLO, tag.hello]) == [[m.ACK, 0]]
+    assert greet(s, tag.signer, tag.hello) == [[m.ACK, 0]]
     items = [w for _, w in tag.log.read_from(1, 200)]
     for i in range(0, len(items), 8):
         send(s, [m.RECORDS, items[i : i + 8]])
@@ -78,7 +78,7 @@ def test_a_real_tags_upload_through_the_bridge_session(st):
     st.mark_forwarded([p[0] for p in pending[:5]], "2026-03-02T10:00:01.000Z")
     assert st.outbox_backlog() == len(pending) - 5
     again = bridge.Session(st, lambda k, **f: None, lambda: "T")
-    assert send(again, [m.HELLO, tag.hello]) == [[m.ACK, tag.last_seq]]
+    assert greet(again, tag.signer, tag.hello) == [[m.ACK, tag.last_seq]]
 
 
 def test_window_queries(st):
@@ -101,7 +101,11 @@ def test_window_queries(st):
     assert st.newest_record(D1).seq == 60
     assert st.valid_span(D1, T0 + 60, T0 + 120) == (2, 3, 3)
     assert [r[0] for r in st.valid_rows(D1, 5, 8)] == [5, 6, 7, 8]
-    assert st.rejected_count(D1, T0, T0 + 200) == 1
+    # rejected input: apart from the evidence (no query above sees seq 70), bounded
+    assert st.records(D1, "rejected") == []
+    assert st.rejected(D1) == []
+    st.add_rejected(D1, [(70, "modified: signature", b"\xd2xx"), (None, "bad", b"")], "T", "p")
+    assert st.rejected(D1) == [(70, "modified: signature", b"\xd2xx"), (None, "bad", b"")]
 
 
 def test_devices_alert_queue_and_status(st):
@@ -162,7 +166,7 @@ def test_retention_deletes_old_records_keeps_the_chain_anchor_and_logs(st):
     before = st.outbox_backlog()
     # D2's newest record (T0+480) is older than the cutoff too: it stays, the anchor
     run = st.delete_before(T0 + 1500, "P30D", "2026-04-01T00:00:00Z")
-    assert run.records == 25 + 1 + 4  # D1 seq 1..25, its rejected record, D2 seq 1..4
+    assert run.records == 25 + 4  # D1 seq 1..25, D2 seq 1..4
     assert run.acks == 1 and run.outbox > 0
     assert st.outbox_backlog() == before - run.outbox
     assert [f.seq for f in st.fixes(D1, 0, 2**40)][0] == 26
@@ -299,7 +303,7 @@ def test_the_retention_command(store_url, capsys):
     assert cli_main(["store", "retention", "--store", store_url, "--older-than", "1d",
                      "--now", now, "--show-log"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "deleted 30 records" in out and "older than 1d" in out
+    assert "deleted 29 records" in out and "older than 1d" in out
     with open_store(store_url) as s:
         assert s.fixes(D1, 0, 2**40)[0].seq == 26 and len(s.retention_runs()) == 1
     for bad in ("1y", "0d", "-3d", "d"):
@@ -308,3 +312,34 @@ def test_the_retention_command(store_url, capsys):
         assert "--older-than" in capsys.readouterr().err
     with open_store(store_url) as s:
         assert len(s.retention_runs()) == 1  # bad input changed nothing
+
+
+def test_rejected_input_is_bounded_per_device_and_in_all(st, monkeypatch):
+    from emtag.host.store import base
+
+    monkeypatch.setattr(base, "REJECTED_PER_DEVICE", 5)
+    monkeypatch.setattr(base, "REJECTED_TOTAL", 8)
+    for i in range(12):
+        st.add_rejected(D1, [(i, "r%d" % i, b"x")], "T", None)
+    assert [r[0] for r in st.rejected(D1)] == [7, 8, 9, 10, 11]  # the newest five
+    for i in range(6):
+        st.add_rejected(D2, [(i, "r", b"y")], "T", None)
+    assert len(st.rejected(D1)) + len(st.rejected(D2)) <= 8
+
+
+def test_a_group_commits_once_and_a_savepoint_undoes_one_session(st):
+    st.add_device(D1, b"\x04" + b"1" * 64, "fw1", "2026-03-02T08:00:00.000Z")
+    with st.group():
+        st.add_records([row(D1, 1, T0)])
+        with pytest.raises(RuntimeError):
+            with st.savepoint():
+                st.add_records([row(D1, 2, T0 + 60)])
+                raise RuntimeError("a session fails")
+        with st.savepoint():
+            st.add_records([row(D1, 3, T0 + 120)])
+    assert [r[0] for r in st.records(D1)] == [1, 3]
+    with pytest.raises(ValueError):
+        with st.group():
+            st.add_records([row(D1, 4, T0 + 180)])
+            raise ValueError("the whole turn fails")
+    assert [r[0] for r in st.records(D1)] == [1, 3]

@@ -13,6 +13,7 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from evidence_streams import make_stream
+from greet import greet
 
 from emtag.cli import main as cli
 from emtag.host import bridge, store
@@ -140,8 +141,7 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, tag):
 def fill_store(path, sg, items):
     st = store.Store(path)
     s = bridge.Session(st, lambda *a, **k: None, lambda: "2026-03-02T10:00:00.000Z")
-    body = {m.H_DEVICE: sg.key_id(), m.H_PUBKEY: sg.public_key(), m.H_FIRMWARE: "t"}
-    s.receive(frame.encode(cbor2.dumps([m.HELLO, body])))
+    assert greet(s, sg) == [[m.ACK, 0]]
     for i in range(0, len(items), 4):
         s.receive(frame.encode(cbor2.dumps([m.RECORDS, items[i : i + 4]])))
     st.close()

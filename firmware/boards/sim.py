@@ -66,6 +66,10 @@ class BlockDevice:
         return 0
 
 
+# The console's receive buffer holds this much, as a UART's (or USB CDC's) ring buffer
+# does; bytes arriving while it is full are dropped (counted in console_overruns), so a
+# flood on the port cannot fill the tag's heap.
+CONSOLE_RXBUF = 1024
 HEAP = hasattr(gc, "mem_alloc")  # False on CPython: no MicroPython heap to watch
 # Heap bytes holding the firmware's ROMFS image: on the unix port the simulator loads the
 # image into the heap (a board keeps it in flash), so heap figures leave it out.
@@ -103,6 +107,8 @@ class Board:
         self.bdev = BlockDevice(transport, w.u32(info, 8), w.u32(info, 12))
         self.serial = bytes(info[16:]).decode()
         self._rx: dict = {w.GNSS: [], w.LINK: [], w.SENSOR: [], w.CONSOLE: []}
+        self._console_held = 0  # bytes in the console's receive buffer
+        self.console_overruns = 0  # bytes dropped because it was full
         self.stopped = False
 
     @property
@@ -125,8 +131,17 @@ class Board:
             self.stopped = True
         for ch, data in w.split_chunks(reply, 9):
             q = self._rx.get(ch)
-            if q is not None:
-                q.append(bytes(data))
+            if q is None:
+                continue
+            if ch == w.CONSOLE:
+                room = CONSOLE_RXBUF - self._console_held
+                if len(data) > room:
+                    self.console_overruns += len(data) - max(room, 0)
+                    data = data[: max(room, 0)]
+                if not data:
+                    continue
+                self._console_held += len(data)
+            q.append(bytes(data))
 
     def _take(self, ch):
         q = self._rx[ch]
@@ -159,6 +174,7 @@ class Board:
 
     # USB serial console (fitting); on this board it has no REPL behind it
     def console_read(self):
+        self._console_held = 0
         return self._take(w.CONSOLE)
 
     def console_write(self, data):

@@ -10,6 +10,7 @@ Times are UTC Unix seconds (`t`) plus milliseconds (`t_ms`); positions are degre
 accuracy radii are centimetres, as the tag records them (protocol/records.py).
 """
 
+import contextlib
 import datetime
 from typing import NamedTuple
 
@@ -19,7 +20,12 @@ from emtag.protocol import records as R
 # record statuses
 VALID = "valid"  # proven by the tag's signature through the chain
 EARLY = "early"  # an alert sent ahead of the backlog: its own signature checked, chain not yet
-REJECTED = "rejected"  # refused by the bridge (kept, never used as evidence)
+REJECTED = "rejected"  # (stores before schema 5) refused input now lives in add_rejected
+
+# Rejected input is kept for diagnosis, apart from the tags' evidence (never in a bundle),
+# and bounded: the newest REJECTED_PER_DEVICE per device and REJECTED_TOTAL in all.
+REJECTED_PER_DEVICE = 1000
+REJECTED_TOTAL = 100000
 
 # breach alerts and the alert that ends each (per zone)
 BREACH_CLEARS = {
@@ -164,8 +170,26 @@ class Store(CentreTables):
         """(seq, type, t, wire) of valid records first_seq..last_seq, in seq order."""
         raise NotImplementedError
 
-    def rejected_count(self, device: str, t_from: int, t_to: int) -> int:
-        """How many records with t in the window the bridge refused."""
+    def group(self):
+        """A context: writes inside commit together, once, when it ends (all rolled back if
+        it raises); nothing written inside may be acknowledged before it has ended. The
+        bridge's I/O loop serves every connection of a turn in one group (one synced commit
+        for many batches). Groups do not nest."""
+        return contextlib.nullcontext(self)
+
+    def savepoint(self):
+        """A context inside a group: its writes are undone alone if it raises (one session's
+        failure does not undo the others')."""
+        return contextlib.nullcontext(self)
+
+    def add_rejected(self, device: str, rows: list[tuple], when: str, peer: str | None) -> None:
+        """Keep what a device's connection sent and the bridge refused, (seq, reason, wire)
+        each, for diagnosis, apart from the evidence and bounded (REJECTED_PER_DEVICE,
+        REJECTED_TOTAL: the oldest go first)."""
+        raise NotImplementedError
+
+    def rejected(self, device: str) -> list[tuple]:
+        """(seq, reason, wire) of the refused items kept for a device, oldest first."""
         raise NotImplementedError
 
     # --- MQTT forwarding (host/forward.py)

@@ -151,12 +151,39 @@ class PostgresStore(crimes.PostgresCrimes, base.Store):
             )
         ]
 
-    def rejected_count(self, device, t_from, t_to):
-        return self._q(
-            "SELECT COUNT(*) FROM records WHERE device=%s AND status='rejected' "
-            "AND t BETWEEN %s AND %s",
-            (device, t_from, t_to),
-        ).fetchone()[0]
+    def group(self):
+        # psycopg: a transaction() inside another is a savepoint, so every write method's
+        # own transaction() nests in this one and commits with it
+        return self.conn.transaction()
+
+    def savepoint(self):
+        return self.conn.transaction()
+
+    def add_rejected(self, device, rows, when, peer=None):
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO rejected(device, seq, reason, received, peer, wire) "
+                "VALUES (%s,%s,%s,%s,%s,%s)",
+                [(device, seq, reason[:300], when, peer, bytes(wire[:2048]))
+                 for seq, reason, wire in rows],
+            )  # fmt: skip
+            cur.execute(
+                "DELETE FROM rejected WHERE device=%s AND id <= (SELECT id FROM rejected "
+                "WHERE device=%s ORDER BY id DESC LIMIT 1 OFFSET %s)",
+                (device, device, base.REJECTED_PER_DEVICE),
+            )
+            cur.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - %s",
+                (base.REJECTED_TOTAL,),
+            )
+
+    def rejected(self, device):
+        return [
+            (seq, reason, bytes(wire))
+            for seq, reason, wire in self._q(
+                "SELECT seq, reason, wire FROM rejected WHERE device=%s ORDER BY id", (device,)
+            )
+        ]
 
     # MQTT forwarding
     def outbox_pending(self, limit):

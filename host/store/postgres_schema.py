@@ -174,7 +174,24 @@ MIGRATIONS = [
         value TEXT NOT NULL
     );
     """,
-    # 4 (SQLite 6): crime mapping (host/store/crimes.py): eligibility flags, audit log,
+    # 4 (SQLite 6): rejected input apart from the evidence, bounded (host/bridge.py)
+    """
+    CREATE TABLE rejected (
+        id BIGSERIAL PRIMARY KEY,
+        device TEXT NOT NULL,
+        seq BIGINT,
+        reason TEXT NOT NULL,
+        received TEXT NOT NULL,
+        peer TEXT,
+        wire BYTEA NOT NULL
+    );
+    CREATE INDEX rejected_device ON rejected(device, id);
+    INSERT INTO rejected(device, seq, reason, received, wire)
+        SELECT device, seq, COALESCE(reason, 'rejected'), received, substring(cose from 1 for 2048)
+        FROM records WHERE status = 'rejected' ORDER BY id;
+    DELETE FROM records WHERE status = 'rejected';
+    """,
+    # 5 (SQLite 7): crime mapping (host/store/crimes.py): eligibility flags, audit log,
     # trail index (a GiST index on each tile's reach box and time span)
     crimes.POSTGRES_MIGRATION,
 ]

@@ -5,6 +5,7 @@ user_version and MIGRATIONS brings any older store up to date on open. A file th
 database but not emtag's (tables, and no emtag schema version) is refused untouched.
 """
 
+import contextlib
 import os
 import sqlite3
 
@@ -180,7 +181,26 @@ MIGRATIONS = [
         value TEXT NOT NULL
     );
     """,
-    # 6: crime mapping (host/store/crimes.py): eligibility flags, audit log, trail index
+    # 6: rejected input apart from the evidence, bounded (host/bridge.py). What a connection
+    # sent that is not its tag's record (altered on the way, spliced, malformed) is kept here
+    # for diagnosis, never under records, so it reaches no bundle or query of the evidence.
+    """
+    CREATE TABLE rejected (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,             -- the device the connection proved it is
+        seq INTEGER,                      -- the seq the item claims (NULL: unreadable)
+        reason TEXT NOT NULL,
+        received TEXT NOT NULL,
+        peer TEXT,                        -- where it came from (port or address)
+        wire BLOB NOT NULL                -- the item as received (at most 2048 bytes)
+    );
+    CREATE INDEX rejected_device ON rejected(device, id);
+    INSERT INTO rejected(device, seq, reason, received, wire)
+        SELECT device, seq, COALESCE(reason, 'rejected'), received, substr(cose, 1, 2048)
+        FROM records WHERE status = 'rejected';
+    DELETE FROM records WHERE status = 'rejected';
+    """,
+    # 7: crime mapping (host/store/crimes.py): eligibility flags, audit log, trail index
     crimes.SQLITE_MIGRATION,
 ]
 
@@ -202,6 +222,7 @@ class Store(crimes.SqliteCrimes, base.Store):
         if not create and not os.path.isfile(path):
             raise base.StoreError("no store at %s" % path)
         try:
+            self._grouped = False
             # the centre's web app hands a connection from thread to thread (one at a time)
             self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             self._migrate()
@@ -226,12 +247,39 @@ class Store(crimes.SqliteCrimes, base.Store):
                 self.db.executescript(MIGRATIONS[i])
                 self.db.execute("PRAGMA user_version=%d" % (i + 1))
 
+    def _tx(self):
+        """The transaction a write runs in: its own, or the open group's."""
+        return contextlib.nullcontext() if self._grouped else self.db
+
+    @contextlib.contextmanager
+    def group(self):
+        if self._grouped:
+            raise RuntimeError("store groups do not nest")
+        self._grouped = True
+        try:
+            with self.db:
+                self.db.execute("BEGIN")  # so that savepoints nest inside, never commit
+                yield self
+        finally:
+            self._grouped = False
+
+    @contextlib.contextmanager
+    def savepoint(self):
+        self.db.execute("SAVEPOINT s")
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK TO s")
+            self.db.execute("RELEASE s")
+            raise
+        self.db.execute("RELEASE s")
+
     def device(self, device):
         row = self.db.execute("SELECT public_key FROM devices WHERE device=?", (device,)).fetchone()
         return row[0] if row else None
 
     def add_device(self, device, public_key, firmware, when):
-        with self.db:
+        with self._tx():
             self.db.execute(
                 "INSERT INTO devices(device, public_key, firmware, first_seen) VALUES (?,?,?,?)",
                 (device, public_key, firmware, when),
@@ -247,7 +295,7 @@ class Store(crimes.SqliteCrimes, base.Store):
 
     def add_records(self, rows):
         cols = RECORD_COLUMNS
-        with self.db:
+        with self._tx():
             self.db.executemany(
                 "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
                 [tuple(r.get(c) for c in cols) for r in rows],
@@ -299,12 +347,28 @@ class Store(crimes.SqliteCrimes, base.Store):
             (device, first_seq, last_seq),
         ).fetchall()
 
-    def rejected_count(self, device, t_from, t_to):
+    def add_rejected(self, device, rows, when, peer=None):
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO rejected(device, seq, reason, received, peer, wire) "
+                "VALUES (?,?,?,?,?,?)",
+                [(device, seq, reason[:300], when, peer, bytes(wire[:2048]))
+                 for seq, reason, wire in rows],
+            )  # fmt: skip
+            self.db.execute(
+                "DELETE FROM rejected WHERE device=? AND id <= (SELECT id FROM rejected "
+                "WHERE device=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (device, device, base.REJECTED_PER_DEVICE),
+            )
+            self.db.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
+                (base.REJECTED_TOTAL,),
+            )
+
+    def rejected(self, device):
         return self.db.execute(
-            "SELECT COUNT(*) FROM records WHERE device=? AND status='rejected' "
-            "AND t BETWEEN ? AND ?",
-            (device, t_from, t_to),
-        ).fetchone()[0]
+            "SELECT seq, reason, wire FROM rejected WHERE device=? ORDER BY id", (device,)
+        ).fetchall()
 
     # MQTT forwarding (host/forward.py)
     def outbox_pending(self, limit):

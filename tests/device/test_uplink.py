@@ -203,3 +203,44 @@ def test_garbage_messages_change_nothing():
     ):
         assert up.receive(bad, 0) == "bad_message"
     assert log.acked == 0 and not up.greeted
+
+
+def _prover():
+    from emtag.firmware.signer import SoftwareSigner
+
+    signer = SoftwareSigner(0x1234567890ABCDEF)
+    return signer, uplink.prover(signer)
+
+
+def test_a_challenge_after_hello_is_signed_once():
+    from emtag.firmware import cose
+
+    signer, prove = _prover()
+    up = uplink.Uplink(FakeLog(3), {}, prove=prove)
+    assert up.receive([m.CHALLENGE, b"n" * 16], 0) == "challenge_ignored"  # no HELLO yet
+    assert [cbor.loads(x)[0] for x in up.poll(0)] == [m.HELLO]
+    nonce = bytes(range(16, 48))
+    assert up.receive([m.CHALLENGE, nonce], 1) == "challenge"
+    out = up.poll(2)
+    assert [cbor.loads(x)[0] for x in out] == [m.PROOF]
+    proof = cbor.loads(out[0])[1]
+    payload = cose.verify1(signer.public_key(), proof)
+    assert payload == m.proof_payload(signer.key_id(), nonce)
+    assert cbor.loads(payload) == [m.PROOF_LABEL, signer.key_id(), nonce]
+    # a second challenge for the same HELLO is not signed: the link cannot make the tag sign
+    assert up.receive([m.CHALLENGE, b"x" * 16], 3) == "challenge_ignored"
+    assert up.poll(4) == []
+    # the HELLO is sent again (no answer in time): one more challenge may be signed
+    assert [cbor.loads(x)[0] for x in up.poll(uplink.TIMEOUT_MS)] == [m.HELLO]
+    assert up.receive([m.CHALLENGE, b"y" * 16], uplink.TIMEOUT_MS) == "challenge"
+
+
+def test_bad_challenges_are_refused_and_a_greeted_tag_signs_none():
+    _, prove = _prover()
+    up = uplink.Uplink(FakeLog(3), {}, prove=prove)
+    up.poll(0)
+    for bad in ([m.CHALLENGE, b"short"], [m.CHALLENGE, b"z" * 33], [m.CHALLENGE, 7]):
+        assert up.receive(bad, 0) == "bad_message"
+    assert up.receive([m.ACK, 0], 0) == "ack"
+    assert up.receive([m.CHALLENGE, b"n" * 16], 1) == "challenge_ignored"
+    assert not [x for x in up.poll(2) if cbor.loads(x)[0] == m.PROOF]
