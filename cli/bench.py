@@ -6,7 +6,8 @@ import importlib
 
 HELP = (
     "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
-    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory)"
+    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory; "
+    "crimes: crime-mapping quality and speed)"
 )
 
 # name -> module, in --help order
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "ingest": "emtag.tools.bench_ingest",
     "verify": "emtag.tools.bench_verify",
     "seeds": "emtag.tools.bench_seeds",
+    "crimes": "emtag.tools.bench_crimes",
 }
 
 

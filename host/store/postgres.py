@@ -9,7 +9,7 @@ Bulk inserts go through COPY; the MQTT outbox is filled by statement-level trigg
 inserted rows (a transition table), in the same transaction.
 """
 
-from emtag.host.store import base
+from emtag.host.store import base, crimes
 from emtag.host.store.base import RECORD_COLUMNS, Alert, Device, Fix, Record, RetentionRun
 from emtag.host.store.postgres_schema import MIGRATIONS
 
@@ -23,7 +23,7 @@ KEEP_NEWEST = (
 )
 
 
-class PostgresStore(base.Store):
+class PostgresStore(crimes.PostgresCrimes, base.Store):
     kind = "postgresql"
 
     def __init__(self, url, create=True):

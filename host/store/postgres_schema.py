@@ -2,6 +2,8 @@
 (the version lives in the emtag_schema table). Same tables, columns and meaning as the
 SQLite migrations in host/store/sqlite.py; add a table by appending to both lists."""
 
+from emtag.host.store import crimes
+
 MIGRATIONS = [
     # 1-3 of the SQLite store in one step: devices, records (as received, valid or
     # rejected, with the evidence chain's hash and seal), the MQTT outbox.
@@ -189,4 +191,7 @@ MIGRATIONS = [
         FROM records WHERE status = 'rejected' ORDER BY id;
     DELETE FROM records WHERE status = 'rejected';
     """,
+    # 5 (SQLite 7): crime mapping (host/store/crimes.py): eligibility flags, audit log,
+    # trail index (a GiST index on each tile's reach box and time span)
+    crimes.POSTGRES_MIGRATION,
 ]

@@ -9,7 +9,7 @@ import contextlib
 import os
 import sqlite3
 
-from emtag.host.store import base
+from emtag.host.store import base, crimes
 from emtag.host.store.base import RECORD_COLUMNS, Alert, Device, Fix, Record, RetentionRun
 
 MIGRATIONS = [
@@ -200,6 +200,8 @@ MIGRATIONS = [
         FROM records WHERE status = 'rejected';
     DELETE FROM records WHERE status = 'rejected';
     """,
+    # 7: crime mapping (host/store/crimes.py): eligibility flags, audit log, trail index
+    crimes.SQLITE_MIGRATION,
 ]
 
 
@@ -211,7 +213,7 @@ KEEP_NEWEST = (
 )
 
 
-class Store(base.Store):
+class Store(crimes.SqliteCrimes, base.Store):
     kind = "sqlite"
 
     def __init__(self, path, create=True):
