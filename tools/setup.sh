@@ -40,21 +40,21 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
             "brew install --cask chromium (macOS)" >&2
     fi
 fi
-# PostgreSQL (+ PostGIS): the store's second backend; the tests start their own throwaway
+# PostgreSQL: the store's second backend (no PostGIS: no query needs it, see the README); the tests start their own throwaway
 # server from these binaries (emtag.tools.pgserver), so no cluster is created or started here
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing postgresql and postgis (apt-get)" >&2
+        echo "setup: installing postgresql (apt-get)" >&2
         mkdir -p /etc/postgresql-common
         [ -f /etc/postgresql-common/createcluster.conf ] ||
             echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends postgresql postgresql-postgis >/dev/null) ||
+            --no-install-recommends postgresql >/dev/null) ||
             echo "setup: could not install postgresql; the PostgreSQL store tests will be skipped" >&2
     else
         echo "setup: PostgreSQL not found; its store tests will be skipped. Install it with:" \
-            "sudo apt-get install postgresql postgresql-postgis (Debian/Ubuntu)," \
-            "brew install postgresql postgis (macOS)" >&2
+            "sudo apt-get install postgresql (Debian/Ubuntu)," \
+            "brew install postgresql (macOS)" >&2
     fi
 fi
 stamp=.venv/.emtag-installed
