@@ -6,7 +6,8 @@ import importlib
 
 HELP = (
     "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
-    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory)"
+    "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory; "
+    "crimes: crime-mapping quality and speed)"
 )
 
 # name -> module, in --help order
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "seeds": "emtag.tools.bench_seeds",
     "records": "emtag.tools.bench_records",
     "catchup": "emtag.tools.bench_catchup",
+    "crimes": "emtag.tools.bench_crimes",
 }
 
 

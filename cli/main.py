@@ -30,6 +30,7 @@ COMMANDS = {
     "trail": "emtag.cli.trail",
     "report": "emtag.cli.report",
     "centre": "emtag.cli.centre",
+    "crimes": "emtag.cli.crimes",
 }
 
 

@@ -24,14 +24,20 @@ def add_arguments(p):
     p.add_argument(
         "--key",
         metavar="KEY",
-        help="the tag's public key: PEM, DER, COSE_Key or 65-byte SEC1 (required for streams; "
-        "for a bundle, default: the key inside it, which proves integrity but not origin)",
+        help="the tag's public key: a file (PEM, DER, COSE_Key, 65-byte SEC1, or the fitting "
+        "register's tags/DEVICE.json) or a device id in the key store's fitting register "
+        "(required for streams; for a bundle, default: the key inside it, which proves "
+        "integrity but not origin)",
     )
     p.add_argument(
         "--centre",
         metavar="KEY",
-        help="the exporting centre's public key: a bundle's manifest.sig must verify with it "
-        "(the exported seq range and window are then the centre's statement)",
+        help="the exporting centre's public key: a file, or a key name in the key store (as "
+        "`emtag export --sign` takes it); a bundle's manifest.sig must verify with it (the "
+        "exported seq range and window are then the centre's statement)",
+    )
+    p.add_argument(
+        "--keys", metavar="DIR", help="key store (default $EMTAG_KEYS, else ~/.config/emtag/keys)"
     )
     p.add_argument("--json", action="store_true", help="one JSON document for machines")
     p.add_argument(
@@ -61,6 +67,79 @@ def _load_key(data, what):
         return host_cose.load_public_key(data)
     except (ValueError, TypeError) as e:
         raise CommandError("%s: %s" % (what, e)) from None
+
+
+def resolve_key(text, option, keys_dir, name_kind):
+    """A public key from `text`: a file (a key in any format load_public_key reads, or a
+    fitting-register record {"device", "pubkey"}), else a name in the key store: a key name
+    (name_kind "key") or a tag's device id in its fitting register (name_kind "tag")."""
+    import os
+
+    from emtag.host import keys
+
+    if os.path.isfile(text) or os.sep in text or "." in text:  # a path, not a name
+        data = _read(text)
+        if data.lstrip().startswith(b"{"):
+            try:
+                rec = json.loads(data)
+                return _load_key(bytes.fromhex(rec["pubkey"]), text)
+            except (ValueError, KeyError, TypeError):
+                raise CommandError(
+                    "%s: a JSON file here must be a fitting-register record with a \"pubkey\""
+                    % text
+                ) from None
+        return _load_key(data, text)
+    store = keys.KeyStore(keys_dir)
+    try:
+        if name_kind == "tag":
+            rec = store.tag(bytes.fromhex(text)) if len(text) == 16 else None
+            if rec is not None:
+                return _load_key(bytes.fromhex(rec["pubkey"]), text)
+        else:
+            return _load_key(store.get(text).public, text)
+    except (ValueError, keys.KeysError):
+        pass
+    raise CommandError(
+        "%s %s: no such file, and no %s of that name in %s" % (
+            option, text, "tag in the fitting register" if name_kind == "tag" else "key",
+            store.path)
+    )
+
+
+def _looks_like_wire_item(item):
+    """Whether an item's outer shape is one the tag uploads: a COSE_Sign1 (tagged 18, or a
+    4-element array starting with a byte string), a record map, or a compact fix (bytes).
+    Any byte starts some CBOR item, so a text file "decodes" too: this tells them apart."""
+    import cbor2
+
+    try:
+        obj = cbor2.loads(item)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError):
+        return False
+    if isinstance(obj, cbor2.CBORTag):
+        return obj.tag == 18
+    if isinstance(obj, list):
+        return len(obj) == 4 and isinstance(obj[0], bytes)
+    return isinstance(obj, (dict, bytes)) and bool(obj)
+
+
+def _sniff(path, fp):
+    """Why a file that is no bundle is no record stream either, or None if it may be one."""
+    head = fp.read(16)
+    fp.seek(0)
+    if head.startswith(b"SQLite format 3\0"):
+        return ("%s is a SQLite database (a bridge's store?), not evidence: write a bundle "
+                "from it with `emtag export --store %s ...`" % (path, path))
+    if not head:
+        return None  # empty: verified, and failed, as a stream with no records
+    reader = verify_stream.iter_items(fp)
+    first = next(iter(reader), None)
+    fp.seek(0)
+    if reader.bad_at == 0 or not _looks_like_wire_item(first):
+        shown = head[:8].decode("ascii", "replace") if head[:8].isascii() else head[:8].hex()
+        return ("%s is neither an evidence bundle (a zip from `emtag export`) nor a record "
+                "stream (CBOR wire items as the tag uploads them); it begins %r" % (path, shown))
+    return None
 
 
 class Output:
@@ -162,8 +241,12 @@ def check_file(path, out, key, first_seq=None, last_seq=None, centre=None):
         fp.seek(0)
         if B.is_bundle(head):
             return _check_bundle(path, fp, out, key, centre)
+        why = _sniff(path, fp)
+        if why:
+            raise CommandError(why)
         if key is None:
-            raise CommandError("%s is a record stream: --key is required" % path)
+            raise CommandError("%s is a record stream: --key is required (the tag's public key "
+                               "file, or its device id in the fitting register)" % path)
         out.begin(path)
         notes = []
         if centre is not None:
@@ -190,8 +273,9 @@ def _check_bundle(path, fp, out, key, centre):
                 res["key_source"] = "bundle"
                 notes.append(
                     "key taken from the bundle itself: this proves the records are unaltered "
-                    "and were signed by that key, not that the key is the tag's. Compare its "
-                    "SHA-256 with the fitting record, or pass --key."
+                    "and were signed by that key, not that the key is the tag's. Its SHA-256 "
+                    "is %s: compare it with the fitting record (emtag keys list), or pass "
+                    "--key." % B.key_fingerprint(verify.public_key_sec1(own))
                 )
             fail = []
             if verify.public_key_sec1(own) != verify.public_key_sec1(key):
@@ -237,9 +321,15 @@ def _finish(out, res, tot, key, notes, reader):
     if reader.bad_at is not None:
         notes.append("FAIL: bytes from %d on are no record (%d more not read)"
                      % (reader.bad_at, reader.unread))  # fmt: skip
+    sec1 = verify.public_key_sec1(key)
     if tot["n"] == 0:
         notes.append("FAIL: no records")
-    sec1 = verify.public_key_sec1(key)
+    elif tot["counts"].get(verify.VALID, 0) == 0 and res.get("key_source") == "--key":
+        notes.append(
+            "FAIL: not one record verifies with the key given (device %s, SHA-256 %s): most "
+            "likely it is another tag's key, not that the records were spliced or deleted"
+            % (verify.device_id_of(key).hex(), B.key_fingerprint(sec1))
+        )
     ok = (
         tot["n"] > 0
         and tot["gap_count"] == 0
@@ -265,10 +355,8 @@ def _finish(out, res, tot, key, notes, reader):
 
 
 def run(args):
-    key = None
-    if args.key:
-        key = _load_key(_read(args.key), args.key)
-    centre = _load_key(_read(args.centre), args.centre) if args.centre else None
+    key = resolve_key(args.key, "--key", args.keys, "tag") if args.key else None
+    centre = resolve_key(args.centre, "--centre", args.keys, "key") if args.centre else None
     for name in ("first_seq", "last_seq"):
         v = getattr(args, name)
         if v is not None and not 1 <= v <= 0xFFFFFFFF:

@@ -79,7 +79,8 @@ def cache_dir():
     return base
 
 
-CACHE_KEEP = 4  # compiled builds kept in the cache (the newest used)
+CACHE_KEEP = 4  # compiled builds kept in the cache (the newest used)...
+CACHE_IDLE_S = 86400  # ...and any other used within a day (another checkout may be running it)
 
 
 def _source_key():
@@ -123,10 +124,19 @@ def compiled_dir():
 
 
 def _prune(base):
-    builds = [os.path.join(base, d) for d in os.listdir(base) if d.startswith("unix-")]
-    builds.sort(key=os.path.getmtime, reverse=True)
-    for old in builds[CACHE_KEEP:]:
-        shutil.rmtree(old, ignore_errors=True)
+    import time
+
+    builds = []
+    for d in os.listdir(base):
+        if d.startswith("unix-"):
+            try:
+                builds.append((os.path.getmtime(os.path.join(base, d)), d))
+            except OSError:
+                pass  # pruned by another process meanwhile
+    builds.sort(reverse=True)
+    for used, old in builds[CACHE_KEEP:]:
+        if time.time() - used > CACHE_IDLE_S:
+            shutil.rmtree(os.path.join(base, old), ignore_errors=True)
 
 
 def compiled_stage_dir():
@@ -152,7 +162,11 @@ def romfs_image():
     adds exactly its size to the heap (see heap_for_romfs), so the firmware still has the
     board's budget for its data and no more.
     """
+    global _compiled
     path = os.path.join(compiled_dir(), "firmware.romfs")
+    if not os.path.exists(path):  # the cache was cleared under us: build it again
+        _compiled = None
+        path = os.path.join(compiled_dir(), "firmware.romfs")
     return path, os.path.getsize(path)
 
 

@@ -314,3 +314,52 @@ def test_export_refuses_what_it_cannot_do(tmp_path, tag):
         assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize(
+    "name, data, says",
+    [
+        ("README.md", b"# emtag\n\nOpen firmware...\n", "neither an evidence bundle"),
+        ("map.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "neither an evidence bundle"),
+        ("store.sqlite", b"SQLite format 3\x00" + bytes(84), "SQLite database"),
+    ],
+)
+def test_a_file_that_is_no_evidence_is_named_for_what_it_is(tmp_path, name, data, says):
+    f = tmp_path / name
+    f.write_bytes(data)
+    r = emtag("verify", str(f))
+    assert r.returncode == 2 and says in r.stderr and "--key is required" not in r.stderr
+
+
+def test_keys_by_register_record_device_id_and_key_name(tmp_path, tag, capsys):
+    """--key takes the fitting register's record or the tag's device id in it; --centre a
+    key name from the key store, as `emtag export --sign` does."""
+    from emtag.host import keys
+
+    sg, items = tag
+    ks = keys.KeyStore(tmp_path / "keys")
+    record = ks.record_tag(sg.key_id(), sg.public_key())
+    f = tmp_path / "records.cbor"
+    f.write_bytes(b"".join(items))
+    for key in (str(record), sg.key_id().hex()):
+        code, out, err = run(capsys, "verify", "--keys", str(ks.path), "--key", key, str(f))
+        assert code == 0, out + err
+    db = str(tmp_path / "store.sqlite")
+    fill_store(db, sg, items)
+    ks.new("centre", "centre")
+    signed = str(tmp_path / "signed.zip")
+    assert run(capsys, "export", "--store", db, "--from", "0", "--to", "9999999999", "-o",
+               signed, "--sign", "centre", "--keys", str(ks.path))[0] == 0  # fmt: skip
+    code, out, _ = run(capsys, "verify", "--keys", str(ks.path), "--centre", "centre", signed)
+    assert code == 0 and "manifest signed by the centre key" in out
+    code, _, err = run(capsys, "verify", "--keys", str(ks.path), "--centre", "nobody", signed)
+    assert code == 2 and "no key of that name" in err
+
+
+def test_a_wrong_key_is_called_a_wrong_key_and_the_bundle_key_is_printed(tmp_path, tag, capsys):
+    _, items = tag
+    other, _ = make_stream(2, 1, 5)
+    f = tmp_path / "records.cbor"
+    f.write_bytes(b"".join(items))
+    code, out, _ = run(capsys, "verify", "--key", write_keys(tmp_path, other)["pem"], str(f))
+    assert code == 1 and "another tag's key" in out

@@ -43,7 +43,7 @@ def bindir():
         return os.path.dirname(os.path.realpath(initdb))
     raise PgUnavailable(
         "no PostgreSQL server binaries (initdb): bash tools/setup.sh installs them "
-        "(apt-get install postgresql postgresql-15-postgis-3)"
+        "(apt-get install postgresql)"
     )
 
 

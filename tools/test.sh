@@ -3,7 +3,7 @@
 # stubs), then pytest, which runs every device test on CPython and on MicroPython.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
+bash tools/setup.sh --test
 echo "== ruff" >&2
 .venv/bin/ruff check .
 echo "== mypy (device code against MicroPython stubs)" >&2

@@ -10,7 +10,7 @@ alerts go in by COPY; their outbox row is made by a statement-level trigger over
 inserted rows (a transition table), in the same transaction.
 """
 
-from emtag.host.store import base
+from emtag.host.store import base, crimes
 from emtag.host.store.base import RECORD_COLUMNS, Device
 from emtag.host.store.compact import CompactStore
 from emtag.host.store.postgres_schema import MIGRATIONS
@@ -18,7 +18,7 @@ from emtag.host.store.postgres_schema import MIGRATIONS
 MIGRATION_LOCK = 0x656D746167  # pg_advisory_xact_lock key: "emtag"
 
 
-class PostgresStore(CompactStore):
+class PostgresStore(crimes.PostgresCrimes, CompactStore):
     kind = "postgresql"
 
     def __init__(self, url, create=True):

@@ -2,6 +2,8 @@
 (the version lives in the emtag_schema table). Same tables, columns and meaning as the
 SQLite migrations in host/store/sqlite.py; add a table by appending to both lists."""
 
+from emtag.host.store import crimes
+
 MIGRATIONS = [
     # 1-3 of the SQLite store in one step: devices, records (as received, valid or
     # rejected, with the evidence chain's hash and seal), the MQTT outbox.
@@ -189,7 +191,10 @@ MIGRATIONS = [
         FROM records WHERE status = 'rejected' ORDER BY id;
     DELETE FROM records WHERE status = 'rejected';
     """,
-    # 5 (SQLite 7): compact evidence (host/store/compact.py)
+    # 5 (SQLite 7): crime mapping (host/store/crimes.py): eligibility flags, audit log,
+    # trail index (a GiST index on each tile's reach box and time span)
+    crimes.POSTGRES_MIGRATION,
+    # 6 (SQLite 8): compact evidence (host/store/compact.py)
     """
     CREATE TABLE device_ids (
         dev SERIAL PRIMARY KEY,
@@ -246,5 +251,9 @@ MIGRATIONS = [
         WHERE r.id = o.record_id AND r.status = 'valid';
     DELETE FROM records WHERE status = 'valid';
     DROP TRIGGER outbox_on_valid ON records;
+    DROP INDEX records_trail;
+    DELETE FROM trail_tiles;
+    DELETE FROM trail_extents;
+    DELETE FROM trail_index_state;
     """,
 ]

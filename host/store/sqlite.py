@@ -10,7 +10,7 @@ import contextlib
 import os
 import sqlite3
 
-from emtag.host.store import base
+from emtag.host.store import base, crimes
 from emtag.host.store.base import RECORD_COLUMNS, Device
 from emtag.host.store.compact import CompactStore
 
@@ -202,7 +202,9 @@ MIGRATIONS = [
         FROM records WHERE status = 'rejected';
     DELETE FROM records WHERE status = 'rejected';
     """,
-    # 7: compact evidence (host/store/compact.py). Valid records move to `blocks` (the
+    # 7: crime mapping (host/store/crimes.py): eligibility flags, audit log, trail index
+    crimes.SQLITE_MIGRATION,
+    # 8: compact evidence (host/store/compact.py). Valid records move to `blocks` (the
     # exact bytes each proven block was signed as) and `proven` (query columns, no bytes);
     # `records` keeps rejected records and early alerts. A record already stored becomes a
     # block of its own. Fixes leave the outbox for a per-tag mark (fwd_marks, fwd_done).
@@ -284,11 +286,17 @@ MIGRATIONS = [
         INSERT OR IGNORE INTO outbox(device, seq, kind, record_id) VALUES
         (NEW.device, NEW.seq, 'alert', NEW.id);
     END;
+    -- the trail index reads `proven` now, in block arrival order: built again on next use
+    DROP INDEX records_trail;
+    DELETE FROM trail_rtree;
+    DELETE FROM trail_tiles;
+    DELETE FROM trail_extents;
+    DELETE FROM trail_index_state;
     """,
 ]
 
 
-class Store(CompactStore):
+class Store(crimes.SqliteCrimes, CompactStore):
     kind = "sqlite"
 
     def __init__(self, path, create=True):

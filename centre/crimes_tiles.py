@@ -1,0 +1,135 @@
+"""The match of one incident against one wearer, reading only the parts of the trail that
+can change the answer (the same answer as crimes_match.judge over the whole window).
+
+The trail index (host/store/crimes.py) hands over, per tile of the wearer's trail, the box
+of its records, its longest gap and worst accuracy. From these, without reading a record:
+- no record of the tile can place the wearer when the box is farther from the scene than
+  sqrt(u^2 + a^2) for the worst accuracy a a placing record may have;
+- every record of the tile stays at least e = (box distance - u - R(worst accuracy)) from
+  the scene, so every gap in it needs at least 2e / (longest gap) to reach it, and at the
+  top speed v falls at least e - v * (longest gap) / 2 short.
+Tiles are read in order of that bound: those that could place the wearer; then, mode by
+mode (standing, walking, running, driving), those whose bound allows that mode, until one gap or
+record does. So the mode is exact; the gap named is one that allows it (for the speed it
+needs). Only when nothing allows even the top speed, and the wearer came within
+report_within_m, is the whole window read to state the margin.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from emtag.centre import crimes_match as M
+
+
+@dataclass
+class Tile:
+    t_lo: int
+    t_hi: int
+    max_gap_s: int
+    max_acc_m: float
+    d_min: float  # metres from the reported point to the tile's box
+    e_min: float = 0.0  # excess every record of it has at least
+    v_min: float = 0.0  # speed every gap of it needs at least
+
+
+def screen(inc, rows, p):
+    """{device: [Tile]} from trail_tiles_near rows (device, t_lo, t_hi, max_gap_s,
+    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, ordered by device), the tiles meeting the
+    window, for each device whose tiles leave an answer open; the others (nothing could
+    place the wearer, no gap reaches the scene at the top speed, no record within
+    report_within_m) were nowhere near. Bounds err on the near side: distances to the boxes
+    are taken 0.2 % + 1 m short of the haversine's."""
+    if not rows:
+        return {}
+    a = np.array([r[1:] for r in rows], dtype=np.float64)
+    t_lo, t_hi, gap, acc = a[:, 0], a[:, 1], a[:, 2], a[:, 3] / 100.0
+    k = math.pi / 180
+    lat = np.clip(inc.lat, a[:, 4] / 1e7, a[:, 5] / 1e7) * k
+    lon = np.clip(inc.lon, a[:, 6] / 1e7, a[:, 7] / 1e7) * k
+    h = (
+        np.sin((lat - inc.lat * k) / 2) ** 2
+        + math.cos(inc.lat * k) * np.cos(lat) * np.sin((lon - inc.lon * k) / 2) ** 2
+    )
+    d = np.maximum(0.0, 2 * M.R_EARTH * np.arcsin(np.minimum(1.0, np.sqrt(h))) * 0.998 - 1.0)
+    u = inc.uncertainty_m
+    e = np.maximum(0.0, d - u - (p.excl_scale * acc + p.excl_extra_m))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(e == 0, 0.0, np.where(gap > 0, 2 * e / gap, np.inf))
+    a_place = np.minimum(np.minimum(acc, p.max_place_acc_m), max(p.place_acc_floor_m, u))
+    place = d <= np.hypot(u, p.place_scale * a_place)
+    meets = (t_hi >= inc.t_from) & (t_lo <= inc.t_to)
+    open_ = meets & (place | (v <= p.top_speed * (1 + 1e-9)) | (d - u <= p.report_within_m))
+    out = {}
+    for i in np.flatnonzero(open_).tolist():
+        out.setdefault(rows[i][0], [])
+    for i in np.flatnonzero(meets).tolist():
+        device = rows[i][0]
+        if device in out:
+            out[device].append(
+                Tile(
+                    int(t_lo[i]),
+                    int(t_hi[i]),
+                    int(gap[i]),
+                    float(acc[i]),
+                    float(d[i]),
+                    float(e[i]),
+                    float(v[i]),
+                )  # fmt: skip
+            )
+    return out
+
+
+def box_distance(lat, lon, lat_lo, lat_hi, lon_lo, lon_hi):
+    """Metres from (lat, lon) to a box (degrees)."""
+    return M.distance_m(lat, lon, min(max(lat, lat_lo), lat_hi), min(max(lon, lon_lo), lon_hi))
+
+
+def can_place(tl, inc, p):
+    a = min(tl.max_acc_m, p.max_place_acc_m, max(p.place_acc_floor_m, inc.uncertainty_m))
+    return tl.d_min <= math.hypot(inc.uncertainty_m, p.place_scale * a)
+
+
+def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
+    """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()).
+    fetch(t0, t1): the wearer's store rows in [t0, t1] and the one before and after
+    (host/store/crimes.py trail())."""
+    w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
+    if (first_t is not None and first_t > w0) or (last_t is not None and last_t < w1):
+        return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # monitored for part of it
+    if not tiles:
+        return None
+    read = {}
+
+    def recs(i):
+        if i not in read:
+            read[i] = M.records(inc, fetch(tiles[i].t_lo, tiles[i].t_hi), p)
+        return read[i]
+
+    found = {}
+    for i, tl in enumerate(tiles):
+        if can_place(tl, inc, p):
+            for r in M.placing(inc, recs(i), p, first_t, last_t):
+                found[r.seq] = r
+    if found:
+        return M.placed_answer(sorted(found.values(), key=lambda r: r.t))
+    order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
+    best = {}  # tile -> its option needing the least speed
+    for speed in (0.0, *p.speeds.values()):  # 0: a record that leaves it open as it stands
+        for i in order:
+            if tiles[i].v_min > speed * (1 + 1e-9):
+                break
+            if i not in best:
+                opts = M.options(inc, recs(i), p)
+                best[i] = min(opts, key=lambda o: (o[0], o[1])) if opts else None
+            if best[i] is not None and best[i][0] <= speed * (1 + 1e-9):
+                return M.could_answer(best[i], p)
+    # out of reach: a row only if a record in the window came within report_within_m
+    u = inc.uncertainty_m
+    for i in sorted(range(len(tiles)), key=lambda i: tiles[i].d_min):
+        if tiles[i].d_min - u > p.report_within_m:
+            return None  # nowhere near
+        if any(r.d_m - u <= p.report_within_m for r in recs(i)):
+            return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # it decides exactly
+    return None

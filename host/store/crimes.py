@@ -1,0 +1,429 @@
+"""What crime mapping (centre/crimes_*.py) needs from the store: eligibility flags, the
+audit log of matching requests, and a trail index that finds, for a scene and a time
+window, every wearer who could have reached it.
+
+These are the only store methods crime mapping calls; a PostgreSQL backend provides the
+same (the trail index becomes a GiST index on a box and a time range).
+
+Trail index. A wearer's valid positioned records (fixes, and alerts with a position) are
+summarised per device and TILE_S time bucket in `trail_tiles`: the bounding box of its
+records *and the record just before the bucket* (so every segment between two consecutive
+records lies in one tile), the time span from that earlier record to the bucket's last,
+the longest gap and the worst accuracy. During a gap of g seconds a wearer moving no
+faster than v, whose two records have accuracy radii R1 and R2, can only be within
+max(R1, R2) + v*g/2 of one of them (the two disks around them must meet). So each tile's
+box, widened by INDEX_ACC_SCALE * worst accuracy + INDEX_EXTRA_M + INDEX_SPEED_MPS * longest
+gap / 2, holds every place the wearer could have been during its span at speeds up to
+INDEX_SPEED_MPS. Those boxes go into an R*Tree (`trail_rtree`, integer coordinates:
+1e-5 degrees and TIME_UNIT_S seconds, rounded outwards). A policy may assume any speed and
+accuracy scaling up to these; crime matching refuses one that asks for more.
+
+The index is brought up to date by `trail_index_refresh()` from the proven blocks stored
+since the last refresh (by their arrival number: the bridge adds blocks and never changes
+them), recomputing each touched device's tiles from the earliest bucket a new block holds.
+"""
+
+import json
+import math
+
+TILE_S = 600  # time bucket of a trail tile
+TIME_UNIT_S = 10  # time axis of the R*Tree
+INDEX_SPEED_MPS = 150 / 3.6  # fastest movement the index covers (150 km/h)
+INDEX_ACC_SCALE = 3  # accuracy radii it covers: up to 3x the tag's 2DRMS...
+INDEX_EXTRA_M = 100  # ...plus this
+NO_ACC_CM = 10000  # a record without an accuracy radius counts as +-100 m
+M_PER_DEG_LAT = 110500.0  # a little under the true 110,574-111,694: boxes err large
+
+SQLITE_MIGRATION = """
+CREATE TABLE crime_flags (            -- eligibility for crime mapping, every change kept
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    eligible INTEGER NOT NULL,        -- 1: flag set, 0: cleared
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,             -- operator
+    set_at INTEGER NOT NULL,          -- UTC seconds
+    until INTEGER,                    -- the flag lapses then (NULL: until cleared)
+    source TEXT NOT NULL              -- 'fitting' or 'centre'
+);
+CREATE INDEX crime_flags_device ON crime_flags(device, id);
+CREATE TABLE crime_audit (            -- one row per matching request, hash-chained
+    id INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,              -- JSON: operator, times, file SHA-256, policy, counts
+    prev_sha256 TEXT NOT NULL,        -- SHA-256 of the previous row's entry and prev
+    sha256 TEXT NOT NULL              -- SHA-256 of prev_sha256 + entry
+);
+CREATE TABLE trail_tiles (
+    id INTEGER PRIMARY KEY,           -- = trail_rtree.id
+    device TEXT NOT NULL,
+    bucket INTEGER NOT NULL,          -- t // TILE_S
+    t_lo INTEGER NOT NULL,            -- the record before the bucket (or its first)
+    t_hi INTEGER NOT NULL,            -- its last record
+    n INTEGER NOT NULL,
+    max_gap_s INTEGER NOT NULL,
+    max_acc_cm INTEGER NOT NULL,
+    lat_lo INTEGER NOT NULL, lat_hi INTEGER NOT NULL,  -- degrees x 1e7
+    lon_lo INTEGER NOT NULL, lon_hi INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX trail_tiles_bucket ON trail_tiles(device, bucket);
+CREATE VIRTUAL TABLE trail_rtree USING rtree_i32(id, lon_lo, lon_hi, lat_lo, lat_hi, t_lo, t_hi);
+CREATE TABLE trail_extents (          -- first and last indexed record of each device
+    device TEXT PRIMARY KEY,
+    first_t INTEGER NOT NULL,
+    last_t INTEGER NOT NULL
+);
+CREATE TABLE trail_index_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+-- a wearer's trail in time order without touching the table (trail(), the index refresh)
+CREATE INDEX records_trail ON records(device, t, seq, lat_e7, lon_e7, acc_cm, t_ms)
+    WHERE status='valid' AND type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL
+    AND t IS NOT NULL;
+"""
+
+POSTGRES_MIGRATION = """
+CREATE TABLE crime_flags (
+    id BIGSERIAL PRIMARY KEY,
+    device TEXT NOT NULL,
+    eligible SMALLINT NOT NULL,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at BIGINT NOT NULL,
+    until BIGINT,
+    source TEXT NOT NULL
+);
+CREATE INDEX crime_flags_device ON crime_flags(device, id);
+CREATE TABLE crime_audit (
+    id BIGSERIAL PRIMARY KEY,
+    entry TEXT NOT NULL,
+    prev_sha256 TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE trail_tiles (
+    id BIGSERIAL PRIMARY KEY,
+    device TEXT NOT NULL,
+    bucket BIGINT NOT NULL,
+    t_lo BIGINT NOT NULL,
+    t_hi BIGINT NOT NULL,
+    n INTEGER NOT NULL,
+    max_gap_s BIGINT NOT NULL,
+    max_acc_cm INTEGER NOT NULL,
+    lat_lo INTEGER NOT NULL, lat_hi INTEGER NOT NULL,
+    lon_lo INTEGER NOT NULL, lon_hi INTEGER NOT NULL,
+    reach BOX NOT NULL,               -- the reach box (degrees), as SQLite's trail_rtree
+    span INT8RANGE NOT NULL           -- [t_lo, t_hi]
+);
+CREATE UNIQUE INDEX trail_tiles_bucket ON trail_tiles(device, bucket);
+CREATE INDEX trail_tiles_reach ON trail_tiles USING gist (reach, span);
+CREATE TABLE trail_extents (
+    device TEXT PRIMARY KEY,
+    first_t BIGINT NOT NULL,
+    last_t BIGINT NOT NULL
+);
+CREATE TABLE trail_index_state (k TEXT PRIMARY KEY, v BIGINT NOT NULL);
+CREATE INDEX records_trail ON records(device, t, seq) INCLUDE (lat_e7, lon_e7, acc_cm, t_ms)
+    WHERE status='valid' AND type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL
+    AND t IS NOT NULL;
+"""
+
+# a proven record with a position: fixes, and alerts that carry one (no time is 0 there)
+POSITIONED = "type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL AND t > 0"
+
+
+def _expansion_m(max_acc_cm, max_gap_s):
+    return INDEX_ACC_SCALE * max_acc_cm / 100.0 + INDEX_EXTRA_M + INDEX_SPEED_MPS * max_gap_s / 2
+
+
+def _deg_box(lat_lo, lat_hi, lon_lo, lon_hi, metres):
+    """A box in 1e-5 degree integers holding everything within `metres` of the e7 box,
+    rounded outwards."""
+    dlat = metres / M_PER_DEG_LAT
+    lat_max = min(89.9, max(abs(lat_lo), abs(lat_hi)) / 1e7 + dlat)
+    dlon = metres / (M_PER_DEG_LAT * max(0.001, math.cos(math.radians(lat_max))))
+    return (
+        math.floor(lon_lo / 100 - dlon * 1e5) - 1,
+        math.ceil(lon_hi / 100 + dlon * 1e5) + 1,
+        math.floor(lat_lo / 100 - dlat * 1e5) - 1,
+        math.ceil(lat_hi / 100 + dlat * 1e5) + 1,
+    )
+
+
+def _tiles(a, b):
+    """Tiles from bucket b on of one device's records a = [[t, lat_e7, lon_e7, acc_cm]] in time
+    order (a[0] may be the record before bucket b): (bucket, t_lo, t_hi, max_gap_s,
+    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n) each, its box holding every segment that
+    ends in it."""
+    import numpy as np
+
+    t, lat, lon, acc = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    keep = np.flatnonzero(t // TILE_S >= b)
+    if not len(keep):
+        return []
+    p = np.maximum(keep - 1, 0)  # each record's segment starts at the one before it...
+    bucket = t[keep] // TILE_S  # ...except the first record fetched: none into it
+    cuts = np.r_[0, np.flatnonzero(np.diff(bucket)) + 1]
+
+    def red(f, x):
+        return f.reduceat(x, cuts)
+
+    lat2, lon2 = np.c_[lat[keep], lat[p]], np.c_[lon[keep], lon[p]]
+    cols = (
+        bucket[cuts],
+        red(np.minimum, t[p]),
+        red(np.maximum, t[keep]),
+        red(np.maximum, t[keep] - t[p]),
+        red(np.maximum, np.maximum(acc[keep], acc[p])),
+        red(np.minimum, lat2.min(axis=1)),
+        red(np.maximum, lat2.max(axis=1)),
+        red(np.minimum, lon2.min(axis=1)),
+        red(np.maximum, lon2.max(axis=1)),
+        np.diff(np.r_[cuts, len(keep)]),
+    )
+    return list(zip(*(c.tolist() for c in cols), strict=True))
+
+
+class CrimeTables:
+    """Mixed into both backends' Store. Written once over four hooks a backend provides:
+    _x(sql, args) (a statement in the current transaction, '?' placeholders), _tx() (a
+    transaction), _tiles_insert(rows) and _tiles_delete(where, args) (the tiles and their
+    spatial index), _tiles_query(box, t0, t1)."""
+
+    # ------------------------------------------------------------------ eligibility
+    def crime_flag_set(self, device, eligible, reason, set_by, set_at, until=None, source="centre"):
+        with self._tx():
+            self._x(
+                "INSERT INTO crime_flags(device, eligible, reason, set_by, set_at, until, source)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (device, 1 if eligible else 0, reason, set_by, int(set_at), until, source),
+            )
+
+    def crime_flags(self, history=False):
+        """Flag changes as dicts, oldest first: every change (history) or each device's
+        latest."""
+        where = "" if history else "WHERE id IN (SELECT MAX(id) FROM crime_flags GROUP BY device)"
+        rows = self._x(
+            "SELECT device, eligible, reason, set_by, set_at, until, source FROM crime_flags "
+            + where
+            + " ORDER BY id"
+        ).fetchall()
+        keys = ("device", "eligible", "reason", "set_by", "set_at", "until", "source")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def known_devices(self):
+        return [r[0] for r in self._x("SELECT device FROM devices ORDER BY device").fetchall()]
+
+    # ------------------------------------------------------------------ audit
+    def crime_audit_append(self, entry: dict):
+        """Append an audit entry (JSON-able dict), chained to the one before; returns its
+        row id and hash."""
+        import hashlib
+
+        body = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+        with self._tx():
+            self._audit_lock()
+            row = self._x("SELECT sha256 FROM crime_audit ORDER BY id DESC LIMIT 1").fetchone()
+            prev = row[0] if row else "0" * 64
+            digest = hashlib.sha256((prev + body).encode()).hexdigest()
+            (rid,) = self._x(
+                "INSERT INTO crime_audit(entry, prev_sha256, sha256) VALUES (?,?,?) RETURNING id",
+                (body, prev, digest),
+            ).fetchone()
+        return rid, digest
+
+    def _audit_lock(self):
+        """Hold off other writers of the audit log until the transaction ends."""
+
+    def crime_audit_rows(self):
+        """(id, entry JSON text, prev_sha256, sha256) in order."""
+        return [
+            tuple(r)
+            for r in self._x(
+                "SELECT id, entry, prev_sha256, sha256 FROM crime_audit ORDER BY id"
+            ).fetchall()
+        ]
+
+    # ------------------------------------------------------------------ trail index
+    def _state(self, key):
+        row = self._x("SELECT v FROM trail_index_state WHERE k=?", (key,)).fetchone()
+        return row[0] if row else 0
+
+    def _set_state(self, key, value):
+        self._x(
+            "INSERT INTO trail_index_state(k, v) VALUES (?, ?) "
+            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            (key, value),
+        )
+
+    def trail_index_refresh(self, progress=None):
+        """Index valid positioned records stored since the last refresh. Returns the number
+        of tiles written. progress(done, total) is called per batch of devices."""
+        self._forget_deleted()
+        hw = self._state("block_arrival")
+        (top,) = self._x("SELECT COALESCE(MAX(arrival), 0) FROM blocks").fetchone()
+        if top <= hw:
+            return 0
+        todo = self._x(
+            "SELECT d.device, MIN(b.t_lo) FROM blocks b JOIN device_ids d ON d.dev = b.dev "
+            "WHERE b.arrival > ? AND b.arrival <= ? AND b.t_lo > 0 "
+            "GROUP BY d.device ORDER BY d.device",
+            (hw, top),
+        ).fetchall()
+        written = 0
+        batch = 500
+        for i in range(0, len(todo), batch):
+            with self._tx():
+                written += self._index_devices(todo[i : i + batch])
+            if progress:
+                progress(min(i + batch, len(todo)), len(todo))
+        with self._tx():
+            self._set_state("block_arrival", top)
+        return written
+
+    def _forget_deleted(self):
+        """After a retention run (delete_before), drop the tiles of the records it deleted."""
+        (cutoff,) = self._x("SELECT MAX(cutoff_t) FROM retention_log").fetchone()
+        if cutoff is None or cutoff <= self._state("retention_cutoff"):
+            return
+        with self._tx():
+            self._tiles_delete("t_hi < ?", (cutoff,))
+            self._x("DELETE FROM trail_extents")
+            self._x(
+                "INSERT INTO trail_extents(device, first_t, last_t) "
+                "SELECT device, MIN(t_lo), MAX(t_hi) FROM trail_tiles GROUP BY device"
+            )
+            self._set_state("retention_cutoff", cutoff)
+
+    def _index_devices(self, todo):
+        """Recompute the tiles of these (device, earliest new t) from that t's bucket on."""
+        import numpy as np
+
+        acc = "COALESCE(acc_cm, %d)" % NO_ACC_CM
+        tiles = []
+        for device, t_new in todo:
+            b = t_new // TILE_S
+            dev = self._dev(device)
+            self._tiles_delete("device = ? AND bucket >= ?", (device, b))
+            # from the record before the bucket (its segment into the bucket counts) on
+            prev = self._x(
+                "SELECT t FROM proven WHERE dev=? AND t < ? AND %s ORDER BY t DESC LIMIT 1"
+                % POSITIONED,
+                (dev, b * TILE_S),
+            ).fetchone()
+            rows = self._x(
+                "SELECT t, lat_e7, lon_e7, %s FROM proven WHERE dev=? AND t >= ? AND %s "
+                "ORDER BY t, seq" % (acc, POSITIONED),
+                (dev, prev[0] if prev else b * TILE_S),
+            ).fetchall()
+            for tile in _tiles(np.array(rows, dtype=np.int64), b) if rows else ():
+                box = _deg_box(tile[5], tile[6], tile[7], tile[8], _expansion_m(tile[4], tile[3]))
+                tiles.append((device, *tile, box))
+        self._tiles_insert(tiles)
+        for device, _ in todo:
+            self._x(
+                "INSERT INTO trail_extents(device, first_t, last_t) SELECT device, MIN(t_lo), "
+                "MAX(t_hi) FROM trail_tiles WHERE device=? GROUP BY device "
+                "ON CONFLICT (device) DO UPDATE SET first_t = excluded.first_t, "
+                "last_t = excluded.last_t",
+                (device,),
+            )
+        return len(tiles)
+
+    def trail_tiles_near(self, lat, lon, radius_m, t0, t1):
+        """Every tile whose reach box (see the module docstring) comes within radius_m of
+        (lat, lon) and whose span meets [t0, t1]: (device, t_lo, t_hi, max_gap_s,
+        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7."""
+        e7_lat, e7_lon = int(lat * 1e7), int(lon * 1e7)
+        return self._tiles_query(_deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m), t0, t1)
+
+    def trail_extents(self):
+        """{device: (first t, last t)} of the indexed records."""
+        rows = self._x("SELECT device, first_t, last_t FROM trail_extents").fetchall()
+        return {d: (a, b) for d, a, b in rows}
+
+    def trail(self, device, t0, t1):
+        """(seq, t, t_ms, lat_e7, lon_e7, acc_cm or None) of a device's valid positioned
+        records with t0 <= t <= t1, and the one just before and just after, in time order
+        (one query: this is the match's most frequent)."""
+        dev = self._dev(device)
+        if dev is None:
+            return []
+        q = "SELECT seq, t, t_ms, lat_e7, lon_e7, acc_cm FROM proven WHERE dev=? AND %s AND " % (
+            POSITIONED
+        )
+        rows = self._x(
+            "SELECT * FROM (%s t < ? ORDER BY t DESC, seq DESC LIMIT 1) AS b UNION ALL "
+            "SELECT * FROM (%s t >= ? AND t <= ?) AS m UNION ALL "
+            "SELECT * FROM (%s t > ? ORDER BY t, seq LIMIT 1) AS a" % (q, q, q),
+            (dev, t0, dev, t0, t1, dev, t1),
+        ).fetchall()
+        return sorted((tuple(r) for r in rows), key=lambda r: (r[1], r[0]))
+
+
+TILE_COLS = "device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n"
+NEAR_COLS = (
+    "tt.device, tt.t_lo, tt.t_hi, tt.max_gap_s, tt.max_acc_cm, tt.lat_lo, tt.lat_hi, "
+    "tt.lon_lo, tt.lon_hi"
+)
+
+
+class SqliteCrimes(CrimeTables):
+    """The hooks on SQLite (self.db): the reach boxes in an R*Tree."""
+
+    def _tiles_delete(self, where, args):
+        old = "SELECT id FROM trail_tiles WHERE " + where
+        self.db.execute("DELETE FROM trail_rtree WHERE id IN (%s)" % old, args)
+        self.db.execute("DELETE FROM trail_tiles WHERE " + where, args)
+
+    def _tiles_insert(self, tiles):
+        (next_id,) = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM trail_tiles").fetchone()
+        ids = range(next_id, next_id + len(tiles))
+        self.db.executemany(
+            "INSERT INTO trail_tiles(id, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)" % TILE_COLS,
+            [(i, *t[:11]) for i, t in zip(ids, tiles, strict=True)],
+        )
+        self.db.executemany(
+            "INSERT INTO trail_rtree VALUES (?,?,?,?,?,?,?)",
+            [
+                (i, *t[11], t[2] // TIME_UNIT_S, -(-t[3] // TIME_UNIT_S))
+                for i, t in zip(ids, tiles, strict=True)
+            ],
+        )
+
+    def _tiles_query(self, box, t0, t1):
+        lon_lo, lon_hi, lat_lo, lat_hi = box
+        return self.db.execute(
+            "SELECT %s FROM trail_rtree r JOIN trail_tiles tt ON tt.id = r.id "
+            "WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? AND r.lat_lo <= ? "
+            "AND r.t_hi >= ? AND r.t_lo <= ?" % NEAR_COLS,
+            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),
+        ).fetchall()
+
+
+class PostgresCrimes(CrimeTables):
+    """The hooks on PostgreSQL (self.conn, autocommit outside transactions): the reach boxes
+    in a GiST index on (box, int8range)."""
+
+    def _audit_lock(self):
+        self.conn.execute("LOCK TABLE crime_audit IN EXCLUSIVE MODE")
+
+    def _tiles_delete(self, where, args):
+        self._x("DELETE FROM trail_tiles WHERE " + where, args)
+
+    def _tiles_insert(self, tiles):
+        with self.conn.cursor() as cur:
+            with cur.copy("COPY trail_tiles (%s, reach, span) FROM STDIN" % TILE_COLS) as copy:
+                for t in tiles:
+                    lon_lo, lon_hi, lat_lo, lat_hi = t[11]
+                    copy.write_row(
+                        (
+                            *t[:11],
+                            "(%r,%r),(%r,%r)"
+                            % (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5),
+                            "[%d,%d]" % (t[2], t[3]),
+                        )
+                    )
+
+    def _tiles_query(self, box, t0, t1):
+        lon_lo, lon_hi, lat_lo, lat_hi = box
+        return self.conn.execute(
+            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(%%s, %%s), point(%%s, %%s)) "
+            "AND span && int8range(%%s, %%s, '[]')" % NEAR_COLS,
+            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1),
+        ).fetchall()
