@@ -7,7 +7,8 @@ import importlib
 HELP = (
     "run a benchmark (alerts: zone alert quality; zones: per-fix cost; sim: simulator speed; "
     "centre: centre queries; ingest: bridge fixes/s; verify: emtag verify fixes/s and memory; "
-    "crimes: crime-mapping quality and speed)"
+    "crimes: crime-mapping quality and speed; hostile: an honest tag's ACK latency and the "
+    "bridge's memory under each attack class, kill -9)"
 )
 
 # name -> module, in --help order
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "records": "emtag.tools.bench_records",
     "catchup": "emtag.tools.bench_catchup",
     "crimes": "emtag.tools.bench_crimes",
+    "hostile": "emtag.tools.bench_hostile",
 }
 
 

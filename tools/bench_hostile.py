@@ -1,0 +1,674 @@
+"""The bridge under attack: how long an honest tag waits for its ACK, and how much memory
+the bridge holds, while each attack class of issue 13 runs against it; then kill -9.
+
+A real `emtag bridge` process (TCP, a fresh SQLite store, the default limits, admission on
+first contact so attackers can hold proven keys of their own) and one honest tag: the
+firmware's record log, evidence chain and uplink (tools/sftag.py) on 127.0.0.1. The tag
+logs a block of fixes every few seconds (--every), seals it with a checkpoint and uploads
+it over the connection it holds, connecting afresh every --reconnect-every-th block (a tag's
+link drops now and then). Each block's latency: from the moment it is sealed and sendable
+(before connecting, on a fresh connection) to the ACK that covers it.
+
+The peer: the same tag against the same bridge with no attack, measured first in the same
+run. Then each attack class (tools/hostile_peers.py; --list shows them) runs in a child
+process from other loopback addresses for --seconds while the tag uploads. The bridge's
+resident memory (VmRSS) is sampled every 0.1 s.
+
+Then, with the forged-record flood still going, the tag uploads a backlog and the bridge
+is killed (SIGKILL) when half of it is acknowledged, restarted on the same store, and the
+tag carries on. Last, the store must hold the tag's records 1..N, each once.
+
+Targets (issue 13): every block acknowledged within 2 s under every attack; memory bounded
+(RSS_BOUND_MB, and no class's second half above its first half by more than DRIFT_MB);
+nothing acknowledged lost, nothing duplicated (kill -9 included). The machine running this
+also runs the attackers: on 2 cores they take one from the bridge's share.
+
+    emtag bench hostile                       # every class, 25 s each (about 5 min)
+    emtag bench hostile --classes flood,chatty --seconds 10
+    emtag bench hostile --json > hostile.json
+"""
+
+import json
+import multiprocessing
+import os
+import re
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+from emtag.tools import hostile_peers
+
+TARGET_S = 2.0
+# What a bridge serving 2,048 connections at their bounds may hold: per connection its read
+# buffer and session (about 20 KiB), at most 64 KiB of output before it stops reading from
+# that peer, a few KiB of a partial frame; 2,048 x ~96 KiB is about 200 MB, plus the
+# process itself (about 40 MB). Past this, something is not bounded.
+RSS_BOUND_MB = 256
+# A steady attack reaches its plateau within its first half: more growth than this in the
+# second half is memory growing with time, not with the load.
+DRIFT_MB = 16
+ROUND_TIMEOUT_S = 30.0  # a block not acknowledged by then counts as never
+WARMUP_S = 1.0  # the attack runs this long before the tag's first block
+SETTLE_S = 1.0  # between classes: the attack's connections close
+HONEST_SEED = 100
+
+HELP = "the bridge under attack: an honest tag's ACK latency and the bridge's memory per attack"
+
+
+def add_arguments(p):
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=25.0,
+        help="how long each attack class runs while the tag uploads (default: %(default)s)",
+    )
+    p.add_argument(
+        "--every",
+        type=float,
+        default=2.0,
+        help="seconds between the tag's blocks (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fixes", type=int, default=10, help="fixes in each block (default: %(default)s)"
+    )
+    p.add_argument(
+        "--reconnect-every",
+        type=int,
+        default=5,
+        metavar="N",
+        help="the tag connects afresh for every Nth block (default: %(default)s)",
+    )
+    p.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        help="attack classes to run (default: all; --list names them)",
+    )
+    p.add_argument("--list", action="store_true", help="list the attack classes and exit")
+    p.add_argument("--no-kill", action="store_true", help="skip the kill -9 and restart")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _say(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(values, q):
+    """The q-quantile by nearest rank (None: a block never acknowledged, counted as inf)."""
+    xs = sorted(float("inf") if v is None else v for v in values)
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, max(0, int(round(q * len(xs) + 0.5)) - 1))]
+
+
+# ------------------------------------------------------------------------ the bridge
+
+
+class Bridge:
+    """`emtag bridge` on a fixed port and store, its events counted per phase and its
+    memory sampled."""
+
+    def __init__(self, store, port):
+        self.store, self.port = store, port
+        self.phase = "start"
+        self.events = {}  # phase -> {event or "closed: reason": count}
+        self.faults = []  # session_error / store_error lines: each one a bug
+        self.rss = {}  # phase -> [kB, ...]
+        self.proc = None
+        self._sampling = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self):
+        from emtag.tools.bridgeproc import BridgeProc
+
+        self.proc = BridgeProc(
+            "--listen",
+            "tcp://127.0.0.1:%d" % self.port,
+            "--store",
+            self.store,
+            keep=200,
+            on_line=self._line,
+        )
+        self.proc.wait_for("listening", timeout=60)
+        if not self._sampler.is_alive():
+            self._sampling.set()
+            self._sampler.start()
+
+    def kill(self):
+        self.proc.kill()
+
+    def stop(self):
+        self._sampling.clear()
+        if self.proc is not None:
+            self.proc.stop()
+
+    def alive(self):
+        return self.proc.proc.poll() is None
+
+    def _line(self, line):
+        parts = line.split(None, 2)
+        if len(parts) < 2:
+            return
+        kind = parts[1]
+        counts = self.events.setdefault(self.phase, {})
+        if kind in ("session_error", "store_error") and len(self.faults) < 20:
+            self.faults.append(line)
+        if kind == "closed" and "reason=" in line:
+            reason = line.split("reason=", 1)[1]
+            kind = "closed: " + re.split(r"[(:\d]", reason, maxsplit=1)[0].strip()
+        elif kind == "refused":
+            n = re.search(r"connections=(\d+)", line)
+            counts["refused"] = counts.get("refused", 0) + (int(n.group(1)) if n else 1)
+            return
+        counts[kind] = counts.get(kind, 0) + 1
+
+    def _sample(self):
+        while self._sampling.is_set():
+            try:
+                with open("/proc/%d/status" % self.proc.proc.pid) as f:
+                    kb = next(int(x.split()[1]) for x in f if x.startswith("VmRSS"))
+                self.rss.setdefault(self.phase, []).append(kb)
+            except (OSError, StopIteration, ValueError):
+                pass  # between a kill and the restart
+            time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------ the honest tag
+
+
+class Honest:
+    """The honest tag: one connection at a time, blocks timed from sealed to acknowledged."""
+
+    def __init__(self, port, fixes):
+        from emtag.tools.sftag import Tag
+
+        self.port, self.fixes = port, fixes
+        self.tag = Tag(seed=HONEST_SEED, blocks=2048)
+        self.up = True
+        self.tag.uplink.carrier = lambda: self.up  # the link's state, as a modem reports it
+        self.sock = None
+        self.link = None
+        self.sent = []  # RECORDS frames sent on this connection (late data, for "stale")
+        self.lost = 0  # connections of this tag the bridge closed or refused
+
+    def what_an_attacker_knows(self):
+        """Its HELLO (in clear) and a PROOF it sent before (on the wire), to replay."""
+        from emtag.firmware import uplink
+
+        return {
+            "hello": dict(self.tag.hello),
+            "proof": uplink.prover(self.tag.signer)(os.urandom(16)),
+        }
+
+    def connect(self, keep_old=False):
+        """A fresh connection (the uplink says HELLO on it); the old one is closed, or with
+        keep_old returned open (with the frames it carried) for the caller."""
+        from emtag.protocol import frame
+        from emtag.tools.sftag import SocketLink
+
+        old = (self.sock, self.sent) if keep_old else None
+        if self.sock is not None and not keep_old:
+            self.sock.close()
+        self.sock = self.link = None
+        self.up = False
+        self.tag.uplink.poll(int(time.monotonic() * 1000))  # the carrier dropped: probe anew
+        self.up = True
+        self.tag.deframer = frame.Deframer()
+        self.sent = []
+        while self.sock is None:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            except OSError:
+                self.lost += 1
+                time.sleep(0.05)
+        self.link = SocketLink(self.sock)
+        return old
+
+    def _pump(self, target, end):
+        """Run the uplink until the ACK covers target: None, or "timeout" / "lost"."""
+        from emtag.protocol import cbor, frame
+        from emtag.protocol import messages as m
+
+        tag = self.tag
+        while tag.log.acked < target:
+            now = time.monotonic()
+            if now > end:
+                return "timeout"
+            for msg in tag.uplink.poll(int(now * 1000)):
+                data = frame.encode(msg)
+                if cbor.loads(msg)[0] == m.RECORDS:
+                    self.sent.append(data)  # what a stale connection may deliver late
+                self.link.send(data)
+            data = self.link.recv(0.02)
+            if data is None:
+                return "lost"
+            for raw in tag.deframer.feed(data):
+                tag.uplink.receive(cbor.loads(raw), int(time.monotonic() * 1000))
+        return None
+
+    def block(self, fresh, alert_every=0, stale=False, n=None):
+        """Log and seal a block, upload it: (seconds to its ACK or None, fresh)."""
+        self.tag.add(n or self.fixes, alert_every=alert_every)
+        target = self.tag.last_seq
+        t0 = time.monotonic()
+        end = t0 + ROUND_TIMEOUT_S
+        if fresh or self.sock is None:
+            old = self.connect(keep_old=stale)
+            if old and old[0] is not None:
+                threading.Thread(target=_late_data, args=old, daemon=True).start()
+        while True:
+            why = self._pump(target, end)
+            if why != "lost":
+                break
+            self.lost += 1
+            self.connect()
+        took = time.monotonic() - t0
+        return (None if why else took), fresh
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+
+
+def _late_data(sock, sent):
+    """A stale connection of the tag delivering what it carried once more, late, for a
+    second while the tag's new connection takes over."""
+    end = time.monotonic() + 1.0
+    sock.settimeout(0.5)
+    try:
+        while time.monotonic() < end and sent:
+            for data in sent:
+                sock.sendall(data)
+            time.sleep(0.1)
+    except OSError:
+        pass  # closed by the bridge: superseded
+    finally:
+        sock.close()
+
+
+def honest_rounds(honest, seconds, every, reconnect_every, stale=False):
+    """Blocks every `every` seconds for `seconds`: [(latency or None, fresh), ...]."""
+    out = []
+    start = time.monotonic()
+    i = 0
+    while True:
+        due = start + i * every
+        if due - start >= seconds and i > 0:
+            break
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        fresh = stale or (reconnect_every > 0 and i % reconnect_every == reconnect_every - 1)
+        out.append(honest.block(fresh, alert_every=50, stale=stale))
+        i += 1
+    return out
+
+
+# ------------------------------------------------------------------------ one class
+
+
+class Attack:
+    """An attack class in a child process (spawned: no threads of ours carried over)."""
+
+    def __init__(self, kind, port, honest_info):
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_flag = ctx.Event()
+        self.report = ctx.Queue()
+        self.proc = ctx.Process(
+            target=hostile_peers.run,
+            args=(kind, port, self.stop_flag, self.report, honest_info),
+            daemon=True,
+        )
+        self.proc.start()
+        ready = self.report.get(timeout=60)  # the peers are started
+        if ready != "started":
+            raise RuntimeError("attack %s did not start: %r" % (kind, ready))
+
+    def stop(self):
+        self.stop_flag.set()
+        try:
+            counters = self.report.get(timeout=60)
+        except Exception:  # queue.Empty: it hung; its figures are lost, not the run
+            counters = {"error": "no report"}
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        return counters
+
+
+def measure(kind, bridge, honest, args, honest_info):
+    """One phase: the attack (None: the peer) while the tag uploads; its figures."""
+    bridge.phase = kind or "none"
+    attack = None
+    if kind not in (None, "stale"):
+        attack = Attack(kind, bridge.port, honest_info)
+        time.sleep(WARMUP_S)
+    lost_before = honest.lost
+    rounds = honest_rounds(
+        honest, args.seconds, args.every, args.reconnect_every, stale=kind == "stale"
+    )
+    counters = attack.stop() if attack else {}
+    rss = bridge.rss.get(bridge.phase, [])
+    lat = [r[0] for r in rounds]
+    fresh = [r[0] for r in rounds if r[1]]
+    half = len(rss) // 2
+    out = {
+        "blocks": len(rounds),
+        "never_acked": sum(1 for x in lat if x is None),
+        "median_s": _pct(lat, 0.5),
+        "p99_s": _pct(lat, 0.99),
+        "max_s": _pct(lat, 1.0),
+        "fresh_max_s": _pct(fresh, 1.0),
+        "honest_connections_lost": honest.lost - lost_before,
+        "rss_max_mb": max(rss, default=0) / 1024,
+        "rss_first_half_mb": max(rss[:half], default=0) / 1024,
+        "rss_second_half_mb": max(rss[half:], default=0) / 1024,
+        "bridge_alive": bridge.alive(),
+        "attack": counters,
+        "bridge_events": dict(bridge.events.get(bridge.phase, {})),
+    }
+    time.sleep(SETTLE_S)
+    return out
+
+
+def kill_9(bridge, honest, args, honest_info):
+    """A backlog uploading, the forged-record flood on: SIGKILL at half, restart, finish."""
+    bridge.phase = "kill9"
+    attack = Attack("forged", bridge.port, honest_info)
+    time.sleep(WARMUP_S)
+    tag = honest.tag
+    tag.add(400, alert_every=90)
+    target = tag.last_seq
+    halfway = tag.log.acked + (target - tag.log.acked) // 2
+    honest.connect()
+    honest._pump(halfway, time.monotonic() + ROUND_TIMEOUT_S)
+    bridge.kill()
+    acked_at_kill = tag.log.acked
+    bridge.start()
+    t0 = time.monotonic()
+    honest.connect()
+    why = None
+    while tag.log.acked < target and time.monotonic() - t0 < ROUND_TIMEOUT_S:
+        why = honest._pump(target, t0 + ROUND_TIMEOUT_S)
+        if why == "lost":
+            honest.lost += 1
+            honest.connect()
+    recovered = time.monotonic() - t0 if tag.log.acked >= target else None
+    counters = attack.stop()
+    stored = _stored(bridge.store, tag.device)
+    return {
+        "records": target,
+        "acked_at_kill": acked_at_kill,
+        "recovered_s": recovered,
+        "stored": len(stored),
+        "contiguous": stored == list(range(1, target + 1)),
+        "acked_kept": stored[:acked_at_kill] == list(range(1, acked_at_kill + 1)),
+        "attack": counters,
+    }
+
+
+def _stored(store, device):
+    from emtag.host.store import open_store
+
+    with open_store(store, create=False) as st:
+        return [r[0] for r in st.records(device)]
+
+
+# ------------------------------------------------------------------------ the run
+
+
+def run(args):
+    from emtag.host.errors import CommandError
+
+    if args.list:
+        for name, what in hostile_peers.ATTACKS.items():
+            print("%-12s %s" % (name, what))
+        return 0
+    classes = list(hostile_peers.ATTACKS)
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        unknown = [c for c in classes if c not in hostile_peers.ATTACKS]
+        if unknown:
+            raise CommandError("unknown attack class %s; --list names them" % ", ".join(unknown))
+    if not (0.5 <= args.seconds <= 3600 and 0.1 <= args.every <= 60 and 1 <= args.fixes <= 58):
+        raise CommandError("--seconds 0.5..3600, --every 0.1..60, --fixes 1..58")
+    if not sys.platform.startswith("linux"):
+        raise CommandError("emtag bench hostile reads the bridge's memory from /proc (Linux)")
+    with tempfile.TemporaryDirectory(prefix="emtag-bench-hostile-") as tmp:
+        report = _run(args, classes, tmp)
+    if args.json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    else:
+        print_report(report, args)
+    return 0 if all(v["pass"] for v in report["verdicts"].values()) else 1
+
+
+def _run(args, classes, tmp):
+    port = _free_port()
+    bridge = Bridge(os.path.join(tmp, "store.sqlite"), port)
+    bridge.start()
+    honest = Honest(port, args.fixes)
+    info = honest.what_an_attacker_knows()
+    phases = {}
+    kill = None
+    try:
+        order = [None] + classes
+        for k, kind in enumerate(order):
+            name = kind or "none"
+            _say(
+                "emtag bench hostile: %s (%d/%d), %g s..." % (name, k + 1, len(order), args.seconds)
+            )
+            phases[name] = r = measure(kind, bridge, honest, args, info)
+            _say(
+                "  %s: %d blocks, max %s, RSS max %.1f MB"
+                % (name, r["blocks"], _secs(r["max_s"]), r["rss_max_mb"])
+            )
+        if not args.no_kill:
+            _say("emtag bench hostile: kill -9 mid-upload under the forged-record flood...")
+            kill = kill_9(bridge, honest, args, info)
+        # the store, as the tag knows it: every record it logged, once each
+        honest.block(True)
+        stored = _stored(bridge.store, honest.tag.device)
+        last = honest.tag.last_seq
+        alive = bridge.alive()
+    finally:
+        honest.close()
+        bridge.stop()
+    report = {
+        "settings": {
+            "seconds": args.seconds,
+            "every_s": args.every,
+            "fixes": args.fixes,
+            "reconnect_every": args.reconnect_every,
+            "target_s": TARGET_S,
+            "rss_bound_mb": RSS_BOUND_MB,
+            "drift_mb": DRIFT_MB,
+        },
+        "peer": phases.pop("none"),
+        "classes": phases,
+        "kill9": kill,
+        "store": {
+            "last_seq": last,
+            "stored": len(stored),
+            "once_each": stored == list(range(1, last + 1)),
+        },
+        "bridge_faults": bridge.faults,
+        "bridge_alive": alive,
+    }
+    report["verdicts"] = verdicts(report)
+    return report
+
+
+def verdicts(report):
+    classes = report["classes"]
+    worst = max(classes, key=lambda c: _inf(classes[c]["max_s"]), default=None)
+    late = [c for c in classes if _inf(classes[c]["max_s"]) > TARGET_S]
+    phases = {"none": report["peer"], **classes}
+    rss_max = max((p["rss_max_mb"] for p in phases.values()), default=0)
+    drift = {c: p["rss_second_half_mb"] - p["rss_first_half_mb"] for c, p in phases.items()}
+    grew = [c for c, d in drift.items() if d > DRIFT_MB]
+    out = {
+        "ack_within_2s": {
+            "pass": not late and worst is not None,
+            "late": late,
+            "worst_class": worst,
+            "worst_s": classes[worst]["max_s"] if worst else None,
+        },
+        "memory_bounded": {
+            "pass": rss_max <= RSS_BOUND_MB and not grew,
+            "rss_max_mb": rss_max,
+            "grew": grew,
+        },
+        "bridge_alive": {
+            "pass": report["bridge_alive"]
+            and not report["bridge_faults"]
+            and all(p["bridge_alive"] for p in phases.values()),
+        },
+        "store_once_each": {"pass": report["store"]["once_each"]},
+    }
+    k = report["kill9"]
+    if k is not None:
+        out["kill9"] = {
+            "pass": k["contiguous"] and k["acked_kept"] and k["recovered_s"] is not None
+        }
+    return out
+
+
+def _inf(x):
+    return float("inf") if x is None else x
+
+
+def _secs(x):
+    return "never" if x is None or x == float("inf") else "%.3f s" % x
+
+
+def _attack_summary(p):
+    a, e = p["attack"], p["bridge_events"]
+    if "error" in a:
+        return "attack failed: %s" % a["error"]
+    parts = []
+    if a.get("connections"):
+        parts.append("%d connections" % a["connections"])
+    if e.get("refused"):
+        parts.append("%d refused" % e["refused"])
+    closed = sorted(((n, k[8:]) for k, n in e.items() if k.startswith("closed: ")), reverse=True)
+    parts += ["%d closed (%s)" % (n, why) for n, why in closed[:2]]
+    return ", ".join(parts) or "-"
+
+
+def print_report(r, args):
+    s = r["settings"]
+    print(
+        "emtag bench hostile: %g s per class; the honest tag seals %d fixes every %g s, "
+        "connecting afresh every %dth block"
+        % (s["seconds"], s["fixes"], s["every_s"], s["reconnect_every"])
+    )
+    print(
+        "%-12s %6s %8s %8s %8s %8s %7s %8s  %s"
+        % (
+            "class",
+            "blocks",
+            "median",
+            "p99",
+            "max",
+            "fresh",
+            "x peer",
+            "RSS max",
+            "attack (as the bridge saw it)",
+        )
+    )
+    peer_max = r["peer"]["max_s"] or 0
+    rows = [("none (peer)", r["peer"])] + list(r["classes"].items())
+    for name, p in rows:
+        ratio = _inf(p["max_s"]) / peer_max if peer_max else float("inf")
+        print(
+            "%-12s %6d %8s %8s %8s %8s %7.1f %6.1f MB  %s"
+            % (
+                name,
+                p["blocks"],
+                _ms(p["median_s"]),
+                _ms(p["p99_s"]),
+                _ms(p["max_s"]),
+                _ms(p["fresh_max_s"]),
+                ratio,
+                p["rss_max_mb"],
+                _attack_summary(p),
+            )
+        )
+    print(
+        "(latency: a block's seal to its ACK; fresh: blocks sent on a new connection, the "
+        "handshake included; x peer: max / the peer's max)"
+    )
+    v = r["verdicts"]
+    a = v["ack_within_2s"]
+    print(
+        "%s  every honest block acknowledged within %g s under every attack: worst %s (%s); "
+        "the peer, no attack: %s"
+        % (_pf(a), TARGET_S, _secs(a["worst_s"]), a["worst_class"], _secs(r["peer"]["max_s"]))
+    )
+    mv = v["memory_bounded"]
+    print(
+        "%s  bridge memory bounded: RSS at most %.1f MB (bound %d MB; %.1f MB with no attack); "
+        "no class grew more than %d MB in its second half%s"
+        % (
+            _pf(mv),
+            mv["rss_max_mb"],
+            RSS_BOUND_MB,
+            r["peer"]["rss_max_mb"],
+            DRIFT_MB,
+            " (grew: %s)" % ", ".join(mv["grew"]) if mv["grew"] else "",
+        )
+    )
+    print(
+        "%s  bridge alive through every attack, no session or store errors%s"
+        % (_pf(v["bridge_alive"]), "" if not r["bridge_faults"] else ": " + r["bridge_faults"][0])
+    )
+    k = r["kill9"]
+    if k is not None:
+        print(
+            "%s  kill -9 mid-upload (forged-record flood on): %d of %d records acknowledged "
+            "before the kill; after the restart %d stored, 1..%d once each%s; all "
+            "acknowledged %s after the restart"
+            % (
+                _pf(v["kill9"]),
+                k["acked_at_kill"],
+                k["records"],
+                k["stored"],
+                k["records"],
+                "" if k["contiguous"] else " NOT",
+                _secs(k["recovered_s"]),
+            )
+        )
+    st = r["store"]
+    print(
+        "%s  the honest tag's records in the store: %d of 1..%d, each once"
+        % (_pf(v["store_once_each"]), st["stored"], st["last_seq"])
+    )
+
+
+def _ms(x):
+    if x is None:
+        return "-"
+    if x == float("inf"):
+        return "never"
+    return "%.3f" % x
+
+
+def _pf(v):
+    return "PASS" if v["pass"] else "FAIL"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__)
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))
