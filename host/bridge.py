@@ -349,10 +349,9 @@ class Session:
         if first <= self.last_seq:  # a resend of stored records: the same bytes, or refused
             replies = self._resent(first, wires[: self.last_seq - first + 1])
         if first < expect:  # ...and of what waits here
-            skip = expect - first
-            if skip >= len(wires):
-                return replies + [[m.ACK, self.last_seq]]
-            wires = wires[skip:]
+            wires = wires[expect - first :]
+        if not wires:  # nothing new: what waits here was verified when it came
+            return replies + [[m.ACK, self.last_seq]]
         dev = bytes.fromhex(self.device)
         done = self._parsed
         for w in wires:

@@ -2,9 +2,11 @@
 
 A Link owns a bridge.Session and everything that keeps one peer from hurting the others:
 
-- reads are taken READ_CHUNK bytes at a time per turn of the event loop, so every ready
-  connection gets its turn (a chatty peer cannot hold the loop), and a token bucket caps
-  the bytes per second a connection may send (reading pauses while it is empty);
+- input is taken READ_CHUNK bytes at a time and waits in the link (reading paused) until the
+  bridge serves it in a turn of its loop; the bridge serves the links with input in fair
+  order by the work each has cost (host/fairqueue.py) and ends a turn after TURN_BUDGET_S
+  of work, so a chatty peer cannot hold the loop and a quiet tag goes first; a token bucket
+  caps the bytes per second a connection may send (reading pauses while it is empty);
 - writes never block: TCP output goes through asyncio's non-blocking transport, serial
   output through the port's own writer thread with a write timeout; a peer whose output
   exceeds max_output, or stops draining it for stall_s, is closed (and a TCP peer that does
@@ -50,7 +52,7 @@ class Limits:
     max_output: int = 256 * 1024  # bytes of output waiting for one peer
     rate: float = 64 * 1024  # bytes a second one connection may send...
     burst: float = 128 * 1024  # ...with this burst
-    read_chunk: int = 4096  # bytes taken from one connection per turn of the loop
+    read_chunk: int = 4096  # bytes taken from one connection at a time
     write_timeout_s: float = 2.0  # a serial write that does not finish in this time
 
 
@@ -82,6 +84,10 @@ class Link:
         self.bucket = Bucket(self.limits.rate, self.limits.burst)
         self.session = None
         self.pending = bytearray()  # replies waiting for the store's commit
+        self.inbox = bytearray()  # input waiting for the bridge's turn (reading paused)
+        self.queued = False  # in the bridge's queue
+        self.rate_paused = False  # the token bucket is empty: reading paused
+        self.start_tag = self.finish_tag = 0.0  # host/fairqueue.py
         self.closed = False
         self.started = self.last_message = time.monotonic()
         self.frames_seen = 0
@@ -95,14 +101,37 @@ class Link:
         self.send_now(INVITE)
 
     def feed(self, data):
-        """Bytes from the peer, on the loop thread."""
+        """Bytes from the peer, on the loop thread: they wait for the bridge's turn."""
         if self.closed or self.session is None:
+            self.may_read()
             return
-        self.bridge.ingest(self, data)
-        n = self.session.deframer.frames if self.session is not None else 0
-        if n != self.frames_seen:
-            self.frames_seen = n
-            self.last_message = time.monotonic()
+        wait = self.bucket.take(len(data))
+        if wait and not self.rate_paused:
+            self.rate_paused = True
+            self.bridge.loop.call_later(wait, self._rate_resume)
+        self.inbox += data
+        if not self.queued:
+            self.queued = True
+            self.bridge.ready(self)
+
+    def serve(self):
+        """The bridge's turn for this link: its input through the session."""
+        data, self.inbox, self.queued = bytes(self.inbox), bytearray(), False
+        if data and not self.closed and self.session is not None:
+            self.bridge.ingest(self, data)
+            n = self.session.deframer.frames if self.session is not None else 0
+            if n != self.frames_seen:
+                self.frames_seen = n
+                self.last_message = time.monotonic()
+        self.may_read()
+
+    def _rate_resume(self):
+        self.rate_paused = False
+        self.may_read()
+
+    def may_read(self):
+        """Read again from the peer if nothing holds it back."""
+        raise NotImplementedError
 
     def deliver(self):
         """After the commit: the replies go out."""
@@ -136,7 +165,6 @@ class TcpLink(asyncio.BufferedProtocol, Link):
         self.transport = None
         self.address = None
         self.buf = bytearray(self.limits.read_chunk)
-        self.rate_paused = False
         self.write_paused = False
         self.counted = False
 
@@ -160,13 +188,9 @@ class TcpLink(asyncio.BufferedProtocol, Link):
         return self.buf
 
     def buffer_updated(self, nbytes):
-        data = bytes(self.buf[:nbytes])
-        wait = self.bucket.take(nbytes)
-        if wait and not self.rate_paused and not self.closed:
-            self.rate_paused = True
-            self.transport.pause_reading()
-            self.bridge.loop.call_later(wait, self._rate_resume)
-        self.feed(data)
+        if not self.closed:
+            self.transport.pause_reading()  # until the bridge has served this input
+        self.feed(bytes(self.buf[:nbytes]))
 
     def eof_received(self):
         return False  # close the connection
@@ -189,15 +213,10 @@ class TcpLink(asyncio.BufferedProtocol, Link):
     def resume_writing(self):
         self.write_paused = False
         self.stalled_since = None
-        self._maybe_resume()
+        self.may_read()
 
-    # flow control
-    def _rate_resume(self):
-        self.rate_paused = False
-        self._maybe_resume()
-
-    def _maybe_resume(self):
-        if not (self.closed or self.rate_paused or self.write_paused):
+    def may_read(self):
+        if not (self.closed or self.queued or self.rate_paused or self.write_paused):
             self.transport.resume_reading()
 
     # Link
@@ -225,6 +244,7 @@ class TcpLink(asyncio.BufferedProtocol, Link):
             return
         self.closed = True
         self.pending = bytearray()
+        self.inbox = bytearray()
         self.bridge.emit("closed", peer=self.name, reason=reason)
         if self.session is not None:
             self.session.close(reason)
@@ -244,8 +264,8 @@ class SerialLink(Link):
         self.out = queue.Queue()
         self.out_bytes = 0
         self.out_lock = threading.Lock()
-        self.may_read = threading.Event()
-        self.may_read.set()
+        self.may_read_now = threading.Event()
+        self.may_read_now.set()
         self.reset = threading.Event()  # the loop asks the threads for a fresh session
         self.stop = bridge.stopping
         self.threads = [
@@ -269,10 +289,11 @@ class SerialLink(Link):
             self.bridge.call(self._opened)
             try:
                 while not (self.stop.is_set() or self.reset.is_set()):
-                    if not self.may_read.wait(0.5):
+                    if not self.may_read_now.wait(0.5):
                         continue
-                    data = ser.read(ser.in_waiting or 1)
-                    if data:
+                    data = ser.read(min(ser.in_waiting or 1, self.limits.read_chunk))
+                    if data:  # one chunk at a time: the loop says when to read again
+                        self.may_read_now.clear()
                         self.bridge.call(self.feed, data)
             except Exception as e:  # pyserial raises SerialException, OSError, TypeError...
                 self.bridge.call(self.bridge.emit, "port_lost", port=self.url, error=str(e)[:200])
@@ -312,8 +333,10 @@ class SerialLink(Link):
     # on the loop
     def _opened(self):
         self.closed = False
+        self.inbox = bytearray()
         self.bridge.emit("port_open", port=self.url)
         self.new_session()
+        self.may_read_now.set()
 
     def _lost(self):
         if self.session is not None:
@@ -335,12 +358,9 @@ class SerialLink(Link):
             return
         self.out.put(data)
 
-    def feed(self, data):
-        wait = self.bucket.take(len(data))
-        if wait:
-            self.may_read.clear()
-            self.bridge.loop.call_later(wait, self.may_read.set)
-        Link.feed(self, data)
+    def may_read(self):
+        if not (self.queued or self.rate_paused):
+            self.may_read_now.set()
 
     def close(self, reason):
         """A serial port stays open: its session ends and a fresh one starts (the tag says
@@ -349,6 +369,7 @@ class SerialLink(Link):
             return
         self.closed = True
         self.pending = bytearray()
+        self.inbox = bytearray()
         self.bridge.emit("closed", peer=self.name, reason=reason)
         if self.session is not None:
             self.session.close(reason)

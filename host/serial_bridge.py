@@ -11,12 +11,15 @@ One thread runs an asyncio loop that owns the store and every Session (one write
 connection; sessions are cheap). Each connection is a host/links.py Link with its own bounds
 (rate, output, timeouts), so what one peer does never blocks or starves another.
 
-Group commit: in one turn of the loop every connection with input is served (at most
-Limits.read_chunk bytes each), each in a savepoint of one store transaction; then the
-transaction commits (one fsync for all of them) and only then do the replies, the ACKs
-among them, go out. A session that fails is rolled back alone and its connection closed;
-a commit that fails closes every connection of that turn unanswered (their tags resend).
-Nothing is acknowledged before it is durable.
+Turns and group commit: a connection's input (at most Limits.read_chunk bytes at a time)
+waits until a turn serves it. A turn serves the connections with input in fair order
+(host/fairqueue.py: the one that has cost least goes first) for at most TURN_BUDGET_S, each
+in a savepoint of one store transaction; then the transaction commits (one fsync for all of
+them) and only then do the replies, the ACKs among them, go out. What was not served waits
+for the next turn, so a turn stays short however many peers are busy, and an honest tag's
+upload goes in the first turn after it arrives. A session that fails is rolled back alone
+and its connection closed; a commit that fails closes every connection of that turn
+unanswered (their tags resend). Nothing is acknowledged before it is durable.
 
 Opening a port fails with PortError and a message a person can act on: no such port, port
 busy (another program holds it: ports are opened exclusively), permission denied,
@@ -36,9 +39,13 @@ import urllib.parse
 
 from emtag.host import bridge as host_bridge
 from emtag.host import store as host_store
+from emtag.host.fairqueue import FairQueue
 from emtag.host.links import READ_TIMEOUT_S, Bucket, Limits, SerialLink, TcpLink
 
 SWEEP_S = 1.0  # how often timeouts are looked at
+# Session work in one turn before it commits and answers: an honest tag's upload waits for
+# at most the rest of one turn (plus one read chunk's work) before it is served.
+TURN_BUDGET_S = 0.02
 FD_RESERVE = 64  # file descriptors kept for the store, ports and the process itself
 
 
@@ -133,7 +140,8 @@ class Bridge:
         self._refused = {}  # address -> refusals not yet reported
         self._dirty = []  # links served in this turn (replies wait for the commit)
         self._group = None  # the store transaction of this turn
-        self._flush_due = False
+        self._queue = FairQueue()  # links with input waiting for a turn
+        self._turn_due = False
         self._woke = False  # something was stored this turn: wake the forwarder after commit
         self._done = None
         self.addresses = []  # (host, port) actually listened on (port 0: the one chosen)
@@ -233,13 +241,37 @@ class Bridge:
             link.pending += out
         if link not in self._dirty:
             self._dirty.append(link)
-        if not self._flush_due:
-            self._flush_due = True
-            self.loop.call_soon(self._flush)
+
+    def ready(self, link):
+        """link has input waiting: it is served in a turn."""
+        self._queue.push(link)
+        if not self._turn_due:
+            self._turn_due = True
+            self.loop.call_soon(self._turn)
+
+    def _turn(self):
+        """Serve links in fair order for TURN_BUDGET_S, then commit and answer them; what
+        waits still gets a turn after the loop has looked at its sockets again."""
+        self._turn_due = False
+        clock = time.perf_counter
+        end = clock() + TURN_BUDGET_S
+        while True:
+            link = self._queue.pop()
+            if link is None:
+                break
+            t0 = clock()
+            link.serve()
+            t1 = clock()
+            self._queue.served(link, t1 - t0)
+            if t1 >= end:
+                break
+        self._flush()
+        if len(self._queue) and not self._turn_due:
+            self._turn_due = True
+            self.loop.call_soon(self._turn)
 
     def _flush(self):
         """End of a turn: commit once, then answer every connection served in it."""
-        self._flush_due = False
         group, self._group = self._group, None
         dirty, self._dirty = self._dirty, []
         if group is not None:

@@ -29,10 +29,10 @@ also runs the attackers: on 2 cores they take one from the bridge's share.
 """
 
 import json
-import multiprocessing
 import os
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -203,8 +203,10 @@ class Honest:
         from emtag.firmware import uplink
 
         return {
-            "hello": dict(self.tag.hello),
-            "proof": uplink.prover(self.tag.signer)(os.urandom(16)),
+            "device": self.tag.signer.key_id().hex(),
+            "pubkey": self.tag.signer.public_key().hex(),
+            "firmware": "test",
+            "proof": bytes(uplink.prover(self.tag.signer)(os.urandom(16))).hex(),
         }
 
     def connect(self, keep_old=False):
@@ -315,33 +317,31 @@ def honest_rounds(honest, seconds, every, reconnect_every, stale=False):
 
 
 class Attack:
-    """An attack class in a child process (spawned: no threads of ours carried over)."""
+    """An attack class in a child process (tools/hostile_peers.py)."""
 
-    def __init__(self, kind, port, honest_info):
-        ctx = multiprocessing.get_context("spawn")
-        self.stop_flag = ctx.Event()
-        self.report = ctx.Queue()
-        self.proc = ctx.Process(
-            target=hostile_peers.run,
-            args=(kind, port, self.stop_flag, self.report, honest_info),
-            daemon=True,
+    def __init__(self, kind, port, known):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emtag.tools.hostile_peers", kind, str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        self.proc.start()
-        ready = self.report.get(timeout=60)  # the peers are started
+        self.proc.stdin.write(json.dumps(known) + "\n")
+        self.proc.stdin.flush()
+        ready = self.proc.stdout.readline().strip()
         if ready != "started":
+            self.proc.kill()
             raise RuntimeError("attack %s did not start: %r" % (kind, ready))
 
     def stop(self):
-        self.stop_flag.set()
+        """Its counters, once it has stopped."""
         try:
-            counters = self.report.get(timeout=60)
-        except Exception:  # queue.Empty: it hung; its figures are lost, not the run
-            counters = {"error": "no report"}
-        self.proc.join(10)
-        if self.proc.is_alive():
+            out, _ = self.proc.communicate(timeout=60)  # closes its stdin: stop
+            return json.loads(out.strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
             self.proc.kill()
-            self.proc.join(5)
-        return counters
+            self.proc.wait(10)
+            return {"error": "no report"}
 
 
 def measure(kind, bridge, honest, args, honest_info):

@@ -7,17 +7,22 @@ bounds apply to them and not to the tag. Those that need a tag of their own hold
 their own (a bridge without --fitted takes any key on first contact: the harsher case).
 Every peer that is closed or refused connects again at once (a flood does not give up).
 
-    run(kind, port, stop, report, honest)   # in a child process; report.put(counters)
+    python -m emtag.tools.hostile_peers KIND PORT < what-is-known.json
 
-`honest` is what an attacker can know of the honest tag: its HELLO (device id and public
-key travel in clear) and one PROOF it sent earlier (seen on the wire).
+reads what an attacker can know of the honest tag from stdin (JSON: its HELLO's device id
+and public key, which travel in clear, and one PROOF it sent earlier, seen on the wire; all
+hex), prints "started" once its peers run, attacks until stdin is closed, then prints its
+counters as one JSON line.
 """
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import resource
+import sys
+import threading
 import time
 
 import cbor2
@@ -313,12 +318,12 @@ MAKERS = {
 }
 
 
-async def _run(kind, port, stop_flag, report, honest):
+async def _run(kind, port, stop_flag, honest):
     counters = _Counters()
     stop = asyncio.Event()
     peers = MAKERS[kind](port, counters, honest)
     tasks = [asyncio.create_task(_forever(stop, p, body)) for p, body in peers]
-    report.put("started")
+    print("started", flush=True)
     while not stop_flag.is_set():
         await asyncio.sleep(0.1)
     stop.set()
@@ -335,13 +340,35 @@ class _Counters(dict):
         return 0
 
 
-def run(kind, port, stop_flag, report, honest):
-    """The child process's entry: attack until stop_flag (multiprocessing.Event) is set,
-    then report.put(the attack's counters)."""
+def main(argv):
+    kind, port = argv[0], int(argv[1])
+    known = json.loads(sys.stdin.readline())
+    honest = {
+        "hello": {
+            m.H_DEVICE: bytes.fromhex(known["device"]),
+            m.H_PUBKEY: bytes.fromhex(known["pubkey"]),
+            m.H_FIRMWARE: known["firmware"],
+            m.H_NEXT_SEQ: 1,
+        },
+        "proof": bytes.fromhex(known["proof"]),
+    }
+    stop_flag = threading.Event()
+
+    def until_stdin_closes():
+        sys.stdin.read()
+        stop_flag.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
-        report.put(asyncio.run(_run(kind, port, stop_flag, report, honest)))
+        counters = asyncio.run(_run(kind, port, stop_flag, honest))
     except Exception as e:  # the bench reports it; a traceback in a child helps nobody
-        report.put({"error": "%s: %s" % (type(e).__name__, e)})
+        counters = {"error": "%s: %s" % (type(e).__name__, e)}
+    print(json.dumps(counters), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
