@@ -196,13 +196,17 @@ class TcpLink(asyncio.BufferedProtocol, Link):
         return False  # close the connection
 
     def connection_lost(self, exc):
+        self.uncount()
+        self.closed = True
+        if self.session is not None:
+            self.session.close("disconnected")
+
+    def uncount(self):
+        """No longer counted against the bridge's limits (closed, or closing)."""
         if self.counted:
             self.counted = False
             self.bridge.release_connection(self)
             self.bridge.emit("disconnected", peer=self.name)
-        self.closed = True
-        if self.session is not None:
-            self.session.close("disconnected")
 
     def pause_writing(self):
         self.write_paused = True

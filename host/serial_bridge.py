@@ -46,6 +46,9 @@ SWEEP_S = 1.0  # how often timeouts are looked at
 # Session work in one turn before it commits and answers: an honest tag's upload waits for
 # at most the rest of one turn (plus one read chunk's work) before it is served.
 TURN_BUDGET_S = 0.02
+# At the limit on connections, one that has not proved a key after this long makes room for
+# a new one (a tag mid-handshake is younger, and is left alone).
+EVICT_AFTER_S = 1.0
 FD_RESERVE = 64  # file descriptors kept for the store, ports and the process itself
 
 
@@ -135,6 +138,7 @@ class Bridge:
         self._servers = []  # listening sockets, until run() serves them
         self._ports = []  # SerialLink
         self._links = set()  # TcpLink counted against the limits
+        self._unproven = {}  # TcpLink admitted without a proven key yet, oldest first
         self._per_address = {}  # address -> connections open
         self._accepts = {}  # address -> Bucket of new connections
         self._refused = {}  # address -> refusals not yet reported
@@ -206,19 +210,40 @@ class Bridge:
         why = None
         if bucket.take(1):
             why = "connecting too often"
-        elif len(self._links) >= self.max_connections:
-            why = "too many connections (%d)" % self.max_connections
         elif self._per_address.get(addr, 0) >= lim.per_address:
             why = "too many connections from %s (%d)" % (addr, lim.per_address)
+        elif len(self._links) >= self.max_connections and not self._make_room():
+            why = "too many connections (%d)" % self.max_connections
         if why:
             self._refused[addr] = (self._refused.get(addr, (0, why))[0] + 1, why)
             return why
         self._links.add(link)
+        self._unproven[link] = None
         self._per_address[addr] = self._per_address.get(addr, 0) + 1
         return None
 
+    def _make_room(self):
+        """At the limit on connections: close the oldest one that has had EVICT_AFTER_S to
+        prove a key and has not (a flood holds its connections without a word; a tag proves
+        its key within a round trip or two). False if there is none."""
+        now = time.monotonic()
+        while self._unproven:
+            link = next(iter(self._unproven))
+            if link.closed or (link.session is not None and link.session.device is not None):
+                del self._unproven[link]  # proven (or gone) since it came: not a candidate
+                continue
+            if now - link.started < EVICT_AFTER_S:
+                return False  # the rest are younger still
+            del self._unproven[link]
+            link.close("evicted: connections at the limit, no key proven in %.1f s"
+                       % (now - link.started))  # fmt: skip
+            link.uncount()  # its slot is free now, not when the transport has closed
+            return True
+        return False
+
     def release_connection(self, link):
         self._links.discard(link)
+        self._unproven.pop(link, None)
         n = self._per_address.get(link.address, 0) - 1
         if n > 0:
             self._per_address[link.address] = n

@@ -6,6 +6,7 @@ chain. Attackers connect from other loopback addresses (127.0.0.2...) than the h
 (127.0.0.1), as they would from other hosts. Long load runs are `emtag bench ingest`.
 """
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -213,6 +214,41 @@ def test_connection_floods_and_slow_peers_are_bounded_and_timed_out(bridge, hone
             s.close()
     assert took < SERVED_S
     serve_honest(bridge, honest)
+
+
+def test_a_flood_to_the_total_limit_makes_room_for_a_tag(tmp_path):
+    """Past --max-connections the oldest connection that has proved no key for a second
+    gives way to a new one; younger ones are left alone (a tag mid-handshake is young)."""
+    b = Bridge.__new__(Bridge)
+    b.store, b.port = str(tmp_path / "store.sqlite"), free_port()
+    b.proc = BridgeProc("--listen", "tcp://127.0.0.1:%d" % b.port, "--store", b.store,
+                        "--max-connections", "12", "--per-address", "8")  # fmt: skip
+    b.proc.wait_for("listening")
+    socks = []
+    try:
+        for source in ("127.0.0.3", "127.0.0.4"):
+            for _ in range(8):
+                socks.append(b.connect(source))
+        with b.connect("127.0.0.5") as late:  # at once: every flooder is under a second old
+            late.settimeout(5)
+            got = b""
+            with contextlib.suppress(ConnectionResetError):
+                while data := late.recv(4096):
+                    got += data
+        assert got == b""  # refused: not even the bridge's greeting
+        line = b.proc.wait_for("peer=127.0.0.5")
+        assert "too many connections (12)" in line
+        assert "evicted" not in b.proc.output()
+        time.sleep(1.0)
+        tag = Tag(seed=206)
+        serve_honest(b, tag)
+        line = b.proc.wait_for("evicted")
+        assert "127.0.0.3" in line  # the oldest first
+        assert stored(b, tag.device) == list(range(1, tag.last_seq + 1))
+    finally:
+        for s in socks:
+            s.close()
+        b.proc.stop()
 
 
 def _spam_without_reading(sock, seconds):
