@@ -5,29 +5,33 @@ A real `emtag bridge` process (TCP, a fresh SQLite store, the default limits, ad
 first contact so attackers can hold proven keys of their own) and one honest tag: the
 firmware's record log, evidence chain and uplink (tools/sftag.py) on 127.0.0.1. The tag
 logs a block of fixes every few seconds (--every), seals it with a checkpoint and uploads
-it over the connection it holds, connecting afresh every --reconnect-every-th block (a tag's
-link drops now and then). Each block's latency: from the moment it is sealed and sendable
-(before connecting, on a fresh connection) to the ACK that covers it.
+it over the connection it holds, connecting afresh for one block in --reconnect-every (a
+tag's link drops now and then; the old connection is left open, as after a silent drop,
+and the bridge closes it when the new one proves the key). Each block's latency: from the
+moment it is sealed and sendable (before connecting, on a fresh connection) to the ACK that
+covers it.
 
 The peer: the same tag against the same bridge with no attack, measured first in the same
 run. Then each attack class (tools/hostile_peers.py; --list shows them) runs in a child
 process from other loopback addresses for --seconds while the tag uploads. The bridge's
 resident memory (VmRSS) is sampled every 0.1 s.
 
-Then, with the forged-record flood still going, the tag uploads a backlog and the bridge
-is killed (SIGKILL) when half of it is acknowledged, restarted on the same store, and the
-tag carries on. Last, the store must hold the tag's records 1..N, each once.
+Then, under the forged-record flood, the tag uploads a backlog (--backlog fixes) and the
+bridge is killed (SIGKILL) when half of it is acknowledged, restarted on the same store,
+and the tag carries on. Last, the store must hold the tag's records 1..N, each once.
 
 Targets (issue 13): every block acknowledged within 2 s under every attack; memory bounded
-(RSS_BOUND_MB, and no class's second half above its first half by more than DRIFT_MB);
-nothing acknowledged lost, nothing duplicated (kill -9 included). The machine running this
-also runs the attackers: on 2 cores they take one from the bridge's share.
+(RSS at most 256 MB, and no class's second half more than 16 MB above its first: growth
+with time, not load); nothing acknowledged lost, nothing duplicated (kill -9 included).
+Exit status 1 if any is missed. The attackers run on the same machine and compete with the
+bridge for its cores: on a small shared machine the figures vary from run to run.
 
     emtag bench hostile                       # every class, 25 s each (about 5 min)
     emtag bench hostile --classes flood,chatty --seconds 10
     emtag bench hostile --json > hostile.json
 """
 
+import argparse
 import json
 import os
 import re
@@ -58,6 +62,7 @@ HELP = "the bridge under attack: an honest tag's ACK latency and the bridge's me
 
 
 def add_arguments(p):
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' layout
     p.add_argument(
         "--seconds",
         type=float,
@@ -78,7 +83,7 @@ def add_arguments(p):
         type=int,
         default=5,
         metavar="N",
-        help="the tag connects afresh for every Nth block (default: %(default)s)",
+        help="the tag connects afresh for one block in N (default: %(default)s)",
     )
     p.add_argument(
         "--classes",
@@ -459,7 +464,7 @@ def run(args):
     with tempfile.TemporaryDirectory(prefix="emtag-bench-hostile-") as tmp:
         report = _run(args, classes, tmp)
     if args.json:
-        print(json.dumps(report, indent=1, sort_keys=True))
+        print(json.dumps(report, indent=1))
     else:
         print_report(report)
     return 0 if all(v["pass"] for v in report["verdicts"].values()) else 1
@@ -474,6 +479,7 @@ def _run(args, classes, tmp):
     phases = {}
     kill = None
     try:
+        honest.block(True)  # not measured: the tag's first contact registers it
         order = [None] + classes
         for k, kind in enumerate(order):
             name = kind or "none"
@@ -585,26 +591,14 @@ def print_report(r):
         "connecting afresh once every %d blocks"
         % (s["seconds"], s["fixes"], s["every_s"], s["reconnect_every"])
     )
-    print(
-        "%-12s %6s %8s %8s %8s %8s %7s %8s  %s"
-        % (
-            "class",
-            "blocks",
-            "median",
-            "p99",
-            "max",
-            "fresh",
-            "x peer",
-            "RSS max",
-            "attack (as the bridge saw it)",
-        )
-    )
-    peer_max = r["peer"]["max_s"] or 0
+    print("class        blocks   median      p99      max  fresh max  x peer   RSS max  "
+          "attack (as the bridge saw it)")  # fmt: skip
+    peer_median = r["peer"]["median_s"] or 0
     rows = [("none (peer)", r["peer"])] + list(r["classes"].items())
     for name, p in rows:
-        ratio = _inf(p["max_s"]) / peer_max if peer_max else float("inf")
+        ratio = _inf(p["median_s"]) / peer_median if peer_median else float("inf")
         print(
-            "%-12s %6d %8s %8s %8s %8s %7.1f %6.1f MB  %s"
+            "%-12s %6d %8s %8s %8s %10s %7.1f %6.1f MB  %s"
             % (
                 name,
                 p["blocks"],
@@ -619,7 +613,7 @@ def print_report(r):
         )
     print(
         "(latency: a block's seal to its ACK; fresh: blocks sent on a new connection, the "
-        "handshake included; x peer: max / the peer's max)"
+        "handshake included; x peer: median / the peer's median)"
     )
     v = r["verdicts"]
     a = v["ack_within_2s"]
@@ -649,7 +643,7 @@ def print_report(r):
     if k is not None:
         print(
             "%s  kill -9 mid-upload (forged-record flood on): %d of %d records acknowledged "
-            "before the kill; after the restart %d stored, 1..%d once each%s; all "
+            "before the kill; after the restart %d stored (1..%d: %s); all "
             "acknowledged %s after the restart"
             % (
                 _pf(v["kill9"]),
@@ -657,14 +651,19 @@ def print_report(r):
                 k["records"],
                 k["stored"],
                 k["records"],
-                "" if k["contiguous"] else " NOT",
+                "once each" if k["contiguous"] else "NOT once each: lost or duplicated",
                 _secs(k["recovered_s"]),
             )
         )
     st = r["store"]
     print(
-        "%s  the honest tag's records in the store: %d of 1..%d, each once"
-        % (_pf(v["store_once_each"]), st["stored"], st["last_seq"])
+        "%s  the honest tag's records in the store at the end: %d rows for 1..%d (%s)"
+        % (
+            _pf(v["store_once_each"]),
+            st["stored"],
+            st["last_seq"],
+            "each once" if st["once_each"] else "NOT each once: lost or duplicated",
+        )
     )
 
 
@@ -681,8 +680,6 @@ def _pf(v):
 
 
 if __name__ == "__main__":
-    import argparse
-
     p = argparse.ArgumentParser(description=__doc__)
     add_arguments(p)
     sys.exit(run(p.parse_args()))
