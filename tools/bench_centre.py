@@ -49,17 +49,19 @@ def _rows(device, n, t0, step, rnd, home):
 
 
 def _load(store, rows_iter, total, label):
+    import sys
+
+    from emtag.simulator.progress import Bar
+
+    bar = Bar(sys.stderr, "  " + label, long_job=True)
     t = time.perf_counter()
     done = 0
     for rows in rows_iter:
         store.add_records(rows)
         done += len(rows)
-        el = time.perf_counter() - t
-        rate = done / el
-        print("\r  %s: %d/%d fixes, %.0f/s   " % (label, done, total, rate), end="", flush=True)
-    el = time.perf_counter() - t
-    print()
-    return done / el
+        rate = done / (time.perf_counter() - t)
+        bar.show(done / total, "%d/%d fixes, %.0f/s" % (done, total, rate))
+    return done / (time.perf_counter() - t)
 
 
 def _bench(store, args, rnd, out):
