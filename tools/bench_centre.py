@@ -156,16 +156,15 @@ def run(args):
     from emtag.tools.pgserver import PgServer
 
     results = {}
-    tmp = tempfile.mkdtemp(prefix="emtag-bench-")
     if args.backend in ("both", "sqlite"):
         print("SQLite")
-        s = open_store(os.path.join(tmp, "bench.sqlite"))
-        results["sqlite"] = {}
-        try:
-            _bench(s, args, random.Random(1), results["sqlite"])
-        finally:
-            s.close()
-            os.remove(os.path.join(tmp, "bench.sqlite"))
+        with tempfile.TemporaryDirectory(prefix="emtag-bench-") as tmp:
+            s = open_store(os.path.join(tmp, "bench.sqlite"))
+            results["sqlite"] = {}
+            try:
+                _bench(s, args, random.Random(1), results["sqlite"])
+            finally:
+                s.close()
     if args.backend in ("both", "postgresql"):
         print("PostgreSQL")
         with PgServer(durable=True, shared_buffers="512MB") as pg:
