@@ -550,7 +550,8 @@ def verdicts(report):
         "bridge_alive": {
             "pass": report["bridge_alive"]
             and not report["bridge_faults"]
-            and all(p["bridge_alive"] for p in phases.values()),
+            and all(p["bridge_alive"] for p in phases.values())
+            and not any(p["attack"].get("impersonated") for p in phases.values()),
         },
         "store_once_each": {"pass": report["store"]["once_each"]},
     }
@@ -636,7 +637,8 @@ def print_report(r):
         )
     )
     print(
-        "%s  bridge alive through every attack, no session or store errors%s"
+        "%s  bridge alive through every attack, no session or store errors, no forged or "
+        "replayed proof taken%s"
         % (_pf(v["bridge_alive"]), "" if not r["bridge_faults"] else ": " + r["bridge_faults"][0])
     )
     k = r["kill9"]

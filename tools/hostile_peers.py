@@ -5,7 +5,8 @@ Attackers connect from loopback addresses other than the honest tag's 127.0.0.1
 (127.0.2.x, 127.0.3.x, ...), as they would from other hosts, so the bridge's per-address
 bounds apply to them and not to the tag. Those that need a tag of their own hold keys of
 their own (a bridge without --fitted takes any key on first contact: the harsher case).
-Every peer that is closed or refused connects again at once (a flood does not give up).
+Every peer that is closed or refused connects again (at once, or after 0.1 s when its
+connection lasted under a second): a flood does not give up.
 
     python -m emtag.tools.hostile_peers KIND PORT < what-is-known.json
 
@@ -48,8 +49,8 @@ ATTACKS = {
     "own signed alerts, connecting again when closed",
     "impersonate": "40 peers from 10 addresses saying the honest tag's HELLO, then a PROOF "
     "signed by another key or a replay of one the tag sent earlier",
-    "stale": "the honest tag itself connects again each round while its previous connection "
-    "delivers late data (no attacker process)",
+    "stale": "the honest tag itself connects afresh for each block while its previous "
+    "connection delivers late data (no attacker process)",
     "garbage": "40 peers from 10 addresses: overlong frames, random bytes, bad CRCs, deep "
     "CBOR nesting, huge declared lengths",
 }
