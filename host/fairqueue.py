@@ -6,7 +6,8 @@ virtual time (the tag of the one served last) and the finish tag of its own last
 keeps the bridge busy runs its finish tag ahead of everyone, so it waits behind peers that
 cost little; a tag that uploads a block every few minutes arrives at the virtual time and
 goes before every busy peer, whatever their number. Among equal tags, the first to arrive
-is served first.
+is served first. Past work is forgiven beyond MAX_LAG_S: a tag that once uploaded a week's
+backlog is not made to wait for it ever after.
 
     q = FairQueue()
     q.push(link)                    # link has input waiting (link.finish_tag: float)
@@ -16,6 +17,10 @@ is served first.
 
 import heapq
 import itertools
+
+# A link's start tag is at most this far ahead of the virtual time: it waits behind at most
+# this much of other links' work for what it did before.
+MAX_LAG_S = 0.1
 
 
 class FairQueue:
@@ -28,7 +33,7 @@ class FairQueue:
         return len(self._heap)
 
     def push(self, link):
-        start = max(self.vtime, link.finish_tag)
+        start = max(self.vtime, min(link.finish_tag, self.vtime + MAX_LAG_S))
         heapq.heappush(self._heap, (start, next(self._arrival), link))
 
     def pop(self):

@@ -123,52 +123,84 @@ def _pct(values, q):
 
 
 class Bridge:
-    """`emtag bridge` on a fixed port and store, its events counted per phase and its
-    memory sampled."""
+    """`emtag bridge` on a fixed port and store, its memory sampled and its event lines
+    counted per phase. Its output goes to a file, as a bridge's log would: a pipe that this
+    process read while it measured would compete with the tag for this process, and could
+    hold the bridge up when it fell behind."""
 
-    def __init__(self, store, port):
-        self.store, self.port = store, port
+    def __init__(self, store, port, log):
+        self.store, self.port, self.log = store, port, log
         self.phase = "start"
         self.events = {}  # phase -> {event or "closed: reason": count}
         self.faults = []  # session_error / store_error lines: each one a bug
         self.rss = {}  # phase -> [kB, ...]
         self.proc = None
+        self._read = 0  # bytes of the log counted
         self._sampling = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
 
     def start(self):
-        from emtag.tools.bridgeproc import BridgeProc
-
-        self.proc = BridgeProc(
-            "--listen",
-            "tcp://127.0.0.1:%d" % self.port,
-            "--store",
-            self.store,
-            keep=200,
-            on_line=self._line,
-        )
-        self.proc.wait_for("listening", timeout=60)
+        with open(self.log, "ab") as out:
+            since = out.tell()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "emtag.cli.main", "bridge", "--listen",
+                 "tcp://127.0.0.1:%d" % self.port, "--store", self.store],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        end = time.monotonic() + 60
+        while not self._logged("listening", since):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                with open(self.log, errors="replace") as f:
+                    raise RuntimeError("emtag bridge did not start:\n" + f.read()[-2000:])
+            time.sleep(0.05)
         if not self._sampler.is_alive():
             self._sampling.set()
             self._sampler.start()
 
+    def _logged(self, text, since):
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            return text.encode() in f.read()
+
     def kill(self):
         self.proc.kill()
+        self.proc.wait(10)
 
     def stop(self):
         self._sampling.clear()
-        if self.proc is not None:
-            self.proc.stop()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.count()
 
     def alive(self):
-        return self.proc.proc.poll() is None
+        return self.proc.poll() is None
 
-    def _line(self, line):
+    def begin(self, phase):
+        """What the bridge logged so far belongs to the phase before this one."""
+        self.count()
+        self.phase = phase
+
+    def count(self):
+        """Count the event lines logged since the last count into the current phase."""
+        with open(self.log, "rb") as f:
+            f.seek(self._read)
+            data = f.read()
+        done = data.rfind(b"\n") + 1  # whole lines only
+        self._read += done
+        counts = self.events.setdefault(self.phase, {})
+        for line in data[:done].decode("utf-8", "replace").splitlines():
+            self._line(line, counts)
+        return counts
+
+    def _line(self, line, counts):
         parts = line.split(None, 2)
         if len(parts) < 2:
             return
         kind = parts[1]
-        counts = self.events.setdefault(self.phase, {})
         if kind in ("session_error", "store_error") and len(self.faults) < 20:
             self.faults.append(line)
         if kind == "closed" and "reason=" in line:
@@ -183,7 +215,7 @@ class Bridge:
     def _sample(self):
         while self._sampling.is_set():
             try:
-                with open("/proc/%d/status" % self.proc.proc.pid) as f:
+                with open("/proc/%d/status" % self.proc.pid) as f:
                     kb = next(int(x.split()[1]) for x in f if x.startswith("VmRSS"))
                 self.rss.setdefault(self.phase, []).append(kb)
             except (OSError, StopIteration, ValueError):
@@ -363,7 +395,7 @@ class Attack:
 
 def measure(kind, bridge, honest, args, honest_info):
     """One phase: the attack (None: the peer) while the tag uploads; its figures."""
-    bridge.phase = kind or "none"
+    bridge.begin(kind or "none")
     attack = None
     if kind not in (None, "stale"):
         attack = Attack(kind, bridge.port, honest_info)
@@ -390,7 +422,7 @@ def measure(kind, bridge, honest, args, honest_info):
         "rss_second_half_mb": max(rss[half:], default=0) / 1024,
         "bridge_alive": bridge.alive(),
         "attack": counters,
-        "bridge_events": dict(bridge.events.get(bridge.phase, {})),
+        "bridge_events": dict(bridge.count()),
     }
     time.sleep(SETTLE_S)
     return out
@@ -398,7 +430,7 @@ def measure(kind, bridge, honest, args, honest_info):
 
 def kill_9(bridge, honest, args, honest_info):
     """A backlog uploading, the forged-record flood on: SIGKILL at half, restart, finish."""
-    bridge.phase = "kill9"
+    bridge.begin("kill9")
     attack = Attack("forged", bridge.port, honest_info)
     time.sleep(WARMUP_S)
     tag = honest.tag
@@ -472,7 +504,7 @@ def run(args):
 
 def _run(args, classes, tmp):
     port = _free_port()
-    bridge = Bridge(os.path.join(tmp, "store.sqlite"), port)
+    bridge = Bridge(os.path.join(tmp, "store.sqlite"), port, os.path.join(tmp, "bridge.log"))
     bridge.start()
     honest = Honest(port, args.fixes)
     info = honest.what_an_attacker_knows()
