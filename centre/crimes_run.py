@@ -147,13 +147,12 @@ def _match_one(store, inc, wearers, extents, p, out):
         "not_yet_tagged": int(not_yet.sum()) + len(wearers) - len(devices),
     }
     ends = dict(zip(devices, zip(first.tolist(), last.tolist(), strict=True), strict=True))
-    for device, dev_tiles in sorted(tiles.items()):
-        t_first, t_last = ends[device]
-
-        def fetch(t0, t1, device=device):
-            return store.trail(device, t0, t1)
-
-        ans = crimes_tiles.judge_tiles(inc, dev_tiles, fetch, p, t_first, t_last)
-        if ans is not None:
-            out.append(Row(inc, device, ans))
+    jobs = {
+        device: crimes_tiles.judging(inc, dev_tiles, p, *ends[device])
+        for device, dev_tiles in sorted(tiles.items())
+    }
+    answers, _ = crimes_tiles.judge_all(jobs, store.trails)
+    for device in jobs:
+        if answers[device] is not None:
+            out.append(Row(inc, device, answers[device]))
     return counts

@@ -91,27 +91,32 @@ def can_place(tl, inc, p):
     return tl.d_min <= math.hypot(inc.uncertainty_m, p.place_scale * a)
 
 
-def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
-    """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()).
-    fetch(t0, t1): the wearer's store rows in [t0, t1] and the one before and after
-    (host/store/crimes.py trail())."""
+def judging(inc, tiles, p, first_t=None, last_t=None):
+    """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()), as a
+    generator: it yields the pieces [(t0, t1)] of the trail it needs next, is sent
+    {(t0, t1): the wearer's store rows in [t0, t1] and the one before and after}
+    (host/store/crimes.py trail()), and returns the answer. judge_all() runs many at once."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
     if (first_t is not None and first_t > w0) or (last_t is not None and last_t < w1):
-        return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # monitored for part of it
+        got = yield [(w0, w1)]  # monitored for part of it: judged over the whole window
+        return M.judge(inc, got[(w0, w1)], p, first_t, last_t)
     if not tiles:
         return None
     read = {}
 
-    def recs(i):
-        if i not in read:
-            read[i] = M.records(inc, fetch(tiles[i].t_lo, tiles[i].t_hi), p)
-        return read[i]
+    def load(idx):
+        need = [i for i in idx if i not in read]
+        if need:
+            got = yield [(tiles[i].t_lo, tiles[i].t_hi) for i in need]
+            for i in need:
+                read[i] = M.records(inc, got[(tiles[i].t_lo, tiles[i].t_hi)], p)
 
+    can = [i for i, tl in enumerate(tiles) if can_place(tl, inc, p)]
+    yield from load(can)
     found = {}
-    for i, tl in enumerate(tiles):
-        if can_place(tl, inc, p):
-            for r in M.placing(inc, recs(i), p, first_t, last_t):
-                found[r.seq] = r
+    for i in can:
+        for r in M.placing(inc, read[i], p, first_t, last_t):
+            found[r.seq] = r
     if found:
         return M.placed_answer(sorted(found.values(), key=lambda r: r.t))
     order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
@@ -121,7 +126,8 @@ def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
             if tiles[i].v_min > speed * (1 + 1e-9):
                 break
             if i not in best:
-                opts = M.options(inc, recs(i), p)
+                yield from load([i])
+                opts = M.options(inc, read[i], p)
                 best[i] = min(opts, key=lambda o: (o[0], o[1])) if opts else None
             if best[i] is not None and best[i][0] <= speed * (1 + 1e-9):
                 return M.could_answer(best[i], p)
@@ -130,6 +136,40 @@ def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
     for i in sorted(range(len(tiles)), key=lambda i: tiles[i].d_min):
         if tiles[i].d_min - u > p.report_within_m:
             return None  # nowhere near
-        if any(r.d_m - u <= p.report_within_m for r in recs(i)):
-            return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # it decides exactly
+        yield from load([i])
+        if any(r.d_m - u <= p.report_within_m for r in read[i]):
+            got = yield [(w0, w1)]
+            return M.judge(inc, got[(w0, w1)], p, first_t, last_t)  # it decides exactly
     return None
+
+
+def judge_all(jobs, read):
+    """Run judging() generators side by side, reading the pieces all of them wait for at
+    once each round. jobs: {key: generator}; read([(key, t0, t1)]) -> {(key, t0, t1):
+    rows}. Returns {key: answer or None} and the number of rounds."""
+    answers, waiting, rounds = {}, {}, 0
+
+    def step(key, got):
+        try:
+            waiting[key] = jobs[key].send(got)
+        except StopIteration as done:
+            answers[key] = done.value
+            waiting.pop(key, None)
+
+    for key in jobs:
+        step(key, None)
+    while waiting:
+        rounds += 1
+        got = read([(key, a, b) for key, need in waiting.items() for a, b in need])
+        for key, need in list(waiting.items()):
+            step(key, {(a, b): got[(key, a, b)] for a, b in need})
+    return answers, rounds
+
+
+def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
+    """judging() for one wearer, fetch(t0, t1) reading a piece of the trail."""
+    answers, _ = judge_all(
+        {0: judging(inc, tiles, p, first_t, last_t)},
+        lambda pieces: {pc: fetch(pc[1], pc[2]) for pc in pieces},
+    )
+    return answers[0]

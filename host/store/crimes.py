@@ -123,8 +123,11 @@ CREATE INDEX records_trail ON records(device, t, seq) INCLUDE (lat_e7, lon_e7, a
     AND t IS NOT NULL;
 """
 
-# a proven record with a position: fixes, and alerts that carry one (no time is 0 there)
-POSITIONED = "type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL AND t > 0"
+# a proven record with a position: fixes, and alerts that carry one (no time is 0 there).
+# Queries bound t from below themselves (t >= 1 says t > 0) rather than add "t > 0": given
+# two lower bounds SQLite may scan from the weaker one, the day's start.
+HAS_POSITION = "type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL"
+POSITIONED = HAS_POSITION + " AND t > 0"
 
 
 def _expansion_m(max_acc_cm, max_gap_s):
@@ -308,8 +311,8 @@ class CrimeTables:
             ).fetchone()
             rows = self._x(
                 "SELECT t, lat_e7, lon_e7, %s FROM proven WHERE dev=? AND t >= ? AND %s "
-                "ORDER BY t, seq" % (acc, POSITIONED),
-                (dev, prev[0] if prev else b * TILE_S),
+                "ORDER BY t, seq" % (acc, HAS_POSITION),
+                (dev, max(1, prev[0] if prev else b * TILE_S)),
             ).fetchall()
             for tile in _tiles(np.array(rows, dtype=np.int64), b) if rows else ():
                 box = _deg_box(tile[5], tile[6], tile[7], tile[8], _expansion_m(tile[4], tile[3]))
@@ -339,21 +342,84 @@ class CrimeTables:
 
     def trail(self, device, t0, t1):
         """(seq, t, t_ms, lat_e7, lon_e7, acc_cm or None) of a device's valid positioned
-        records with t0 <= t <= t1, and the one just before and just after, in time order
-        (one query: this is the match's most frequent)."""
+        records with t0 <= t <= t1, and the one just before and just after, in time order.
+        One piece per query; crime matching reads many at once through trails()."""
         dev = self._dev(device)
         if dev is None:
             return []
         q = "SELECT seq, t, t_ms, lat_e7, lon_e7, acc_cm FROM proven WHERE dev=? AND %s AND " % (
-            POSITIONED
+            HAS_POSITION
         )
         rows = self._x(
-            "SELECT * FROM (%s t < ? ORDER BY t DESC, seq DESC LIMIT 1) AS b UNION ALL "
-            "SELECT * FROM (%s t >= ? AND t <= ?) AS m UNION ALL "
+            "SELECT * FROM (%s t < ? AND t > 0 ORDER BY t DESC, seq DESC LIMIT 1) AS b "
+            "UNION ALL SELECT * FROM (%s t >= ? AND t <= ?) AS m UNION ALL "
             "SELECT * FROM (%s t > ? ORDER BY t, seq LIMIT 1) AS a" % (q, q, q),
-            (dev, t0, dev, t0, t1, dev, t1),
+            (dev, t0, dev, max(t0, 1), t1, dev, max(t1, 0)),
         ).fetchall()
         return sorted((tuple(r) for r in rows), key=lambda r: (r[1], r[0]))
+
+    TRAILS_PER_QUERY = 2000
+
+    def trails(self, pieces):
+        """{(device, t0, t1): trail(device, t0, t1)} for many pieces (t0 <= t1), a query
+        per TRAILS_PER_QUERY of them: crime matching's reads, one round trip for many.
+
+        A piece's rows are the records with lo <= t <= hi, lo the time of the record just
+        before t0 (else t0) and hi that of the one just after t1 (else t1); of the records
+        sharing lo < t0 only the last (by seq) is the one before, of those sharing hi > t1
+        only the first the one after."""
+        pieces = list(dict.fromkeys((d, int(a), int(b)) for d, a, b in pieces))
+        out = {pc: [] for pc in pieces}
+        for pc in pieces:
+            if pc[1] > pc[2]:
+                out[pc] = self.trail(*pc)  # not a window: as trail() has it
+        pieces = [pc for pc in pieces if pc[1] <= pc[2]]
+        for i in range(0, len(pieces), self.TRAILS_PER_QUERY):
+            chunk = pieces[i : i + self.TRAILS_PER_QUERY]
+            # only records with t > 0 have a position: bounds that say so
+            bounds = [(max(a, 1), max(b, 0)) for _, a, b in chunk]
+            source, args = self._pieces_source(
+                [(k, pc[0], *bounds[k]) for k, pc in enumerate(chunk)]
+            )
+            rows = self._x(
+                "WITH p(k, device, t0, t1) AS (%s), q AS (SELECT p.k, d.dev, "
+                "COALESCE((SELECT b.t FROM proven b WHERE b.dev = d.dev AND b.t < p.t0 "
+                "AND b.t > 0 AND %s ORDER BY b.t DESC LIMIT 1), p.t0) AS lo, "
+                "COALESCE((SELECT a.t FROM proven a WHERE a.dev = d.dev AND a.t > p.t1 "
+                "AND %s ORDER BY a.t LIMIT 1), p.t1) AS hi "
+                "FROM p JOIN device_ids d ON d.device = p.device) "
+                "SELECT q.k, r.seq, r.t, r.t_ms, r.lat_e7, r.lon_e7, r.acc_cm "
+                "FROM q JOIN proven r ON r.dev = q.dev AND r.t >= q.lo AND r.t <= q.hi "
+                "WHERE %s ORDER BY q.k, r.t, r.seq"
+                % (
+                    source,
+                    _prefixed(HAS_POSITION, "b"),
+                    _prefixed(HAS_POSITION, "a"),
+                    _prefixed(HAS_POSITION, "r"),
+                ),
+                args,
+            ).fetchall()
+            for k, *rec in rows:
+                got = out[chunk[k]]
+                t0, t1 = bounds[k]
+                t = rec[1]
+                if got and got[-1][1] == t and (t < t0 or t > t1):
+                    if t < t0:
+                        got[-1] = tuple(rec)  # a later record at the time before t0
+                    continue  # (after t1 the first at its time is the one)
+                got.append(tuple(rec))
+        return out
+
+    def _pieces_source(self, rows):
+        """SQL yielding rows (k, device, t0, t1), and its arguments."""
+        return "VALUES " + ",".join(["(?,?,?,?)"] * len(rows)), [x for r in rows for x in r]
+
+
+def _prefixed(condition, alias):
+    """HAS_POSITION's columns as alias.column."""
+    for col in ("type", "lat_e7", "lon_e7"):
+        condition = condition.replace(col, alias + "." + col)
+    return condition
 
 
 TILE_COLS = "device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n"
@@ -419,6 +485,12 @@ class PostgresCrimes(CrimeTables):
                             "[%d,%d]" % (t[2], t[3]),
                         )
                     )
+
+    def _pieces_source(self, rows):
+        # arrays: one statement text whatever the count, prepared once
+        k, device, t0, t1 = (list(c) for c in zip(*rows, strict=True))
+        return "SELECT * FROM unnest(?::int[], ?::text[], ?::bigint[], ?::bigint[])", [
+            k, device, t0, t1]  # fmt: skip
 
     def _tiles_query(self, box, t0, t1):
         lon_lo, lon_hi, lat_lo, lat_hi = box
