@@ -36,11 +36,12 @@ class Tile:
 
 def screen(inc, rows, p):
     """{device: [Tile]} from trail_tiles_near rows (device, t_lo, t_hi, max_gap_s,
-    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, ordered by device), the tiles meeting the
-    window, for each device whose tiles leave an answer open; the others (nothing could
-    place the wearer, no gap reaches the scene at the top speed, no record within
-    report_within_m) were nowhere near. Bounds err on the near side: distances to the boxes
-    are taken 0.2 % + 1 m short of the haversine's."""
+    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, ordered by device): the tiles meeting the
+    window that leave an answer open (a record of it could place the wearer, a gap in it
+    reach the scene at the top speed, or a record be within report_within_m), of each
+    device that has one; the rest are never read by judging() (its passes stop before
+    them), and devices without one were nowhere near. Bounds err on the near side:
+    distances to the boxes are taken 0.2 % + 1 m short of the haversine's."""
     if not rows:
         return {}
     a = np.array([r[1:] for r in rows], dtype=np.float64)
@@ -62,22 +63,10 @@ def screen(inc, rows, p):
     meets = (t_hi >= inc.t_from) & (t_lo <= inc.t_to)
     open_ = meets & (place | (v <= p.top_speed * (1 + 1e-9)) | (d - u <= p.report_within_m))
     out = {}
-    for i in np.flatnonzero(open_).tolist():
-        out.setdefault(rows[i][0], [])
-    for i in np.flatnonzero(meets).tolist():
-        device = rows[i][0]
-        if device in out:
-            out[device].append(
-                Tile(
-                    int(t_lo[i]),
-                    int(t_hi[i]),
-                    int(gap[i]),
-                    float(acc[i]),
-                    float(d[i]),
-                    float(e[i]),
-                    float(v[i]),
-                )  # fmt: skip
-            )
+    keep = np.flatnonzero(open_)
+    cols = zip(*(c[keep].tolist() for c in (t_lo, t_hi, gap, acc, d, e, v)), strict=True)
+    for i, (lo, hi, g, ac, dm, em, vm) in zip(keep.tolist(), cols, strict=True):
+        out.setdefault(rows[i][0], []).append(Tile(int(lo), int(hi), int(g), ac, dm, em, vm))
     return out
 
 

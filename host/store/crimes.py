@@ -183,10 +183,11 @@ def _tiles(a, b):
 
 
 class CrimeTables:
-    """Mixed into both backends' Store. Written once over four hooks a backend provides:
+    """Mixed into both backends' Store. Written once over the hooks a backend provides:
     _x(sql, args) (a statement in the current transaction, '?' placeholders), _tx() (a
     transaction), _tiles_insert(rows) and _tiles_delete(where, args) (the tiles and their
-    spatial index), _tiles_query(box, t0, t1)."""
+    spatial index), _tiles_query(box, t0, t1, where, args) (a search of that index, more
+    conditions on trail_tiles tt), _pieces_source(rows) (a list of trail pieces as SQL)."""
 
     # ------------------------------------------------------------------ eligibility
     def crime_flag_set(self, device, eligible, reason, set_by, set_at, until=None, source="centre"):
@@ -328,12 +329,18 @@ class CrimeTables:
             )
         return len(tiles)
 
-    def trail_tiles_near(self, lat, lon, radius_m, t0, t1):
+    def trail_tiles_near(self, lat, lon, radius_m, t0, t1, within=None):
         """Every tile whose reach box (see the module docstring) comes within radius_m of
         (lat, lon) and whose span meets [t0, t1]: (device, t_lo, t_hi, max_gap_s,
-        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7."""
+        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7.
+        within=(m, m_per_acc_cm, m_per_gap_s): of those, only the tiles whose records' box
+        comes within radius_m, or within m + m_per_acc_cm * max_acc_cm + m_per_gap_s *
+        max_gap_s, of the point (the test errs large: a few more, never fewer)."""
         e7_lat, e7_lon = int(lat * 1e7), int(lon * 1e7)
-        return self._tiles_query(_deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m), t0, t1)
+        box = _deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m)
+        if within is None:
+            return self._tiles_query(box, t0, t1, "", ())
+        return self._tiles_query(box, t0, t1, *_within_sql(lat, lon, radius_m, within))
 
     def trail_extents(self):
         """{device: (first t, last t)} of the indexed records."""
@@ -415,6 +422,37 @@ class CrimeTables:
         return "VALUES " + ",".join(["(?,?,?,?)"] * len(rows)), [x for r in rows for x in r]
 
 
+WITHIN_CAP_M = 100000  # tiles that may reach farther are kept without a test
+
+
+def _within_sql(lat, lon, radius_m, within):
+    """SQL (' AND ...' on trail_tiles tt) keeping the tiles whose records' box comes within
+    max(radius_m, m + a * max_acc_cm + g * max_gap_s) of (lat, lon), and its arguments. The
+    test is a box around the point, its half-sides that many metres at 1 % + 10 m more and
+    110,500 m a degree of latitude (the true figure is larger everywhere), a degree of
+    longitude shrunk to the cosine of the highest latitude within WITHIN_CAP_M; tiles that
+    may reach farther than that are kept."""
+    m, a, g = within
+    m, a, g = 1.01 * m + 10, 1.01 * a, 1.01 * g
+    r = 1.01 * radius_m + 10
+    reach = "(CASE WHEN tt.max_acc_cm * ? + tt.max_gap_s * ? + ? > ? "
+    reach += "THEN tt.max_acc_cm * ? + tt.max_gap_s * ? + ? ELSE ? END)"
+    reach_args = (a, g, m, r, a, g, m, r)
+    k_lat = 1e7 / M_PER_DEG_LAT  # degrees x 1e7 a metre
+    band = min(89.9, abs(lat) + WITHIN_CAP_M / M_PER_DEG_LAT + 0.01)
+    k_lon = k_lat / max(0.001, math.cos(math.radians(band)))
+    e7_lat, e7_lon = lat * 1e7, lon * 1e7
+    sql = (
+        " AND (tt.max_acc_cm * ? + tt.max_gap_s * ? + ? > ? OR ("
+        "tt.lat_lo <= ? + {r} * ? AND tt.lat_hi >= ? - {r} * ? AND "
+        "tt.lon_lo <= ? + {r} * ? AND tt.lon_hi >= ? - {r} * ?))"
+    ).format(r=reach)
+    args = [a, g, m, WITHIN_CAP_M]
+    for centre, k in ((e7_lat, k_lat), (e7_lat, k_lat), (e7_lon, k_lon), (e7_lon, k_lon)):
+        args += [centre, *reach_args, k]
+    return sql, [float(x) for x in args]  # one statement (PostgreSQL: prepared) for all
+
+
 def _prefixed(condition, alias):
     """HAS_POSITION's columns as alias.column."""
     for col in ("type", "lat_e7", "lon_e7"):
@@ -452,13 +490,13 @@ class SqliteCrimes(CrimeTables):
             ],
         )
 
-    def _tiles_query(self, box, t0, t1):
+    def _tiles_query(self, box, t0, t1, where, args):
         lon_lo, lon_hi, lat_lo, lat_hi = box
         return self.db.execute(
             "SELECT %s FROM trail_rtree r JOIN trail_tiles tt ON tt.id = r.id "
             "WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? AND r.lat_lo <= ? "
-            "AND r.t_hi >= ? AND r.t_lo <= ?" % NEAR_COLS,
-            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),
+            "AND r.t_hi >= ? AND r.t_lo <= ?%s" % (NEAR_COLS, where),
+            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S), *args),
         ).fetchall()
 
 
@@ -492,10 +530,10 @@ class PostgresCrimes(CrimeTables):
         return "SELECT * FROM unnest(?::int[], ?::text[], ?::bigint[], ?::bigint[])", [
             k, device, t0, t1]  # fmt: skip
 
-    def _tiles_query(self, box, t0, t1):
+    def _tiles_query(self, box, t0, t1, where, args):
         lon_lo, lon_hi, lat_lo, lat_hi = box
-        return self.conn.execute(
-            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(%%s, %%s), point(%%s, %%s)) "
-            "AND span && int8range(%%s, %%s, '[]')" % NEAR_COLS,
-            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1),
+        return self._x(
+            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(?, ?), point(?, ?)) "
+            "AND span && int8range(?, ?, '[]')%s" % (NEAR_COLS, where),
+            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1, *args),
         ).fetchall()
