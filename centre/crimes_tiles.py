@@ -116,8 +116,7 @@ def judging(inc, tiles, p, first_t=None, last_t=None):
                 break
             if i not in best:
                 yield from load([i])
-                opts = M.options(inc, read[i], p)
-                best[i] = min(opts, key=lambda o: (o[0], o[1])) if opts else None
+                best[i] = M.best_option(inc, read[i], p)
             if best[i] is not None and best[i][0] <= speed * (1 + 1e-9):
                 return M.could_answer(best[i], p)
     # out of reach: a row only if a record in the window came within report_within_m

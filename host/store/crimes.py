@@ -406,15 +406,18 @@ class CrimeTables:
                 ),
                 args,
             ).fetchall()
-            for k, *rec in rows:
-                got = out[chunk[k]]
-                t0, t1 = bounds[k]
+            for row in rows:
+                got = out[chunk[row[0]]]
+                rec = tuple(row[1:])
                 t = rec[1]
-                if got and got[-1][1] == t and (t < t0 or t > t1):
+                if got and got[-1][1] == t:
+                    t0, t1 = bounds[row[0]]
                     if t < t0:
-                        got[-1] = tuple(rec)  # a later record at the time before t0
-                    continue  # (after t1 the first at its time is the one)
-                got.append(tuple(rec))
+                        got[-1] = rec  # a later record at the time before t0
+                        continue
+                    if t > t1:
+                        continue  # after t1 the first at its time is the one
+                got.append(rec)
         return out
 
     def _pieces_source(self, rows):
