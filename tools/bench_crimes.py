@@ -186,7 +186,8 @@ def print_quality(report, policies):
 
 
 def speed(args, policy, work):
-    from emtag.tools.pgserver import PgServer
+    from emtag.host.errors import CommandError
+    from emtag.tools.pgserver import PgServer, PgUnavailable
 
     out = {}
     if args.backend in ("both", "sqlite"):
@@ -196,7 +197,11 @@ def speed(args, policy, work):
     if args.backend in ("both", "postgresql"):
         # with --dir the cluster and its store stay there for the next run
         keep = os.path.join(work, "speed-pg") if args.dir else None
-        with PgServer(shared_buffers="1GB", keep=keep) as pg:
+        try:
+            pg = PgServer(shared_buffers="1GB", keep=keep).start()
+        except PgUnavailable as e:
+            raise CommandError("PostgreSQL for the speed run: %s" % e) from None
+        try:
             name = "crimes_%d" % args.speed_tags
             made = os.path.join(work, "speed-%d.postgresql.json" % args.speed_tags)
             if keep and os.path.exists(made) and pg.has_database(name):
@@ -204,6 +209,8 @@ def speed(args, policy, work):
             else:
                 target = pg.new_database(name)
             out["postgresql"] = _speed_on(target, args, policy, made)
+        finally:
+            pg.stop()
     if not args.json:
         for backend, info in out.items():
             print_speed(backend, info, args.incidents)
