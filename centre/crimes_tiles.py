@@ -91,44 +91,59 @@ def judging(inc, tiles, p, first_t=None, last_t=None):
         return M.judge(inc, got[(w0, w1)], p, first_t, last_t)
     if not tiles:
         return None
-    read = {}
+    rows, recs = {}, {}  # tile -> its store rows; -> its records, made when first used
+    asks = 0
 
-    def load(idx):
-        need = [i for i in idx if i not in read]
+    def load(want, ahead=()):
+        """Read the tiles `want` not read yet; each later call of a pass reads twice as
+        many of the tiles that pass may need next (`ahead`) with them, so a wearer with
+        many tiles to go through needs few rounds, and one with few reads no more."""
+        nonlocal asks
+        need = [i for i in want if i not in rows]
         if need:
+            need += [i for i in ahead if i not in rows and i not in need][: 2**asks - 1]
+            asks += 1
             got = yield [(tiles[i].t_lo, tiles[i].t_hi) for i in need]
             for i in need:
-                read[i] = M.records(inc, got[(tiles[i].t_lo, tiles[i].t_hi)], p)
+                rows[i] = got[(tiles[i].t_lo, tiles[i].t_hi)]
 
+    def records(i):
+        if i not in recs:
+            recs[i] = M.records(inc, rows[i], p)
+        return recs[i]
+
+    top = p.top_speed * (1 + 1e-9)
+    order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
+    reach = sum(1 for i in order if tiles[i].v_min <= top)  # order[:reach]: the speed pass's
     can = [i for i, tl in enumerate(tiles) if can_place(tl, inc, p)]
-    yield from load(can)
+    if can:  # with the speed pass's first tile: few are placed
+        yield from load(dict.fromkeys(can + order[:1]))
     found = {}
     for i in can:
-        for r in M.placing(inc, read[i], p, first_t, last_t):
+        for r in M.placing(inc, records(i), p, first_t, last_t):
             found[r.seq] = r
     if found:
         return M.placed_answer(sorted(found.values(), key=lambda r: r.t))
-    order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
     best = {}  # tile -> its option needing the least speed
     for speed in (0.0, *p.speeds.values()):  # 0: a record that leaves it open as it stands
-        for i in order:
+        for k, i in enumerate(order):
             if tiles[i].v_min > speed * (1 + 1e-9):
                 break
             if i not in best:
-                yield from load([i])
-                best[i] = M.best_option(inc, read[i], p)
+                yield from load([i], order[k + 1 : reach])
+                best[i] = M.best_option(inc, records(i), p)
             if best[i] is not None and best[i][0] <= speed * (1 + 1e-9):
                 return M.could_answer(best[i], p)
     # out of reach: a row only if a record in the window came within report_within_m
     u = inc.uncertainty_m
-    for i in sorted(range(len(tiles)), key=lambda i: tiles[i].d_min):
-        if tiles[i].d_min - u > p.report_within_m:
-            return None  # nowhere near
-        yield from load([i])
-        if any(r.d_m - u <= p.report_within_m for r in read[i]):
+    near = sorted(range(len(tiles)), key=lambda i: tiles[i].d_min)
+    within = sum(1 for i in near if tiles[i].d_min - u <= p.report_within_m)
+    for k, i in enumerate(near[:within]):
+        yield from load([i], near[k + 1 : within])
+        if any(r.d_m - u <= p.report_within_m for r in records(i)):
             got = yield [(w0, w1)]
             return M.judge(inc, got[(w0, w1)], p, first_t, last_t)  # it decides exactly
-    return None
+    return None  # nowhere near
 
 
 def judge_all(jobs, read):
