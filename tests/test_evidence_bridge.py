@@ -3,7 +3,7 @@ seals their block; only proven blocks are stored as valid and acknowledged."""
 
 import cbor2
 import pytest
-from evidence_streams import FakeFix, make_stream, signer
+from evidence_streams import FakeFix, Sink, make_stream, signer
 from greet import greet
 
 from emtag.firmware import evidence, uplink
@@ -143,24 +143,16 @@ def test_too_many_unsealed_records_are_refused(st):
     assert s.unsealed == [] or len(s.unsealed) <= bridge.MAX_UNSEALED
 
 
-class ListLog:
+class ListLog(Sink):
     """The record log's interface in RAM, for the tag side of an in-process link."""
 
     def __init__(self):
-        self.items = []
+        super().__init__()
         self.acked = 0
 
     @property
     def last_seq(self):
         return len(self.items)
-
-    def append(self, seq, wire):
-        assert seq == len(self.items) + 1
-        self.items.append(bytes(wire))
-
-    def append_fix(self, seq, entry):
-        n = entry[0]
-        self.append(seq, records.fix_header(n) + bytes(entry[1 : 1 + n]))
 
     def read_from(self, seq, limit, max_bytes=None):
         out, size = [], 0

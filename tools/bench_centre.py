@@ -2,14 +2,18 @@
 (SQLite against PostgreSQL, each the other's peer; trackintel for stay points):
 
 - a year of one tag at a fix a minute (525,600 fixes) and a day of --tags tags (default
-  12,000: 17 million fixes) bulk-loaded through the store interface the bridge writes with
-  (PostgreSQL: a durable throwaway server, fsync on; SQLite: synchronous=FULL);
+  12,000: 17 million fixes) written through the store interface the bridge writes with
+  (store.add_blocks: blocks of 15 fixes and their checkpoint, a transaction per 20,000
+  fixes as the bridge commits a turn of its loop; PostgreSQL: a durable throwaway server,
+  fsync on; SQLite: synchronous=FULL);
 - `where` at random times (target <= 50 ms), the weekly report of one week of the year tag
   (<= 5 s), a month's heatmap (<= 1 s), one tag's day out of the fleet day, and every
   tag's fixes within 200 m of a point over an hour of the fleet day;
 - PostgreSQL bulk ingest in fixes/s (target >= 20,000).
 
-Synthetic trails (home, work, noise); the `cose` column holds a real CBOR fix record."""
+Synthetic trails (home and work, a few metres of noise: a month covers few heatmap cells;
+the heatmap's time goes per fix, not per cell); the blocks' bytes are placeholders of the
+compact format's sizes."""
 
 import os
 import random
@@ -29,37 +33,54 @@ def add_arguments(p):
     p.add_argument("--queries", type=int, default=50, help="where queries (%(default)s)")
 
 
-def _rows(device, n, t0, step, rnd, home):
-    import cbor2
+# a block's wire items: placeholders of the compact format's sizes (CBOR byte strings of a
+# fix item's ~11 bytes and a checkpoint's ~110; nothing here reads or verifies them)
+FIX_WIRE, CHECKPOINT_WIRE = b"\x4a" + bytes(10), b"\x58\x6c" + bytes(108)
+BLOCK_FIXES = 15  # a block is sealed 15 minutes after its first fix while the link is up
+RECEIVED = "2026-01-01T00:00:00.000Z"
+
+
+def _blocks(n, first_seq, t0, step, rnd, home):
+    """n fixes from t0 every step s, at home or (9-17 h) at work, in blocks of BLOCK_FIXES
+    each sealed by a checkpoint, as the bridge hands them to store.add_blocks."""
+    from emtag.host.store.base import StoredRecord
 
     lat0, lon0 = home
-    out = []
+    out, blk, seq = [], [], first_seq - 1
     for i in range(n):
         t = t0 + i * step
         away = 9 <= (t % 86400) // 3600 < 17
         lat = lat0 + (-103000 if away else 0) + int(rnd.gauss(0, 200))
         lon = lon0 + (330000 if away else 0) + int(rnd.gauss(0, 300))
         acc = 500 + int(rnd.random() * 3000)
-        wire = cbor2.dumps({0: 1, 1: i + 1, 2: t, 3: 0, 4: b"\0" * 32, 10: lat, 11: lon, 12: acc})
-        out.append({"device": device, "seq": i + 1, "type": 1, "t": t, "t_ms": 0,
-                    "lat_e7": lat, "lon_e7": lon, "acc_cm": acc, "status": "valid",
-                    "received": "2026-01-01T00:00:00.000Z", "cose": wire,
-                    "sealed_by": i + 1})  # fmt: skip
-    return out
+        seq += 1
+        blk.append(StoredRecord(seq, 1, t, 0, lat, lon, acc, None, None, FIX_WIRE))
+        if len(blk) == BLOCK_FIXES or i == n - 1:
+            seq += 1
+            blk.append(StoredRecord(seq, 4, t, 0, None, None, None, None, None, CHECKPOINT_WIRE))
+            out.append(blk)
+            blk = []
+    return out, seq
 
 
-def _load(store, rows_iter, total, label):
+def _load(store, batches, total, label):
+    """Write batches of [(device, blocks)], each in one transaction as a bridge's turn of
+    its loop does (store.group()); returns fixes/s."""
+    import sys
+
+    from emtag.simulator.progress import Bar
+
+    bar = Bar(sys.stderr, "  " + label, long_job=True)
     t = time.perf_counter()
     done = 0
-    for rows in rows_iter:
-        store.add_records(rows)
-        done += len(rows)
-        el = time.perf_counter() - t
-        rate = done / el
-        print("\r  %s: %d/%d fixes, %.0f/s   " % (label, done, total, rate), end="", flush=True)
-    el = time.perf_counter() - t
-    print()
-    return done / el
+    for batch in batches:
+        with store.group():
+            for device, blocks in batch:
+                store.add_blocks(device, blocks, RECEIVED)
+        done += sum(r.type == 1 for _, blocks in batch for b in blocks for r in b)
+        rate = done / (time.perf_counter() - t)
+        bar.show(done / total, "%d/%d fixes, %.0f/s" % (done, total, rate))
+    return done / (time.perf_counter() - t)
 
 
 def _bench(store, args, rnd, out):
@@ -70,34 +91,32 @@ def _bench(store, args, rnd, out):
     store.add_device(year_dev, b"\x04" + b"y" * 64, "bench", "2026-01-01T00:00:00Z")
     home = (534808000, -22453000)
 
-    def fix_seq(rows, a):
-        for i, r in enumerate(rows):
-            r["seq"] = r["sealed_by"] = a + i + 1
-        return rows
-
-    def year_rows():
+    def year_batches():
+        seq = 0
         for a in range(0, args.year_fixes, BATCH):
-            n = min(BATCH, args.year_fixes - a)
-            yield fix_seq(_rows(year_dev, n, T0 + 60 * a, 60, rnd, home), a)
+            blocks, seq = _blocks(min(BATCH, args.year_fixes - a), seq + 1, T0 + 60 * a, 60,
+                                  rnd, home)  # fmt: skip
+            yield [(year_dev, blocks)]
 
-    out["ingest year fixes/s"] = _load(store, year_rows(), args.year_fixes, "year of one tag")
+    out["ingest year fixes/s"] = _load(store, year_batches(), args.year_fixes, "year of one tag")
     devs = ["%016x" % (0xF000000000000000 + i) for i in range(args.tags)]
     for d in devs:
         store.add_device(d, b"\x04" + b"f" * 64, "bench", "2026-01-01T00:00:00Z")
     day0 = T0 + 86400 * 180
 
-    def fleet_rows():
-        buf = []
+    def fleet_batches():
+        batch, fixes = [], 0
         for i, d in enumerate(devs):
             h = (534808000 + (i % 100) * 5000, -22453000 + (i // 100) * 5000)
-            buf += _rows(d, 1440, day0, 60, rnd, h)
-            if len(buf) >= BATCH:
-                yield buf
-                buf = []
-        if buf:
-            yield buf
+            batch.append((d, _blocks(1440, 1, day0, 60, rnd, h)[0]))
+            fixes += 1440
+            if fixes >= BATCH:
+                yield batch
+                batch, fixes = [], 0
+        if batch:
+            yield batch
 
-    out["ingest fleet fixes/s"] = _load(store, fleet_rows(), 1440 * args.tags, "fleet day")
+    out["ingest fleet fixes/s"] = _load(store, fleet_batches(), 1440 * args.tags, "fleet day")
     if store.kind == "postgresql":  # what autovacuum does after a bulk load, done now
         store.conn.execute("ANALYZE")
     span = args.year_fixes * 60
@@ -137,16 +156,15 @@ def run(args):
     from emtag.tools.pgserver import PgServer
 
     results = {}
-    tmp = tempfile.mkdtemp(prefix="emtag-bench-")
     if args.backend in ("both", "sqlite"):
         print("SQLite")
-        s = open_store(os.path.join(tmp, "bench.sqlite"))
-        results["sqlite"] = {}
-        try:
-            _bench(s, args, random.Random(1), results["sqlite"])
-        finally:
-            s.close()
-            os.remove(os.path.join(tmp, "bench.sqlite"))
+        with tempfile.TemporaryDirectory(prefix="emtag-bench-") as tmp:
+            s = open_store(os.path.join(tmp, "bench.sqlite"))
+            results["sqlite"] = {}
+            try:
+                _bench(s, args, random.Random(1), results["sqlite"])
+            finally:
+                s.close()
     if args.backend in ("both", "postgresql"):
         print("PostgreSQL")
         with PgServer(durable=True, shared_buffers="512MB") as pg:

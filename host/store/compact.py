@@ -52,31 +52,50 @@ class CompactStore(Outflow, base.Store):
             self._add_blocks(device, blocks, received)
 
     def _add_blocks(self, device, blocks, received):
+        # a few statements for the whole call, not a few per block: on PostgreSQL each
+        # statement is a round trip
         dev = self._dev(device, create=True)
+        if not blocks:
+            return
+        lo, hi = min(b[-1].seq for b in blocks), max(b[-1].seq for b in blocks)
+        have = {
+            r[0]
+            for r in self._x(
+                "SELECT last_seq FROM blocks WHERE dev=? AND last_seq BETWEEN ? AND ?",
+                (dev, lo, hi),
+            ).fetchall()
+        }
+        new = []
         for blk in blocks:
+            if blk[-1].seq not in have:  # else stored already (a resend, or another bridge)
+                have.add(blk[-1].seq)
+                new.append(blk)
+        if not new:
+            return
+        rows = []
+        for blk, arrival in zip(new, self._next_arrivals(len(new)), strict=True):
             ts = [r.t for r in blk if r.t is not None]
-            cur = self._x(
-                "INSERT INTO blocks(dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, "
-                "received, wire) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (dev, blk[-1].seq, self._next_arrival(), blk[0].seq, min(ts, default=None),
-                 max(ts, default=None), sum(1 for r in blk if r.type == R.FIX), received,
-                 b"".join(bytes(r.wire) for r in blk)),
-            )  # fmt: skip
-            if cur.rowcount == 0:
-                continue  # stored already (a resend, or another bridge)
+            rows.append((dev, blk[-1].seq, arrival, blk[0].seq, min(ts, default=None),
+                         max(ts, default=None), sum(1 for r in blk if r.type == R.FIX),
+                         received, b"".join(bytes(r.wire) for r in blk)))  # fmt: skip
+        self._many(
+            "INSERT INTO blocks(dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, "
+            "received, wire) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            rows,
+        )
+        self._many(
+            "INSERT INTO proven(%s) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+            % PROVEN_COLS,
+            [(dev, r.t if r.t is not None else 0, r.seq, r.type, r.t_ms, r.lat_e7, r.lon_e7,
+              r.acc_cm, r.alert, r.zone) for blk in new for r in blk],
+        )  # fmt: skip
+        alerts = [(device, r.seq) for blk in new for r in blk if r.type == R.ALERT]
+        if alerts:
             self._many(
-                "INSERT INTO proven(%s) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-                % PROVEN_COLS,
-                [(dev, r.t if r.t is not None else 0, r.seq, r.type, r.t_ms, r.lat_e7, r.lon_e7,
-                  r.acc_cm, r.alert, r.zone) for r in blk],
-            )  # fmt: skip
-            alerts = [(device, r.seq) for r in blk if r.type == R.ALERT]
-            if alerts:
-                self._many(
-                    "INSERT INTO outbox(device, seq, kind) VALUES (?, ?, 'alert') "
-                    "ON CONFLICT DO NOTHING",
-                    alerts,
-                )
+                "INSERT INTO outbox(device, seq, kind) VALUES (?, ?, 'alert') "
+                "ON CONFLICT DO NOTHING",
+                alerts,
+            )
 
     def add_records(self, rows):
         valid = [r for r in rows if r.get("status") == base.VALID]
@@ -372,8 +391,9 @@ class CompactStore(Outflow, base.Store):
     def _insert_records(self, rows):
         raise NotImplementedError
 
-    def _next_arrival(self):
-        """The next value of the store's arrival counter (in the open transaction)."""
+    def _next_arrivals(self, k):
+        """The next k values of the store's arrival counter, in order (in the open
+        transaction)."""
         raise NotImplementedError
 
     def _other_records(self, device, status):

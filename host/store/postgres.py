@@ -101,14 +101,15 @@ class PostgresStore(crimes.PostgresCrimes, CompactStore):
 
     def _insert_records(self, rows):
         cols = RECORD_COLUMNS + ("arrival",)
-        a = self._next_arrival()
+        (a,) = self._next_arrivals(1)
         with self.conn.cursor() as cur:
             with cur.copy("COPY records (%s) FROM STDIN" % ",".join(cols)) as copy:
                 for r in rows:
                     copy.write_row(tuple(r.get(c) for c in RECORD_COLUMNS) + (a,))
 
-    def _next_arrival(self):
-        return self._q("SELECT nextval('feed_seq')").fetchone()[0]
+    def _next_arrivals(self, k):
+        rows = self._q("SELECT nextval('feed_seq') FROM generate_series(1, %s)", (k,)).fetchall()
+        return [r[0] for r in rows]
 
     def group(self):
         # psycopg: a transaction() inside another is a savepoint, so every write method's

@@ -377,15 +377,16 @@ class Store(crimes.SqliteCrimes, CompactStore):
 
     def _insert_records(self, rows):
         cols = RECORD_COLUMNS + ("arrival",)
-        a = self._next_arrival()
+        (a,) = self._next_arrivals(1)
         self.db.executemany(
             "INSERT INTO records(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
             [tuple(r.get(c) for c in RECORD_COLUMNS) + (a,) for r in rows],
         )
 
-    def _next_arrival(self):
-        self.db.execute("UPDATE feed_counter SET n = n + 1")
-        return self.db.execute("SELECT n FROM feed_counter").fetchone()[0]
+    def _next_arrivals(self, k):
+        self.db.execute("UPDATE feed_counter SET n = n + ?", (k,))
+        (n,) = self.db.execute("SELECT n FROM feed_counter").fetchone()
+        return range(n - k + 1, n + 1)
 
     def add_rejected(self, device, rows, when, peer=None):
         with self._tx():
