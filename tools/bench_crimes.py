@@ -12,6 +12,7 @@ store, 1,000 incidents matched on one core (tools/crimes_speed.py).
     emtag bench crimes                      # both, seeds 1-3 (about 15 min on 2 cores)
     emtag bench crimes --quality --seeds 4,5,6
     emtag bench crimes --speed --speed-tags 1000
+    emtag bench crimes --speed --dir DIR    # both speed stores kept in DIR for the next run
 """
 
 import json
