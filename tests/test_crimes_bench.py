@@ -21,6 +21,7 @@ def test_a_small_quality_and_speed_run(tmp_path, capsys):
     assert f["incidents"] == 45 and f["true_pairs"] > 0
     assert f["missed"] == 0 and f["false_placed"] == 0
     assert f["placed_true"] + f["could_true"] == f["true_pairs"]
+    assert f["naive_hits"] > 0  # the peer reads the store's fixes (it once read none)
     s = out["speed"]["sqlite"]
     assert s["fixes"] == 60 * 1440 and s["tiles"] == 60 * 144
     assert sum(s["answers"].values()) > 0 and s["match_s"] > 0 and s["naive_s"] > 0
