@@ -14,9 +14,10 @@ escalate; an unacknowledged breach escalates after --escalate-after), each tag's
 (status, last position, battery, open breaches, trail and heatmap for any window, weekly
 overview), the audit log, and the victims' phones' endpoint (POST /api/victim/positions).
 It reads the bridge's store, at once when the bridge's MQTT forwarding (--mqtt) announces
-a record, else every --poll seconds. Users, assignments, audit, acknowledgements,
-escalations and victims live in the store. Settings: defaults, then --config (TOML, see
-centre/config.py), then these options."""
+a record, else every --poll seconds. With --mqtt every escalation is also published once
+on emtag/centre/escalation/DEVICE (QoS 1, JSON) for a pager or e-mail gateway. Users,
+assignments, audit, acknowledgements, escalations and victims live in the store.
+Settings: defaults, then --config (TOML, see centre/config.py), then these options."""
 
 import datetime
 import getpass
@@ -36,7 +37,11 @@ def add_arguments(p):
     add_store_argument(s)
     s.add_argument("--config", metavar="FILE", help="settings (TOML: [centre], [victim])")
     s.add_argument("--listen", metavar="HOST:PORT", help="address (default 127.0.0.1:8080)")
-    s.add_argument("--mqtt", metavar="mqtt://HOST:PORT", help="the bridge's MQTT forwarding")
+    s.add_argument(
+        "--mqtt",
+        metavar="mqtt://HOST:PORT",
+        help="the bridge's MQTT forwarding (live alerts); escalations are published there",
+    )
     s.add_argument("--poll", type=float, metavar="S", help="read the store every S seconds")
     s.add_argument("--escalate-after", metavar="PERIOD",
                    help="escalate an unacknowledged breach after this (e.g. 15m, 900s)")

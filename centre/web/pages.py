@@ -131,6 +131,8 @@ def alert_action(app, req, ref, action):
             alertqueue.add_note(st, item, user, text, req.client)
         elif not alertqueue.escalate(st, item, user, text, req.client):
             raise http.HttpError(409, "alert %s is already escalated" % ref)
+        else:
+            app.escalated()
     app.hub.publish({"kind": action, "device": item.device, "ref": ref})
     if req.headers.get("X-CSRF-Token"):
         return http.json_response({"ok": True, "ref": ref, "action": action})

@@ -25,6 +25,7 @@ import jinja2
 
 from emtag.centre import alertqueue, hub, proximity
 from emtag.centre.feed import Feed
+from emtag.centre.notify import EscalationNotifier
 from emtag.centre.web import auth, http, pages, tagdata, victimapi
 from emtag.host.store import open_store
 
@@ -115,7 +116,9 @@ class App:
             from emtag.host import zonefile
 
             self.zones = list(zonefile.load(settings.zones))
+        self.notifier = EscalationNotifier(settings.mqtt, self.log) if settings.mqtt else None
         self._stop = threading.Event()
+        self._escalated = threading.Event()  # an officer escalated: send it now
         self._threads = []
         self.server = None
 
@@ -127,6 +130,9 @@ class App:
         srv.app = self
         self.server = srv
         self.feed.start()
+        if self.notifier is not None:
+            with self.pool.get() as st:
+                self.notifier.start(st)
         t = threading.Thread(target=self._escalate_loop, name="centre-escalate", daemon=True)
         t.start()
         self._threads.append(t)
@@ -137,12 +143,19 @@ class App:
         host, port = self.server.server_address[:2]
         return "http://%s:%d" % (host, port)
 
+    def escalated(self):
+        """An escalation was made: send it (--mqtt) without waiting for the next round."""
+        self._escalated.set()
+
     def close(self):
         self._stop.set()
         self.hub.close()
         self.feed.stop()
+        self._escalated.set()
         for t in self._threads:
             t.join(10)
+        if self.notifier is not None:
+            self.notifier.stop()
         if self.server is not None:
             self.server.server_close()
         self.pool.close()
@@ -150,10 +163,16 @@ class App:
     def _escalate_loop(self):
         s = self.settings
         every = max(0.2, min(10.0, s.escalate_after_s / 4))
-        while not self._stop.wait(every):
+        while not self._stop.is_set():
+            self._escalated.wait(every)
+            self._escalated.clear()
+            if self._stop.is_set():
+                break
             try:
                 with self.pool.get() as st:
                     done = alertqueue.escalate_overdue(st, s.escalate_kinds, s.escalate_after_s)
+                    if self.notifier is not None:
+                        self.notifier.send_pending(st)
                 for i in done:
                     self.log("escalated %s %s (%s)" % (i.ref, i.kind, i.device))
                     self.hub.publish({"kind": "escalated", "device": i.device, "ref": i.ref})

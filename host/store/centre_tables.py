@@ -254,6 +254,15 @@ class CentreTables:
                 )
         return {r[0]: Escalation(*r) for r in rows}
 
+    def escalations_after(self, at: str, ref: str, limit: int = 100) -> list[Escalation]:
+        """Escalations after (at, ref) in (at, ref) order: what the notifier has not sent."""
+        rows = self._cq(
+            "SELECT ref, at, by_user, reason FROM centre_escalations "
+            "WHERE at > ? OR (at = ? AND ref > ?) ORDER BY at, ref LIMIT ?",
+            (at, at, ref, limit),
+        )
+        return [Escalation(*r) for r in rows]
+
     # --- alerts the centre raises
     def add_centre_alert(self, device, kind, t, lat_e7, lon_e7, acc_cm, detail, raised) -> int:
         _, rows = self._cw(
