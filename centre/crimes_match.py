@@ -59,7 +59,7 @@ class Params:
         return self.speeds[self.assume]
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     seq: int
     t: float  # UTC seconds (with ms)
@@ -161,12 +161,19 @@ def _east_north(r, inc):
 
 def records(inc, rows, p):
     """Records of store rows ((seq, t, t_ms, lat_e7, lon_e7, acc_cm), host/store/crimes.py
-    trail()), with their distance to the incident's reported point."""
+    trail()), with their distance to the incident's reported point (distance_m's sums,
+    written out here: the match's most frequent)."""
     out = []
+    k = math.pi / 180
+    lat1, lon1 = inc.lat, inc.lon
     for seq, t, t_ms, lat7, lon7, acc_cm in rows:
         lat, lon = lat7 / 1e7, lon7 / 1e7
         acc = acc_cm / 100.0 if acc_cm is not None else p.no_acc_m
-        d = distance_m(inc.lat, inc.lon, lat, lon)
+        d = R_EARTH * math.hypot(
+            (lon - lon1) * k * math.cos((lat1 + lat) * k / 2), (lat - lat1) * k
+        )
+        if d >= 10000:
+            d = distance_m(lat1, lon1, lat, lon)
         out.append(Record(seq, t + (t_ms or 0) / 1000.0, lat, lon, acc, d))
     return out
 
@@ -216,6 +223,36 @@ def options(inc, recs, p, first_t=None, last_t=None):
         dt = w1 - tail.t
         out.append((_rate(e, dt), e - v_top * dt, "after last", tail, None))
     return out
+
+
+def best_option(inc, recs, p):
+    """min(options(inc, recs, p), key=lambda o: (o[0], o[1])), or None when there is none:
+    the same option, with the shortfall worked out only for those needing the least speed
+    (and each record's excess once)."""
+    u, w0, w1 = inc.uncertainty_m, inc.t_from, inc.t_to
+    ex = [max(0.0, r.d_m - u - (p.excl_scale * r.acc_m + p.excl_extra_m)) for r in recs]
+    found = [(0.0 if ex[i] == 0 else math.inf, i) for i, r in enumerate(recs) if w0 <= r.t <= w1]
+    gaps = []
+    for i in range(len(recs) - 1):
+        a, b = recs[i], recs[i + 1]
+        g = b.t - a.t
+        if g <= 0 or b.t < w0 or a.t > w1:
+            continue
+        lo, hi = max(w0, a.t) - a.t, min(w1, b.t) - a.t
+        gaps.append((min_speed(ex[i], ex[i + 1], g, lo, hi), i, g, lo, hi))
+    if not found and not gaps:
+        return None
+    v = min(o[0] for o in found + gaps)
+    best = None
+    for o in found:  # options() lists the records in the window first, then the gaps
+        if o[0] == v and (best is None or ex[o[1]] < best[1]):
+            best = (o[0], ex[o[1]], "vague fix", recs[o[1]], None)
+    for speed, i, g, lo, hi in gaps:
+        if speed == v:
+            short = shortfall(ex[i], ex[i + 1], g, lo, hi, p.top_speed)
+            if best is None or short < best[1]:
+                best = (speed, short, "gap", recs[i], recs[i + 1])
+    return best
 
 
 def mode_of(v, p):

@@ -110,6 +110,7 @@ def match(store, data, policy, now=None, progress=None):
         have,
         np.array([ext[d][0] for d in have], dtype=np.int64),
         np.array([ext[d][1] for d in have], dtype=np.int64),
+        {d: ext[d] for d in have},
     )
     p = policy.params
     for i, inc in enumerate(ok):
@@ -124,18 +125,21 @@ def match(store, data, policy, now=None, progress=None):
 
 def _match_one(store, inc, wearers, extents, p, out):
     """Judge one incident against the eligible wearers; counts of what was looked at.
-    extents: (devices, first t, last t) arrays of the eligible wearers' trails."""
+    extents: (devices, first t, last t) arrays of the eligible wearers' trails, and
+    {device: (first t, last t)}."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
+    u = inc.uncertainty_m
+    # only the tiles screen() could keep: within report_within_m of the scene, or close
+    # enough to place the wearer or for a gap in them to reach it at the top speed
+    within = (u + p.excl_extra_m, max(p.excl_scale, p.place_scale) / 100, p.top_speed / 2)
     rows = [
         r
-        for r in store.trail_tiles_near(
-            inc.lat, inc.lon, inc.uncertainty_m + p.report_within_m, w0, w1
-        )
+        for r in store.trail_tiles_near(inc.lat, inc.lon, u + p.report_within_m, w0, w1, within)
         if r[0] in wearers
     ]
     rows.sort()  # by device, then time: the same order on every backend
     tiles = crimes_tiles.screen(inc, rows, p)
-    devices, first, last = extents
+    devices, first, last, ends = extents
     not_yet = first > w1  # no record before the window ends
     silent = (last < w0) & ~not_yet  # silent since before the window began
     partial = ((first > w0) | (last < w1)) & ~not_yet & ~silent  # monitored for part of it
@@ -146,14 +150,12 @@ def _match_one(store, inc, wearers, extents, p, out):
         "unmonitored": int(silent.sum()),
         "not_yet_tagged": int(not_yet.sum()) + len(wearers) - len(devices),
     }
-    ends = dict(zip(devices, zip(first.tolist(), last.tolist(), strict=True), strict=True))
-    for device, dev_tiles in sorted(tiles.items()):
-        t_first, t_last = ends[device]
-
-        def fetch(t0, t1, device=device):
-            return store.trail(device, t0, t1)
-
-        ans = crimes_tiles.judge_tiles(inc, dev_tiles, fetch, p, t_first, t_last)
-        if ans is not None:
-            out.append(Row(inc, device, ans))
+    jobs = {
+        device: crimes_tiles.judging(inc, dev_tiles, p, *ends[device])
+        for device, dev_tiles in sorted(tiles.items())
+    }
+    answers, _ = crimes_tiles.judge_all(jobs, store.trails)
+    for device in jobs:
+        if answers[device] is not None:
+            out.append(Row(inc, device, answers[device]))
     return counts

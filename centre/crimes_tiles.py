@@ -36,11 +36,12 @@ class Tile:
 
 def screen(inc, rows, p):
     """{device: [Tile]} from trail_tiles_near rows (device, t_lo, t_hi, max_gap_s,
-    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, ordered by device), the tiles meeting the
-    window, for each device whose tiles leave an answer open; the others (nothing could
-    place the wearer, no gap reaches the scene at the top speed, no record within
-    report_within_m) were nowhere near. Bounds err on the near side: distances to the boxes
-    are taken 0.2 % + 1 m short of the haversine's."""
+    max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, ordered by device): the tiles meeting the
+    window that leave an answer open (a record of it could place the wearer, a gap in it
+    reach the scene at the top speed, or a record be within report_within_m), of each
+    device that has one; the rest are never read by judging() (its passes stop before
+    them), and devices without one were nowhere near. Bounds err on the near side:
+    distances to the boxes are taken 0.2 % + 1 m short of the haversine's."""
     if not rows:
         return {}
     a = np.array([r[1:] for r in rows], dtype=np.float64)
@@ -62,22 +63,10 @@ def screen(inc, rows, p):
     meets = (t_hi >= inc.t_from) & (t_lo <= inc.t_to)
     open_ = meets & (place | (v <= p.top_speed * (1 + 1e-9)) | (d - u <= p.report_within_m))
     out = {}
-    for i in np.flatnonzero(open_).tolist():
-        out.setdefault(rows[i][0], [])
-    for i in np.flatnonzero(meets).tolist():
-        device = rows[i][0]
-        if device in out:
-            out[device].append(
-                Tile(
-                    int(t_lo[i]),
-                    int(t_hi[i]),
-                    int(gap[i]),
-                    float(acc[i]),
-                    float(d[i]),
-                    float(e[i]),
-                    float(v[i]),
-                )  # fmt: skip
-            )
+    keep = np.flatnonzero(open_)
+    cols = zip(*(c[keep].tolist() for c in (t_lo, t_hi, gap, acc, d, e, v)), strict=True)
+    for i, (lo, hi, g, ac, dm, em, vm) in zip(keep.tolist(), cols, strict=True):
+        out.setdefault(rows[i][0], []).append(Tile(int(lo), int(hi), int(g), ac, dm, em, vm))
     return out
 
 
@@ -91,45 +80,99 @@ def can_place(tl, inc, p):
     return tl.d_min <= math.hypot(inc.uncertainty_m, p.place_scale * a)
 
 
-def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
-    """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()).
-    fetch(t0, t1): the wearer's store rows in [t0, t1] and the one before and after
-    (host/store/crimes.py trail())."""
+def judging(inc, tiles, p, first_t=None, last_t=None):
+    """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()), as a
+    generator: it yields the pieces [(t0, t1)] of the trail it needs next, is sent
+    {(t0, t1): the wearer's store rows in [t0, t1] and the one before and after}
+    (host/store/crimes.py trail()), and returns the answer. judge_all() runs many at once."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
     if (first_t is not None and first_t > w0) or (last_t is not None and last_t < w1):
-        return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # monitored for part of it
+        got = yield [(w0, w1)]  # monitored for part of it: judged over the whole window
+        return M.judge(inc, got[(w0, w1)], p, first_t, last_t)
     if not tiles:
         return None
-    read = {}
+    rows, recs = {}, {}  # tile -> its store rows; -> its records, made when first used
+    asks = 0
 
-    def recs(i):
-        if i not in read:
-            read[i] = M.records(inc, fetch(tiles[i].t_lo, tiles[i].t_hi), p)
-        return read[i]
+    def load(want, ahead=()):
+        """Read the tiles `want` not read yet; each later call of a pass reads twice as
+        many of the tiles that pass may need next (`ahead`) with them, so a wearer with
+        many tiles to go through needs few rounds, and one with few reads no more."""
+        nonlocal asks
+        need = [i for i in want if i not in rows]
+        if need:
+            need += [i for i in ahead if i not in rows and i not in need][: 2**asks - 1]
+            asks += 1
+            got = yield [(tiles[i].t_lo, tiles[i].t_hi) for i in need]
+            for i in need:
+                rows[i] = got[(tiles[i].t_lo, tiles[i].t_hi)]
 
+    def records(i):
+        if i not in recs:
+            recs[i] = M.records(inc, rows[i], p)
+        return recs[i]
+
+    top = p.top_speed * (1 + 1e-9)
+    order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
+    reach = sum(1 for i in order if tiles[i].v_min <= top)  # order[:reach]: the speed pass's
+    can = [i for i, tl in enumerate(tiles) if can_place(tl, inc, p)]
+    if can:  # with the speed pass's first tile: few are placed
+        yield from load(dict.fromkeys(can + order[:1]))
     found = {}
-    for i, tl in enumerate(tiles):
-        if can_place(tl, inc, p):
-            for r in M.placing(inc, recs(i), p, first_t, last_t):
-                found[r.seq] = r
+    for i in can:
+        for r in M.placing(inc, records(i), p, first_t, last_t):
+            found[r.seq] = r
     if found:
         return M.placed_answer(sorted(found.values(), key=lambda r: r.t))
-    order = sorted(range(len(tiles)), key=lambda i: tiles[i].v_min)
     best = {}  # tile -> its option needing the least speed
     for speed in (0.0, *p.speeds.values()):  # 0: a record that leaves it open as it stands
-        for i in order:
+        for k, i in enumerate(order):
             if tiles[i].v_min > speed * (1 + 1e-9):
                 break
             if i not in best:
-                opts = M.options(inc, recs(i), p)
-                best[i] = min(opts, key=lambda o: (o[0], o[1])) if opts else None
+                yield from load([i], order[k + 1 : reach])
+                best[i] = M.best_option(inc, records(i), p)
             if best[i] is not None and best[i][0] <= speed * (1 + 1e-9):
                 return M.could_answer(best[i], p)
     # out of reach: a row only if a record in the window came within report_within_m
     u = inc.uncertainty_m
-    for i in sorted(range(len(tiles)), key=lambda i: tiles[i].d_min):
-        if tiles[i].d_min - u > p.report_within_m:
-            return None  # nowhere near
-        if any(r.d_m - u <= p.report_within_m for r in recs(i)):
-            return M.judge(inc, fetch(w0, w1), p, first_t, last_t)  # it decides exactly
-    return None
+    near = sorted(range(len(tiles)), key=lambda i: tiles[i].d_min)
+    within = sum(1 for i in near if tiles[i].d_min - u <= p.report_within_m)
+    for k, i in enumerate(near[:within]):
+        yield from load([i], near[k + 1 : within])
+        if any(r.d_m - u <= p.report_within_m for r in records(i)):
+            got = yield [(w0, w1)]
+            return M.judge(inc, got[(w0, w1)], p, first_t, last_t)  # it decides exactly
+    return None  # nowhere near
+
+
+def judge_all(jobs, read):
+    """Run judging() generators side by side, reading the pieces all of them wait for at
+    once each round. jobs: {key: generator}; read([(key, t0, t1)]) -> {(key, t0, t1):
+    rows}. Returns {key: answer or None} and the number of rounds."""
+    answers, waiting, rounds = {}, {}, 0
+
+    def step(key, got):
+        try:
+            waiting[key] = jobs[key].send(got)
+        except StopIteration as done:
+            answers[key] = done.value
+            waiting.pop(key, None)
+
+    for key in jobs:
+        step(key, None)
+    while waiting:
+        rounds += 1
+        got = read([(key, a, b) for key, need in waiting.items() for a, b in need])
+        for key, need in list(waiting.items()):
+            step(key, {(a, b): got[(key, a, b)] for a, b in need})
+    return answers, rounds
+
+
+def judge_tiles(inc, tiles, fetch, p, first_t=None, last_t=None):
+    """judging() for one wearer, fetch(t0, t1) reading a piece of the trail."""
+    answers, _ = judge_all(
+        {0: judging(inc, tiles, p, first_t, last_t)},
+        lambda pieces: {pc: fetch(pc[1], pc[2]) for pc in pieces},
+    )
+    return answers[0]

@@ -122,3 +122,29 @@ def test_reading_only_the_tiles_that_matter_gives_the_exact_answer(store, assume
             seen[exact.answer] = seen.get(exact.answer, 0) + 1
     # every kind of answer was compared (at driving speed few are out of reach)
     assert len(seen) == (3 if assume == "walking" else 2), seen
+
+
+@pytest.mark.parametrize("assume", ["driving", "walking"])
+def test_the_tile_search_keeps_every_tile_the_screen_keeps(store, assume):
+    """trail_tiles_near(..., within) leaves out, in SQL, tiles screen() would drop anyway:
+    on random incidents the screen of what it keeps is the screen of every tile."""
+    st, trails = store
+    p = crimes_policy.Policy({"speeds": {"assume": assume}}).params
+    rng = random.Random("within-" + assume)
+    kept = everything = 0
+    for k in range(200):
+        t, x, y, _ = rng.choice(trails[rng.choice(sorted(trails))])
+        d, th = rng.choice((0, 300, 1000, 1500, 2500, 4000)), rng.uniform(0, 2 * math.pi)
+        lat, lon = at(x + d * math.cos(th), y + d * math.sin(th))
+        u = rng.choice((5, 25, 100))
+        span = rng.choice((300, 1800, 4 * 3600))
+        inc = Incident(k, "i%d" % k, "burglary", lat, lon, u, t - rng.uniform(0, span), t + span)
+        w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
+        within = (u + p.excl_extra_m, max(p.excl_scale, p.place_scale) / 100, p.top_speed / 2)
+        radius = u + p.report_within_m
+        rows = sorted(st.trail_tiles_near(lat, lon, radius, w0, w1))
+        some = sorted(st.trail_tiles_near(lat, lon, radius, w0, w1, within))
+        assert set(some) <= set(rows)
+        assert crimes_tiles.screen(inc, some, p) == crimes_tiles.screen(inc, rows, p), k
+        kept, everything = kept + len(some), everything + len(rows)
+    assert kept < 0.95 * everything  # it does leave tiles out

@@ -12,6 +12,7 @@ store, 1,000 incidents matched on one core (tools/crimes_speed.py).
     emtag bench crimes                      # both, seeds 1-3 (about 15 min on 2 cores)
     emtag bench crimes --quality --seeds 4,5,6
     emtag bench crimes --speed --speed-tags 1000
+    emtag bench crimes --speed --dir DIR    # both speed stores kept in DIR for the next run
 """
 
 import json
@@ -44,7 +45,8 @@ def add_arguments(p):
     p.add_argument(
         "--dir",
         metavar="DIR",
-        help="keep towns and the speed store here (reused when the settings match)",
+        help="keep towns and the speed stores (a SQLite file, a PostgreSQL cluster) here, "
+        "reused when the settings match",
     )
     p.add_argument("--jobs", type=int, help="simulator processes (default: one per CPU)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -185,7 +187,8 @@ def print_quality(report, policies):
 
 
 def speed(args, policy, work):
-    from emtag.tools.pgserver import PgServer
+    from emtag.host.errors import CommandError
+    from emtag.tools.pgserver import PgServer, PgUnavailable
 
     out = {}
     if args.backend in ("both", "sqlite"):
@@ -193,27 +196,45 @@ def speed(args, policy, work):
             os.path.join(work, "speed-%d.sqlite" % args.speed_tags), args, policy
         )
     if args.backend in ("both", "postgresql"):
-        with PgServer(shared_buffers="1GB") as pg:
-            out["postgresql"] = _speed_on(pg.new_database("crimes"), args, policy)
+        # with --dir the cluster and its store stay there for the next run
+        keep = os.path.join(work, "speed-pg") if args.dir else None
+        try:
+            pg = PgServer(shared_buffers="1GB", keep=keep).start()
+        except PgUnavailable as e:
+            raise CommandError("PostgreSQL for the speed run: %s" % e) from None
+        try:
+            name = "crimes_%d" % args.speed_tags
+            made = os.path.join(work, "speed-%d.postgresql.json" % args.speed_tags)
+            if keep and os.path.exists(made) and pg.has_database(name):
+                target = pg.url(name)
+            else:
+                target = pg.new_database(name)
+            out["postgresql"] = _speed_on(target, args, policy, made)
+        finally:
+            pg.stop()
     if not args.json:
         for backend, info in out.items():
             print_speed(backend, info, args.incidents)
     return out
 
 
-def _speed_on(target, args, policy):
-    """Build (or, for a SQLite file made before with the same tags, reuse) the store, index
-    it, then time the matchers."""
+def _speed_on(target, args, policy, made=None):
+    """Build (or, for a store made before with the same tags, reuse) the store, index it,
+    then time the matchers. made: the file that says the store was made (a SQLite file's
+    own: target + .json)."""
     from emtag.centre import crimes_run
     from emtag.host.store import open_store
     from emtag.tools import crimes_speed as S
 
-    made = target + ".json" if "://" not in target else None
+    if "://" not in target:
+        made = target + ".json"
     info = None
-    if made and os.path.exists(made) and os.path.exists(target):
+    if made and os.path.exists(made) and ("://" in target or os.path.exists(target)):
         with open(made) as f:
             info = json.load(f)
     if not info or info.get("tags") != args.speed_tags:
+        if made and os.path.exists(made):
+            os.remove(made)  # until this build is complete
         _say("emtag bench crimes: writing a day of %d tags into %s..." % (args.speed_tags, target))
         c = time.process_time()
         fixes, wall = S.build(

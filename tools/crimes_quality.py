@@ -92,15 +92,16 @@ def incidents_csv(incs):
 
 
 def naive(db, inc, buffer_m=NAIVE_BUFFER_M):
-    """Devices with any valid fix within buffer_m of the reported point during the window."""
+    """Devices with any valid fix (a proven record with a position) within buffer_m of the
+    reported point during the window."""
     _, _, lat, lon, _, t0, t1 = inc
     dlat = buffer_m / W.M_PER_DEG
     dlon = dlat / math.cos(math.radians(lat))
     hits = set()
     for dev, la, lo in db.execute(
-        "SELECT device, lat_e7, lon_e7 FROM records WHERE status='valid' AND type IN (1, 2) "
-        "AND t + t_ms / 1000.0 BETWEEN ? AND ? AND lat_e7 BETWEEN ? AND ? "
-        "AND lon_e7 BETWEEN ? AND ?",
+        "SELECT d.device, p.lat_e7, p.lon_e7 FROM proven p JOIN device_ids d ON d.dev = p.dev "
+        "WHERE p.type IN (1, 2) AND p.t > 0 AND p.t + COALESCE(p.t_ms, 0) / 1000.0 "
+        "BETWEEN ? AND ? AND p.lat_e7 BETWEEN ? AND ? AND p.lon_e7 BETWEEN ? AND ?",
         (
             t0,
             t1,

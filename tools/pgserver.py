@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL server for the tests and benchmarks: initdb in a temporary
 directory, postgres on a free port of 127.0.0.1 (and a Unix socket in the same directory),
-trust authentication, stopped and removed on stop().
+trust authentication, stopped and removed on stop() (kept, and started again on the same
+data, when made with keep=DIR: a benchmark's store reused across runs).
 
     with PgServer() as pg:
         url = pg.new_database()        # postgresql://postgres@127.0.0.1:PORT/emtag_1
@@ -66,10 +67,11 @@ def _run_as():
 
 
 class PgServer:
-    def __init__(self, durable=False, shared_buffers="128MB"):
+    def __init__(self, durable=False, shared_buffers="128MB", keep=None):
         self.bin = bindir()
         self.durable = durable  # False: fsync off (tests); True: as a real centre runs it
         self.shared_buffers = shared_buffers
+        self.keep = keep  # a directory the cluster lives in across runs (benchmarks)
         self.dir = None
         self.proc = None
         self.port = None
@@ -89,19 +91,25 @@ class PgServer:
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
     def start(self):
-        self.dir = tempfile.mkdtemp(prefix="emtag-pg-")
+        if self.keep:
+            self.dir = os.path.abspath(self.keep)
+            os.makedirs(self.dir, exist_ok=True)
+        else:
+            self.dir = tempfile.mkdtemp(prefix="emtag-pg-")
         user = _run_as()
         if user is not None:
             os.chown(self.dir, user.pw_uid, user.pw_gid)
         data = os.path.join(self.dir, "data")
         env = dict(os.environ, LC_ALL="C", LANG="C")
-        r = subprocess.run(
-            [os.path.join(self.bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--no-sync"],
-            capture_output=True, text=True, env=env, cwd=self.dir, **self._popen_args(),
-        )  # fmt: skip
-        if r.returncode != 0:
-            raise PgUnavailable("initdb failed: " + (r.stderr or r.stdout)[-800:])
+        if not os.path.exists(os.path.join(data, "PG_VERSION")):
+            shutil.rmtree(data, ignore_errors=True)  # an initdb cut short
+            r = subprocess.run(
+                [os.path.join(self.bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
+                 "-E", "UTF8", "--no-sync"],
+                capture_output=True, text=True, env=env, cwd=self.dir, **self._popen_args(),
+            )  # fmt: skip
+            if r.returncode != 0:
+                raise PgUnavailable("initdb failed: " + (r.stderr or r.stdout)[-800:])
         self.port = _free_port()
         opts = [
             "-c", "listen_addresses=127.0.0.1", "-c", "port=%d" % self.port,
@@ -153,6 +161,12 @@ class PgServer:
     def url(self, db):
         return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, db)
 
+    def has_database(self, name):
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+            return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+
     def new_database(self, name=None):
         """A fresh empty database; its URL."""
         import psycopg
@@ -173,6 +187,6 @@ class PgServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if self.dir:
+        if self.dir and not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        self.dir = None

@@ -123,8 +123,11 @@ CREATE INDEX records_trail ON records(device, t, seq) INCLUDE (lat_e7, lon_e7, a
     AND t IS NOT NULL;
 """
 
-# a proven record with a position: fixes, and alerts that carry one (no time is 0 there)
-POSITIONED = "type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL AND t > 0"
+# a proven record with a position: fixes, and alerts that carry one (no time is 0 there).
+# Queries bound t from below themselves (t >= 1 says t > 0) rather than add "t > 0": given
+# two lower bounds SQLite may scan from the weaker one, the day's start.
+HAS_POSITION = "type IN (1, 2) AND lat_e7 IS NOT NULL AND lon_e7 IS NOT NULL"
+POSITIONED = HAS_POSITION + " AND t > 0"
 
 
 def _expansion_m(max_acc_cm, max_gap_s):
@@ -180,10 +183,11 @@ def _tiles(a, b):
 
 
 class CrimeTables:
-    """Mixed into both backends' Store. Written once over four hooks a backend provides:
+    """Mixed into both backends' Store. Written once over the hooks a backend provides:
     _x(sql, args) (a statement in the current transaction, '?' placeholders), _tx() (a
     transaction), _tiles_insert(rows) and _tiles_delete(where, args) (the tiles and their
-    spatial index), _tiles_query(box, t0, t1)."""
+    spatial index), _tiles_query(box, t0, t1, where, args) (a search of that index, more
+    conditions on trail_tiles tt), _pieces_source(rows) (a list of trail pieces as SQL)."""
 
     # ------------------------------------------------------------------ eligibility
     def crime_flag_set(self, device, eligible, reason, set_by, set_at, until=None, source="centre"):
@@ -308,8 +312,8 @@ class CrimeTables:
             ).fetchone()
             rows = self._x(
                 "SELECT t, lat_e7, lon_e7, %s FROM proven WHERE dev=? AND t >= ? AND %s "
-                "ORDER BY t, seq" % (acc, POSITIONED),
-                (dev, prev[0] if prev else b * TILE_S),
+                "ORDER BY t, seq" % (acc, HAS_POSITION),
+                (dev, max(1, prev[0] if prev else b * TILE_S)),
             ).fetchall()
             for tile in _tiles(np.array(rows, dtype=np.int64), b) if rows else ():
                 box = _deg_box(tile[5], tile[6], tile[7], tile[8], _expansion_m(tile[4], tile[3]))
@@ -325,12 +329,18 @@ class CrimeTables:
             )
         return len(tiles)
 
-    def trail_tiles_near(self, lat, lon, radius_m, t0, t1):
+    def trail_tiles_near(self, lat, lon, radius_m, t0, t1, within=None):
         """Every tile whose reach box (see the module docstring) comes within radius_m of
         (lat, lon) and whose span meets [t0, t1]: (device, t_lo, t_hi, max_gap_s,
-        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7."""
+        max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi), the box of its records in degrees x 1e7.
+        within=(m, m_per_acc_cm, m_per_gap_s): of those, only the tiles whose records' box
+        comes within radius_m, or within m + m_per_acc_cm * max_acc_cm + m_per_gap_s *
+        max_gap_s, of the point (the test errs large: a few more, never fewer)."""
         e7_lat, e7_lon = int(lat * 1e7), int(lon * 1e7)
-        return self._tiles_query(_deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m), t0, t1)
+        box = _deg_box(e7_lat, e7_lat, e7_lon, e7_lon, radius_m)
+        if within is None:
+            return self._tiles_query(box, t0, t1, "", ())
+        return self._tiles_query(box, t0, t1, *_within_sql(lat, lon, radius_m, within))
 
     def trail_extents(self):
         """{device: (first t, last t)} of the indexed records."""
@@ -339,21 +349,118 @@ class CrimeTables:
 
     def trail(self, device, t0, t1):
         """(seq, t, t_ms, lat_e7, lon_e7, acc_cm or None) of a device's valid positioned
-        records with t0 <= t <= t1, and the one just before and just after, in time order
-        (one query: this is the match's most frequent)."""
+        records with t0 <= t <= t1, and the one just before and just after, in time order.
+        One piece per query; crime matching reads many at once through trails()."""
         dev = self._dev(device)
         if dev is None:
             return []
         q = "SELECT seq, t, t_ms, lat_e7, lon_e7, acc_cm FROM proven WHERE dev=? AND %s AND " % (
-            POSITIONED
+            HAS_POSITION
         )
         rows = self._x(
-            "SELECT * FROM (%s t < ? ORDER BY t DESC, seq DESC LIMIT 1) AS b UNION ALL "
-            "SELECT * FROM (%s t >= ? AND t <= ?) AS m UNION ALL "
+            "SELECT * FROM (%s t < ? AND t > 0 ORDER BY t DESC, seq DESC LIMIT 1) AS b "
+            "UNION ALL SELECT * FROM (%s t >= ? AND t <= ?) AS m UNION ALL "
             "SELECT * FROM (%s t > ? ORDER BY t, seq LIMIT 1) AS a" % (q, q, q),
-            (dev, t0, dev, t0, t1, dev, t1),
+            (dev, t0, dev, max(t0, 1), t1, dev, max(t1, 0)),
         ).fetchall()
         return sorted((tuple(r) for r in rows), key=lambda r: (r[1], r[0]))
+
+    TRAILS_PER_QUERY = 2000
+
+    def trails(self, pieces):
+        """{(device, t0, t1): trail(device, t0, t1)} for many pieces (t0 <= t1), a query
+        per TRAILS_PER_QUERY of them: crime matching's reads, one round trip for many.
+
+        A piece's rows are the records with lo <= t <= hi, lo the time of the record just
+        before t0 (else t0) and hi that of the one just after t1 (else t1); of the records
+        sharing lo < t0 only the last (by seq) is the one before, of those sharing hi > t1
+        only the first the one after."""
+        pieces = list(dict.fromkeys((d, int(a), int(b)) for d, a, b in pieces))
+        out = {pc: [] for pc in pieces}
+        for pc in pieces:
+            if pc[1] > pc[2]:
+                out[pc] = self.trail(*pc)  # not a window: as trail() has it
+        pieces = [pc for pc in pieces if pc[1] <= pc[2]]
+        for i in range(0, len(pieces), self.TRAILS_PER_QUERY):
+            chunk = pieces[i : i + self.TRAILS_PER_QUERY]
+            # only records with t > 0 have a position: bounds that say so
+            bounds = [(max(a, 1), max(b, 0)) for _, a, b in chunk]
+            source, args = self._pieces_source(
+                [(k, pc[0], *bounds[k]) for k, pc in enumerate(chunk)]
+            )
+            rows = self._x(
+                "WITH p(k, device, t0, t1) AS (%s), q AS (SELECT p.k, d.dev, "
+                "COALESCE((SELECT b.t FROM proven b WHERE b.dev = d.dev AND b.t < p.t0 "
+                "AND b.t > 0 AND %s ORDER BY b.t DESC LIMIT 1), p.t0) AS lo, "
+                "COALESCE((SELECT a.t FROM proven a WHERE a.dev = d.dev AND a.t > p.t1 "
+                "AND %s ORDER BY a.t LIMIT 1), p.t1) AS hi "
+                "FROM p JOIN device_ids d ON d.device = p.device) "
+                "SELECT q.k, r.seq, r.t, r.t_ms, r.lat_e7, r.lon_e7, r.acc_cm "
+                "FROM q JOIN proven r ON r.dev = q.dev AND r.t >= q.lo AND r.t <= q.hi "
+                "WHERE %s ORDER BY q.k, r.t, r.seq"
+                % (
+                    source,
+                    _prefixed(HAS_POSITION, "b"),
+                    _prefixed(HAS_POSITION, "a"),
+                    _prefixed(HAS_POSITION, "r"),
+                ),
+                args,
+            ).fetchall()
+            for row in rows:
+                got = out[chunk[row[0]]]
+                rec = tuple(row[1:])
+                t = rec[1]
+                if got and got[-1][1] == t:
+                    t0, t1 = bounds[row[0]]
+                    if t < t0:
+                        got[-1] = rec  # a later record at the time before t0
+                        continue
+                    if t > t1:
+                        continue  # after t1 the first at its time is the one
+                got.append(rec)
+        return out
+
+    def _pieces_source(self, rows):
+        """SQL yielding rows (k, device, t0, t1), and its arguments."""
+        return "VALUES " + ",".join(["(?,?,?,?)"] * len(rows)), [x for r in rows for x in r]
+
+
+WITHIN_CAP_M = 100000  # tiles that may reach farther are kept without a test
+
+
+def _within_sql(lat, lon, radius_m, within):
+    """SQL (' AND ...' on trail_tiles tt) keeping the tiles whose records' box comes within
+    max(radius_m, m + a * max_acc_cm + g * max_gap_s) of (lat, lon), and its arguments. The
+    test is a box around the point, its half-sides that many metres at 1 % + 10 m more and
+    110,500 m a degree of latitude (the true figure is larger everywhere), a degree of
+    longitude shrunk to the cosine of the highest latitude within WITHIN_CAP_M; tiles that
+    may reach farther than that are kept."""
+    m, a, g = within
+    m, a, g = 1.01 * m + 10, 1.01 * a, 1.01 * g
+    r = 1.01 * radius_m + 10
+    reach = "(CASE WHEN tt.max_acc_cm * ? + tt.max_gap_s * ? + ? > ? "
+    reach += "THEN tt.max_acc_cm * ? + tt.max_gap_s * ? + ? ELSE ? END)"
+    reach_args = (a, g, m, r, a, g, m, r)
+    k_lat = 1e7 / M_PER_DEG_LAT  # degrees x 1e7 a metre
+    band = min(89.9, abs(lat) + WITHIN_CAP_M / M_PER_DEG_LAT + 0.01)
+    k_lon = k_lat / max(0.001, math.cos(math.radians(band)))
+    e7_lat, e7_lon = lat * 1e7, lon * 1e7
+    sql = (
+        " AND (tt.max_acc_cm * ? + tt.max_gap_s * ? + ? > ? OR ("
+        "tt.lat_lo <= ? + {r} * ? AND tt.lat_hi >= ? - {r} * ? AND "
+        "tt.lon_lo <= ? + {r} * ? AND tt.lon_hi >= ? - {r} * ?))"
+    ).format(r=reach)
+    args = [a, g, m, WITHIN_CAP_M]
+    for centre, k in ((e7_lat, k_lat), (e7_lat, k_lat), (e7_lon, k_lon), (e7_lon, k_lon)):
+        args += [centre, *reach_args, k]
+    return sql, [float(x) for x in args]  # one statement (PostgreSQL: prepared) for all
+
+
+def _prefixed(condition, alias):
+    """HAS_POSITION's columns as alias.column."""
+    for col in ("type", "lat_e7", "lon_e7"):
+        condition = condition.replace(col, alias + "." + col)
+    return condition
 
 
 TILE_COLS = "device, bucket, t_lo, t_hi, max_gap_s, max_acc_cm, lat_lo, lat_hi, lon_lo, lon_hi, n"
@@ -386,13 +493,13 @@ class SqliteCrimes(CrimeTables):
             ],
         )
 
-    def _tiles_query(self, box, t0, t1):
+    def _tiles_query(self, box, t0, t1, where, args):
         lon_lo, lon_hi, lat_lo, lat_hi = box
         return self.db.execute(
             "SELECT %s FROM trail_rtree r JOIN trail_tiles tt ON tt.id = r.id "
             "WHERE r.lon_hi >= ? AND r.lon_lo <= ? AND r.lat_hi >= ? AND r.lat_lo <= ? "
-            "AND r.t_hi >= ? AND r.t_lo <= ?" % NEAR_COLS,
-            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S)),
+            "AND r.t_hi >= ? AND r.t_lo <= ?%s" % (NEAR_COLS, where),
+            (lon_lo, lon_hi, lat_lo, lat_hi, t0 // TIME_UNIT_S, -(-t1 // TIME_UNIT_S), *args),
         ).fetchall()
 
 
@@ -420,10 +527,16 @@ class PostgresCrimes(CrimeTables):
                         )
                     )
 
-    def _tiles_query(self, box, t0, t1):
+    def _pieces_source(self, rows):
+        # arrays: one statement text whatever the count, prepared once
+        k, device, t0, t1 = (list(c) for c in zip(*rows, strict=True))
+        return "SELECT * FROM unnest(?::int[], ?::text[], ?::bigint[], ?::bigint[])", [
+            k, device, t0, t1]  # fmt: skip
+
+    def _tiles_query(self, box, t0, t1, where, args):
         lon_lo, lon_hi, lat_lo, lat_hi = box
-        return self.conn.execute(
-            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(%%s, %%s), point(%%s, %%s)) "
-            "AND span && int8range(%%s, %%s, '[]')" % NEAR_COLS,
-            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1),
+        return self._x(
+            "SELECT %s FROM trail_tiles tt WHERE reach && box(point(?, ?), point(?, ?)) "
+            "AND span && int8range(?, ?, '[]')%s" % (NEAR_COLS, where),
+            (lon_lo / 1e5, lat_lo / 1e5, lon_hi / 1e5, lat_hi / 1e5, t0, t1, *args),
         ).fetchall()

@@ -32,6 +32,10 @@ class PostgresStore(crimes.PostgresCrimes, CompactStore):
                 "cannot connect to %s: %s" % (self.target, str(e).strip().splitlines()[0])
             ) from None
         try:
+            # the store's queries are index reads: compiling one (15-20 ms, when the
+            # planner's cost estimate passes jit_above_cost, as a batch of crime-mapping
+            # trail reads does) costs more than running it
+            self.conn.execute("SET jit = off")
             self._migrate(create)
         except psycopg.Error as e:
             self.conn.close()
