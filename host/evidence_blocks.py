@@ -64,6 +64,7 @@ class Placer:
         self.top = start_seq  # highest checkpoint seq seen
         self.done: set[int] = set()  # items settled without a seq (another tag's block)
         self.seals_at: set[int] = set()  # seqs that end a block before a proven one
+        self.proving: set[int] = set()  # checkpoints whose signature proved their block
 
     def run(self) -> dict[int, Placement]:
         cps = [it for it in self.items if it.is_checkpoint]
@@ -96,8 +97,14 @@ class Placer:
             if (
                 cp.altered and p is not None and cp.index not in self.done
             ):  # its envelope was changed
-                kind = MODIFIED if p.kind == VALID else cp.altered[0]
-                self.out[cp.index] = Placement(p.seq, kind, cp.altered[1])
+                if cp.index in self.proving:  # its signature proved its block: ours
+                    why = cp.altered[1]
+                    if cp.altered[0] == SPLICED:
+                        why = "its key id was altered (kid %s)" % bytes(cp.kid or b"").hex()
+                    why += "; its signature is this tag's"
+                    self.out[cp.index] = Placement(p.seq, MODIFIED, why)
+                else:
+                    self.out[cp.index] = Placement(p.seq, cp.altered[0], cp.altered[1])
         self._leftovers()
         return self.out
 
@@ -230,6 +237,7 @@ class Placer:
         if first - 1 > self.start:
             self.seals_at.add(first - 1)  # a block begins after a checkpoint
         self.seq_of[cp.index] = cp.seq
+        self.proving.add(cp.index)
         self.out[cp.index] = Placement(cp.seq, VALID, "signature verifies", cp.seq, cp.record)
         fixes = [it for it in block if not it.signed]
         try:

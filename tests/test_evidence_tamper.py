@@ -100,6 +100,24 @@ def test_a_modified_byte_is_found(s, data):
     assert_blames_only(r, {i: V.MODIFIED}, items, [i + 1])
 
 
+def test_every_byte_of_every_record_changed_is_found_there_without_a_gap():
+    """Exhaustively on a small stream (fixes, an alert, checkpoints), the class hypothesis
+    once found a case of: a changed length in a checkpoint's unprotected header (the kid
+    swallowing the CRC list) leaves the signature proving the block; the checkpoint is
+    modified, not another tag's, and nothing is missing."""
+    pub, items = stream(2, 8, 3, (4,), 0)
+    for i in range(len(items)):
+        for pos in range(len(items[i])):
+            for flip in (0x01, 0x04, 0x80):
+                bad = bytearray(items[i])
+                bad[pos] ^= flip
+                tampered = list(items)
+                tampered[i] = bytes(bad)
+                r = check(tampered, pub, len(items))
+                assert not r.gaps, (i, pos, flip, r.gaps)
+                assert_blames_only(r, {i: V.MODIFIED}, items, [i + 1])
+
+
 FIELDS = (R.K_SEQ, R.K_TIME, R.K_TIME_MS, R.K_LAT, R.K_LON, R.K_ACC, R.K_TYPE, R.K_COUNT)
 
 
