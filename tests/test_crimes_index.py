@@ -148,3 +148,33 @@ def test_the_tile_search_keeps_every_tile_the_screen_keeps(store, assume):
         assert crimes_tiles.screen(inc, some, p) == crimes_tiles.screen(inc, rows, p), k
         kept, everything = kept + len(some), everything + len(rows)
     assert kept < 0.95 * everything  # it does leave tiles out
+
+
+def test_a_block_committed_late_by_another_bridge_is_still_indexed(pg_server):
+    """Two bridges on one PostgreSQL store: the first takes its block's arrival number,
+    the second stores and commits a later one, the index is refreshed, and only then does
+    the first commit. Its block must be indexed at the next refresh (the queue is written
+    with the blocks, not read by arrival number)."""
+    from emtag.host.store import open_store
+    from emtag.host.store.base import StoredRecord
+
+    def block(seq0, t0):
+        fixes = [StoredRecord(seq0 + i, 1, t0 + 60 * i, 0, 534631000, -22453000, 500, None,
+                              None, b"\x4a" + bytes(10)) for i in range(5)]  # fmt: skip
+        return fixes + [StoredRecord(seq0 + 5, 4, t0 + 240, 0, None, None, None, None, None,
+                                     b"\x58\x6c" + bytes(108))]  # fmt: skip
+
+    url = pg_server.new_database()
+    slow, fast = open_store(url), open_store(url)
+    try:
+        with slow.group():
+            slow.add_blocks("a" * 16, [block(1, 1772442000)], "2026-03-02T09:10:00.000Z")
+            fast.add_blocks("b" * 16, [block(1, 1772442000)], "2026-03-02T09:10:01.000Z")
+            fast.trail_index_refresh()
+            assert set(fast.trail_extents()) == {"b" * 16}
+        fast.trail_index_refresh()
+        assert set(fast.trail_extents()) == {"a" * 16, "b" * 16}
+        assert fast.trail_index_refresh() == 0  # nothing queued twice
+    finally:
+        slow.close()
+        fast.close()

@@ -69,6 +69,8 @@ def _trail(rng, nprng):
 RECEIVED = "2026-03-10T00:00:00.000Z"
 PROVEN_COLS = "dev, t, seq, type, t_ms, lat_e7, lon_e7, acc_cm"
 BLOCK_COLS = "dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, received, wire"
+# the crime trail index's queue (host/store/crimes.py), as add_blocks fills it
+QUEUE_ALL = "INSERT INTO trail_todo(dev, t_lo) SELECT dev, MIN(t_lo) FROM blocks GROUP BY dev"
 
 
 def _days(tags, seed):
@@ -136,6 +138,7 @@ def _load_sqlite(st, days, tags, progress):
             progress(dev, tags)
     with db:
         db.execute("UPDATE feed_counter SET n = ?", (arrival,))
+        db.execute(QUEUE_ALL)  # what the bridge's add_blocks calls would have queued
     return fixes
 
 
@@ -161,6 +164,7 @@ def _load_postgres(st, days, tags, progress):
             progress(dev, tags)
     conn.execute("SELECT setval('device_ids_dev_seq', %s)", (tags,))
     conn.execute("SELECT setval('feed_seq', %s)", (arrival + 1,))
+    conn.execute(QUEUE_ALL)
     conn.execute("ANALYZE")
     return fixes
 

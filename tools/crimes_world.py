@@ -209,6 +209,11 @@ def _merge_tag_store(db):
     db.execute(
         "UPDATE feed_counter SET n = n + (SELECT COALESCE(MAX(arrival), 0) FROM tag.blocks)"
     )
+    db.execute(  # the crime trail index's queue, as the bridge's add_blocks fills it
+        "INSERT INTO trail_todo(dev, t_lo) SELECT m.dev, MIN(x.t_lo) "
+        + remap % "blocks"
+        + " WHERE x.t_lo > 0 GROUP BY m.dev"
+    )
 
 
 def build(out_dir, tags=12, seed=1, hours=16.0, jobs=None, interpreter="cpython", on_done=None):

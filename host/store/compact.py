@@ -89,6 +89,9 @@ class CompactStore(Outflow, base.Store):
             [(dev, r.t if r.t is not None else 0, r.seq, r.type, r.t_ms, r.lat_e7, r.lon_e7,
               r.acc_cm, r.alert, r.zone) for blk in new for r in blk],
         )  # fmt: skip
+        t_new = [row[4] for row in rows if row[4]]
+        if t_new:  # the crime trail index's queue (host/store/crimes.py)
+            self._x("INSERT INTO trail_todo(dev, t_lo) VALUES (?, ?)", (dev, min(t_new)))
         alerts = [(device, r.seq) for blk in new for r in blk if r.type == R.ALERT]
         if alerts:
             self._many(

@@ -18,9 +18,10 @@ INDEX_SPEED_MPS. Those boxes go into an R*Tree (`trail_rtree`, integer coordinat
 1e-5 degrees and TIME_UNIT_S seconds, rounded outwards). A policy may assume any speed and
 accuracy scaling up to these; crime matching refuses one that asks for more.
 
-The index is brought up to date by `trail_index_refresh()` from the proven blocks stored
-since the last refresh (by their arrival number: the bridge adds blocks and never changes
-them), recomputing each touched device's tiles from the earliest bucket a new block holds.
+The index is brought up to date by `trail_index_refresh()` from a queue (`trail_todo`: the
+device and earliest time of each add_blocks call, written in the same transaction as the
+blocks, so the order in which several bridges' transactions commit does not matter),
+recomputing each queued device's tiles from the earliest bucket its new blocks touch.
 """
 
 import json
@@ -256,28 +257,34 @@ class CrimeTables:
         )
 
     def trail_index_refresh(self, progress=None):
-        """Index valid positioned records stored since the last refresh. Returns the number
-        of tiles written. progress(done, total) is called per batch of devices."""
+        """Index the devices queued in trail_todo (a row per add_blocks call, written in the
+        blocks' transaction, so a block committed late by another bridge is never passed
+        over). Returns the number of tiles written. progress(done, total) is called per
+        batch of devices."""
         self._forget_deleted()
-        hw = self._state("block_arrival")
-        (top,) = self._x("SELECT COALESCE(MAX(arrival), 0) FROM blocks").fetchone()
-        if top <= hw:
-            return 0
-        todo = self._x(
-            "SELECT d.device, MIN(b.t_lo) FROM blocks b JOIN device_ids d ON d.dev = b.dev "
-            "WHERE b.arrival > ? AND b.arrival <= ? AND b.t_lo > 0 "
-            "GROUP BY d.device ORDER BY d.device",
-            (hw, top),
-        ).fetchall()
+        queued: dict = {}
+        for tid, device, t_lo in self._x(
+            "SELECT q.id, d.device, q.t_lo FROM trail_todo q JOIN device_ids d ON d.dev = q.dev"
+        ).fetchall():
+            ids, t = queued.get(device, ([], t_lo))
+            ids.append(tid)
+            queued[device] = (ids, min(t, t_lo))
+        todo = sorted((device, t) for device, (_, t) in queued.items())
         written = 0
         batch = 500
         for i in range(0, len(todo), batch):
+            part = todo[i : i + batch]
+            done = [tid for device, _ in part for tid in queued[device][0]]
             with self._tx():
-                written += self._index_devices(todo[i : i + batch])
+                written += self._index_devices(part)
+                for j in range(0, len(done), 500):
+                    chunk = done[j : j + 500]
+                    self._x(
+                        "DELETE FROM trail_todo WHERE id IN (%s)" % ",".join("?" * len(chunk)),
+                        chunk,
+                    )
             if progress:
                 progress(min(i + batch, len(todo)), len(todo))
-        with self._tx():
-            self._set_state("block_arrival", top)
         return written
 
     def _forget_deleted(self):
