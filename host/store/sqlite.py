@@ -3,7 +3,7 @@
 WAL mode so readers never block the bridge; the schema version lives in PRAGMA
 user_version and MIGRATIONS brings any older store up to date on open. A file that is a
 database but not emtag's (tables, and no emtag schema version) is refused untouched.
-Valid records: host/store/compact.py (migration 7); this module keeps the rest.
+Valid records: host/store/compact.py (migration 8); this module keeps the rest.
 """
 
 import contextlib
