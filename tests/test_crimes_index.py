@@ -178,3 +178,40 @@ def test_a_block_committed_late_by_another_bridge_is_still_indexed(pg_server):
     finally:
         slow.close()
         fast.close()
+
+
+def test_two_refreshes_at_once_on_postgresql_both_finish_with_the_same_tiles(pg_server):
+    """Two centre requests refreshing the index together (one waits for the other: both
+    rebuilding a device's buckets at once would collide on its unique tile keys)."""
+    import threading
+
+    from emtag.host.store import open_store
+
+    url = pg_server.new_database()
+    rng = random.Random(5)
+    with open_store(url) as st:
+        for k in range(8):
+            insert(st, "%016x" % (k + 1), walk(rng, 300))
+    stores = [open_store(url), open_store(url)]
+    errors, go = [], threading.Barrier(2)
+
+    def refresh(s):
+        try:
+            go.wait()
+            s.trail_index_refresh()
+        except Exception as e:  # noqa: BLE001 - the test reports any failure
+            errors.append(e)
+
+    threads = [threading.Thread(target=refresh, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert not errors, errors
+        assert len(stores[0].trail_extents()) == 8
+        (n,) = stores[0]._x("SELECT COUNT(*) FROM trail_todo").fetchone()
+        assert n == 0
+    finally:
+        for s in stores:
+            s.close()

@@ -24,6 +24,7 @@ blocks, so the order in which several bridges' transactions commit does not matt
 recomputing each queued device's tiles from the earliest bucket its new blocks touch.
 """
 
+import contextlib
 import json
 import math
 
@@ -32,6 +33,7 @@ TIME_UNIT_S = 10  # time axis of the R*Tree
 INDEX_SPEED_MPS = 150 / 3.6  # fastest movement the index covers (150 km/h)
 INDEX_ACC_SCALE = 3  # accuracy radii it covers: up to 3x the tag's 2DRMS...
 INDEX_EXTRA_M = 100  # ...plus this
+REFRESH_LOCK = 0x7472616C  # pg_advisory_lock key of the index refresh: "tral"
 NO_ACC_CM = 10000  # a record without an accuracy radius counts as +-100 m
 M_PER_DEG_LAT = 110500.0  # a little under the true 110,574-111,694: boxes err large
 
@@ -261,6 +263,14 @@ class CrimeTables:
         blocks' transaction, so a block committed late by another bridge is never passed
         over). Returns the number of tiles written. progress(done, total) is called per
         batch of devices."""
+        with self._refresh_lock():
+            return self._refresh(progress)
+
+    def _refresh_lock(self):
+        """One refresh at a time across processes (SQLite serialises writers itself)."""
+        return contextlib.nullcontext()
+
+    def _refresh(self, progress):
         self._forget_deleted()
         queued: dict = {}
         for tid, device, t_lo in self._x(
@@ -516,6 +526,15 @@ class PostgresCrimes(CrimeTables):
 
     def _audit_lock(self):
         self.conn.execute("LOCK TABLE crime_audit IN EXCLUSIVE MODE")
+
+    @contextlib.contextmanager
+    def _refresh_lock(self):
+        # two requests rebuilding one device's tiles at once would collide on its buckets
+        self.conn.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK,))
+        try:
+            yield
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK,))
 
     def _tiles_delete(self, where, args):
         self._x("DELETE FROM trail_tiles WHERE " + where, args)
