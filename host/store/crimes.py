@@ -126,6 +126,22 @@ CREATE INDEX records_trail ON records(device, t, seq) INCLUDE (lat_e7, lon_e7, a
     AND t IS NOT NULL;
 """
 
+# the refresh's queue (SQLite migration 9, PostgreSQL 7; %s: the id column's type): what
+# add_blocks stored since the index was last brought up to date, the blocks not yet indexed
+# when it is made
+QUEUE_MIGRATION = """
+CREATE TABLE trail_todo (
+    id %s PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    t_lo BIGINT NOT NULL              -- its earliest new record (UTC s)
+);
+INSERT INTO trail_todo(dev, t_lo) SELECT dev, MIN(t_lo) FROM blocks
+    WHERE t_lo > 0 AND arrival > COALESCE(
+        (SELECT v FROM trail_index_state WHERE k = 'block_arrival'), 0)
+    GROUP BY dev;
+DELETE FROM trail_index_state WHERE k = 'block_arrival';
+"""
+
 # a proven record with a position: fixes, and alerts that carry one (no time is 0 there).
 # Queries bound t from below themselves (t >= 1 says t > 0) rather than add "t > 0": given
 # two lower bounds SQLite may scan from the weaker one, the day's start.

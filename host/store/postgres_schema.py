@@ -257,16 +257,5 @@ MIGRATIONS = [
     DELETE FROM trail_index_state;
     """,
     # 7 (SQLite 9): the trail index's queue (host/store/crimes.py)
-    """
-    CREATE TABLE trail_todo (
-        id BIGSERIAL PRIMARY KEY,
-        dev INTEGER NOT NULL,
-        t_lo BIGINT NOT NULL              -- its earliest new record (UTC s)
-    );
-    INSERT INTO trail_todo(dev, t_lo) SELECT dev, MIN(t_lo) FROM blocks
-        WHERE t_lo > 0 AND arrival > COALESCE(
-            (SELECT v FROM trail_index_state WHERE k = 'block_arrival'), 0)
-        GROUP BY dev;
-    DELETE FROM trail_index_state WHERE k = 'block_arrival';
-    """,
+    crimes.QUEUE_MIGRATION % "BIGSERIAL",
 ]

@@ -295,18 +295,7 @@ MIGRATIONS = [
     """,
     # 9: the trail index's queue (host/store/crimes.py): a row per add_blocks call, written
     # with the blocks, so the index never depends on the order transactions commit in
-    """
-    CREATE TABLE trail_todo (
-        id INTEGER PRIMARY KEY,
-        dev INTEGER NOT NULL,
-        t_lo BIGINT NOT NULL              -- its earliest new record (UTC s)
-    );
-    INSERT INTO trail_todo(dev, t_lo) SELECT dev, MIN(t_lo) FROM blocks
-        WHERE t_lo > 0 AND arrival > COALESCE(
-            (SELECT v FROM trail_index_state WHERE k = 'block_arrival'), 0)
-        GROUP BY dev;
-    DELETE FROM trail_index_state WHERE k = 'block_arrival';
-    """,
+    crimes.QUEUE_MIGRATION % "INTEGER",
 ]
 
 
