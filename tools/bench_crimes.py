@@ -79,16 +79,18 @@ def run(args):
     work = args.dir or tempfile.mkdtemp(prefix="emtag-bench-crimes-")
     os.makedirs(work, exist_ok=True)
     out = {}
-    if args.quality or both:
-        out["quality"] = quality(args, seeds, {"policy": policy, "on foot": on_foot}, work)
-    if args.speed or both:
-        out["speed"] = speed(args, policy, work)
+    try:
+        if args.quality or both:
+            out["quality"] = quality(args, seeds, {"policy": policy, "on foot": on_foot}, work)
+        if args.speed or both:
+            out["speed"] = speed(args, policy, work)
+    finally:
+        if not args.dir:  # the stores are gigabytes at full scale: never left behind
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(out, indent=1, sort_keys=True))
-    if not args.dir:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
