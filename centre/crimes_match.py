@@ -160,7 +160,7 @@ def _east_north(r, inc):
 
 
 def records(inc, rows, p):
-    """Records of store rows ((seq, t, t_ms, lat_e7, lon_e7, acc_cm), host/store/crimes.py
+    """Records of store rows ((seq, t, t_ms, lat_e7, lon_e7, acc_cm), host/store/trail_index.py
     trail()), with their distance to the incident's reported point (distance_m's sums,
     written out here: the match's most frequent)."""
     out = []
@@ -293,7 +293,7 @@ def could_answer(option, p, closest=None, in_window=()):
 def judge(inc, rows, p, first_t=None, last_t=None):
     """The answer for incident `inc` (centre/crimes_incidents.py Incident) and one wearer's
     trail `rows` (the records of the window and the one before and after it,
-    host/store/crimes.py trail()), or None when the wearer was nowhere near. first_t/last_t:
+    host/store/trail_index.py trail()), or None when the wearer was nowhere near. first_t/last_t:
     the tag's first and last record ever (the wearer is unmonitored before and after them).
     A could-have-been-there answer names the gap that needs the least speed."""
     recs = records(inc, rows, p)

@@ -36,7 +36,7 @@ import hashlib
 import tomllib
 
 from emtag.centre import crimes_match as M
-from emtag.host.store import crimes as store_crimes
+from emtag.host.store import trail_index
 
 # police.uk crime categories (data.police.uk/docs/method/crime-categories)
 POLICE_UK_TYPES = (
@@ -130,17 +130,17 @@ class Policy:
             _num(d["wearers"]["flag_max_age_days"], "wearers.flag_max_age_days", 1, 36500) * 86400
         )
         # the trail index covers movements and radii up to its own bounds
-        if speeds[sp["assume"]] > store_crimes.INDEX_SPEED_MPS + 1e-9:
+        if speeds[sp["assume"]] > trail_index.INDEX_SPEED_MPS + 1e-9:
             raise PolicyError(
                 "speeds.%s: the trail index covers up to %.0f km/h"
-                % (sp["assume"], store_crimes.INDEX_SPEED_MPS * 3.6)
+                % (sp["assume"], trail_index.INDEX_SPEED_MPS * 3.6)
             )
-        if self.params.excl_scale > store_crimes.INDEX_ACC_SCALE or (
-            self.params.excl_extra_m > store_crimes.INDEX_EXTRA_M
+        if self.params.excl_scale > trail_index.INDEX_ACC_SCALE or (
+            self.params.excl_extra_m > trail_index.INDEX_EXTRA_M
         ):
             raise PolicyError(
                 "accuracy: the trail index covers excl_scale up to %d and excl_extra_m up to %d"
-                % (store_crimes.INDEX_ACC_SCALE, store_crimes.INDEX_EXTRA_M)
+                % (trail_index.INDEX_ACC_SCALE, trail_index.INDEX_EXTRA_M)
             )
         if self.params.place_scale > self.params.excl_scale:
             raise PolicyError("accuracy: place_scale must not exceed excl_scale")

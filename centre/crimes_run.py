@@ -2,7 +2,7 @@
 
     result = crimes_run.match(store, data, policy, now)
 
-For each incident the policy allows, the trail index (host/store/crimes.py) names the
+For each incident the policy allows, the trail index (host/store/trail_index.py) names the
 eligible wearers whose trail could reach the scene at the policy's speeds or comes within
 report_within_m of it during the window; each of their trails over the window is then
 judged (centre/crimes_match.py). The fixes of wearers who are not eligible are never read.

@@ -1,7 +1,7 @@
 """The match of one incident against one wearer, reading only the parts of the trail that
 can change the answer (the same answer as crimes_match.judge over the whole window).
 
-The trail index (host/store/crimes.py) hands over, per tile of the wearer's trail, the box
+The trail index (host/store/trail_index.py) hands over, per tile of the wearer's trail, the box
 of its records, its longest gap and worst accuracy. From these, without reading a record:
 - no record of the tile can place the wearer when the box is farther from the scene than
   sqrt(u^2 + a^2) for the worst accuracy a a placing record may have;
@@ -84,7 +84,7 @@ def judging(inc, tiles, p, first_t=None, last_t=None):
     """The answer (crimes_match.Answer) or None, from the wearer's tiles (screen()), as a
     generator: it yields the pieces [(t0, t1)] of the trail it needs next, is sent
     {(t0, t1): the wearer's store rows in [t0, t1] and the one before and after}
-    (host/store/crimes.py trail()), and returns the answer. judge_all() runs many at once."""
+    (host/store/trail_index.py trail()), and returns the answer. judge_all() runs many at once."""
     w0, w1 = math.floor(inc.t_from), math.ceil(inc.t_to)
     if (first_t is not None and first_t > w0) or (last_t is not None and last_t < w1):
         got = yield [(w0, w1)]  # monitored for part of it: judged over the whole window

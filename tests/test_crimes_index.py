@@ -1,4 +1,4 @@
-"""The trail index (host/store_crimes.py) and the match that reads only the tiles that can
+"""The trail index (host/store/trail_index.py) and the match that reads only the tiles that can
 change the answer (centre/crimes_tiles.py): built in pieces it equals built at once, every
 segment lies in a tile whose box holds it, and on random trails and incidents the pruned
 match gives the answer the exact match over the whole window gives."""

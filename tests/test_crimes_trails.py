@@ -1,4 +1,4 @@
-"""Crime mapping's batched trail reads (host/store/crimes.py trails()) against the
+"""Crime mapping's batched trail reads (host/store/trail_index.py trails()) against the
 one-piece read (trail()) and against the definition worked out here from the rows stored,
 on both backends: hand-made trails with records sharing a second, records without a
 position or a time in between, windows holding no record, a device the store does not

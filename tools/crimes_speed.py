@@ -69,7 +69,7 @@ def _trail(rng, nprng):
 RECEIVED = "2026-03-10T00:00:00.000Z"
 PROVEN_COLS = "dev, t, seq, type, t_ms, lat_e7, lon_e7, acc_cm"
 BLOCK_COLS = "dev, last_seq, arrival, first_seq, t_lo, t_hi, fixes, received, wire"
-# the crime trail index's queue (host/store/crimes.py), as add_blocks fills it
+# the crime trail index's queue (host/store/trail_index.py), as add_blocks fills it
 QUEUE_ALL = "INSERT INTO trail_todo(dev, t_lo) SELECT dev, MIN(t_lo) FROM blocks GROUP BY dev"
 
 

@@ -90,7 +90,7 @@ class CompactStore(Outflow, base.Store):
               r.acc_cm, r.alert, r.zone) for blk in new for r in blk],
         )  # fmt: skip
         t_new = [row[4] for row in rows if row[4]]
-        if t_new:  # the crime trail index's queue (host/store/crimes.py)
+        if t_new:  # the crime trail index's queue (host/store/trail_index.py)
             self._x("INSERT INTO trail_todo(dev, t_lo) VALUES (?, ?)", (dev, min(t_new)))
         alerts = [(device, r.seq) for blk in new for r in blk if r.type == R.ALERT]
         if alerts:

@@ -2,7 +2,7 @@
 (the version lives in the emtag_schema table). Same tables, columns and meaning as the
 SQLite migrations in host/store/sqlite.py; add a table by appending to both lists."""
 
-from emtag.host.store import crimes
+from emtag.host.store import crimes, trail_index
 
 MIGRATIONS = [
     # 1-3 of the SQLite store in one step: devices, records (as received, valid or
@@ -256,6 +256,6 @@ MIGRATIONS = [
     DELETE FROM trail_extents;
     DELETE FROM trail_index_state;
     """,
-    # 7 (SQLite 9): the trail index's queue (host/store/crimes.py)
-    crimes.QUEUE_MIGRATION % "BIGSERIAL",
+    # 7 (SQLite 9): the trail index's queue (host/store/trail_index.py)
+    trail_index.QUEUE_MIGRATION % "BIGSERIAL",
 ]

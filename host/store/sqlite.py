@@ -10,7 +10,7 @@ import contextlib
 import os
 import sqlite3
 
-from emtag.host.store import base, crimes
+from emtag.host.store import base, crimes, trail_index
 from emtag.host.store.base import RECORD_COLUMNS, Device
 from emtag.host.store.compact import CompactStore
 
@@ -293,9 +293,9 @@ MIGRATIONS = [
     DELETE FROM trail_extents;
     DELETE FROM trail_index_state;
     """,
-    # 9: the trail index's queue (host/store/crimes.py): a row per add_blocks call, written
+    # 9: the trail index's queue (host/store/trail_index.py): a row per add_blocks call, written
     # with the blocks, so the index never depends on the order transactions commit in
-    crimes.QUEUE_MIGRATION % "INTEGER",
+    trail_index.QUEUE_MIGRATION % "INTEGER",
 ]
 
 
