@@ -149,6 +149,18 @@ class Link:
         return None
 
     def close(self, reason):
+        """End the session (once): drop what waits in and out, report it, then _ended()."""
+        if self.closed:
+            return
+        self.closed = True
+        self.pending = bytearray()
+        self.inbox = bytearray()
+        self.bridge.emit("closed", peer=self.name, reason=reason)
+        if self.session is not None:
+            self.session.close(reason)
+        self._ended()
+
+    def _ended(self):
         raise NotImplementedError
 
     def send_now(self, data):
@@ -243,15 +255,7 @@ class TcpLink(asyncio.BufferedProtocol, Link):
             return "idle for %.0f s" % (now - self.last_message)
         return None
 
-    def close(self, reason):
-        if self.closed:
-            return
-        self.closed = True
-        self.pending = bytearray()
-        self.inbox = bytearray()
-        self.bridge.emit("closed", peer=self.name, reason=reason)
-        if self.session is not None:
-            self.session.close(reason)
+    def _ended(self):
         self.transport.abort()
 
 
@@ -366,17 +370,9 @@ class SerialLink(Link):
         if not (self.queued or self.rate_paused):
             self.may_read_now.set()
 
-    def close(self, reason):
+    def _ended(self):
         """A serial port stays open: its session ends and a fresh one starts (the tag says
         HELLO again); output waiting for it is dropped."""
-        if self.closed:
-            return
-        self.closed = True
-        self.pending = bytearray()
-        self.inbox = bytearray()
-        self.bridge.emit("closed", peer=self.name, reason=reason)
-        if self.session is not None:
-            self.session.close(reason)
         self.session = None
         try:
             while True:
