@@ -6,21 +6,12 @@ import random
 from emtag.firmware import evidence
 from emtag.firmware.signer import SoftwareSigner
 from emtag.protocol import records
+from emtag.tools.benchstreams import T0, RandomFix
 
-T0 = 1772442000  # 2026-03-02T09:00:00Z
 
-
-class FakeFix:
+class FakeFix(RandomFix):
     def __init__(self, i, rng=None):
-        rng = rng or random.Random(i)
-        self.t, self.t_ms = T0 + 15 * i, rng.randrange(1000)
-        self.lat = 534631000 + rng.randrange(-5000, 5000)
-        self.lon = -22913000 + rng.randrange(-5000, 5000)
-        self.acc_cm, self.fix, self.sats = rng.randrange(200, 3000), 3, rng.randrange(4, 14)
-        self.hdop = rng.randrange(60, 400)
-        self.speed_mmps = rng.randrange(0, 2000)
-        self.course_cdeg = rng.randrange(36000)
-        self.alt_cm = rng.randrange(-1000, 30000)
+        super().__init__(i, rng or random.Random(i), spread=5000)
 
 
 _signers = {}

@@ -38,11 +38,14 @@ class FastSigner:
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-class _Fix:
-    def __init__(self, i, rng):
+class RandomFix:
+    """The i-th fix of a test stream (15 s apart), every field drawn from rng; positions
+    within `spread` (degrees x 1e7) of a point in Manchester."""
+
+    def __init__(self, i, rng, spread=50000):
         self.t, self.t_ms = T0 + 15 * i, rng.randrange(1000)
-        self.lat = 534631000 + rng.randrange(-50000, 50000)
-        self.lon = -22913000 + rng.randrange(-50000, 50000)
+        self.lat = 534631000 + rng.randrange(-spread, spread)
+        self.lon = -22913000 + rng.randrange(-spread, spread)
         self.acc_cm, self.fix, self.sats = rng.randrange(200, 3000), 3, rng.randrange(4, 14)
         self.hdop = rng.randrange(60, 400)
         self.speed_mmps = rng.randrange(0, 2000)
@@ -69,7 +72,7 @@ def stream(seed, n_fixes):
     now = 0
     for i in range(n_fixes):
         now += 15000
-        chain.add_fix(_Fix(i, rng), now, log)
+        chain.add_fix(RandomFix(i, rng), now, log)
         if chain.seal_due(now, False):
             chain.checkpoint(now, T0 + now // 1000, log)
     chain.checkpoint(now, T0 + now // 1000, log)
