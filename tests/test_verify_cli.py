@@ -96,13 +96,14 @@ def test_tampering_fails_and_names_the_record(tmp_path, tag, capsys):
     assert res["counts"]["deleted"] == 1
 
 
-def test_another_tags_key_proves_nothing(tmp_path, tag, capsys):
+def test_another_tags_key_proves_nothing_and_is_called_a_wrong_key(tmp_path, tag, capsys):
     _, items = tag
     other, _ = make_stream(2, 1, 5)
     f = tmp_path / "records.cbor"
     f.write_bytes(b"".join(items))
     code, out, _ = run(capsys, "verify", "--key", write_keys(tmp_path, other)["pem"], str(f))
     assert code == 1 and " valid: " not in out
+    assert "another tag's key" in out
 
 
 def test_a_file_of_cose_sign1_messages_alone_verifies(tmp_path, tag, capsys):
@@ -354,12 +355,3 @@ def test_keys_by_register_record_device_id_and_key_name(tmp_path, tag, capsys):
     assert code == 0 and "manifest signed by the centre key" in out
     code, _, err = run(capsys, "verify", "--keys", str(ks.path), "--centre", "nobody", signed)
     assert code == 2 and "no key of that name" in err
-
-
-def test_a_wrong_key_is_called_a_wrong_key_and_the_bundle_key_is_printed(tmp_path, tag, capsys):
-    _, items = tag
-    other, _ = make_stream(2, 1, 5)
-    f = tmp_path / "records.cbor"
-    f.write_bytes(b"".join(items))
-    code, out, _ = run(capsys, "verify", "--key", write_keys(tmp_path, other)["pem"], str(f))
-    assert code == 1 and "another tag's key" in out
