@@ -19,47 +19,42 @@ if [ ! -x .venv/bin/python ]; then
         exit 1
     }
 fi
+# apt_install PACKAGE SKIPPED HINT [APT OPTIONS]: install a Debian package the tests use (as
+# root, where apt-get exists); else say which tests will be skipped and how to install it
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing $1 (apt-get)" >&2
+        # shellcheck disable=SC2086  # the options are words
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${4:-} \
+            "$1" >/dev/null) || echo "setup: could not install $1; $2 will be skipped" >&2
+    else
+        echo "setup: $1 not found; $2 will be skipped. Install it with: $3" >&2
+    fi
+}
 if [ "$TEST" = 1 ]; then
     # mosquitto: the real MQTT broker the bridge's forwarding tests run against
     if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "setup: installing mosquitto (apt-get)" >&2
-            (apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null) ||
-                echo "setup: could not install mosquitto; the MQTT tests will be skipped" >&2
-        else
-            echo "setup: mosquitto not found; the MQTT tests will be skipped. Install it with:" \
-                "sudo apt-get install mosquitto (Debian/Ubuntu), brew install mosquitto (macOS)" >&2
-        fi
+        apt_install mosquitto "the MQTT tests" \
+            "sudo apt-get install mosquitto (Debian/Ubuntu), brew install mosquitto (macOS)"
     fi
-    # chromium: the headless browser the simulator's HTML report test renders the report in
+    # chromium: the headless browser the HTML report and web app tests render in
     if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
         ! command -v google-chrome >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "setup: installing chromium (apt-get; the report test renders in it)" >&2
-            (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ||
-                echo "setup: could not install chromium; the report test will be skipped" >&2
-        else
-            echo "setup: chromium not found; the report test will be skipped. Install it with:" \
-                "sudo apt-get install chromium (Debian), chromium-browser (Ubuntu)," \
-                "brew install --cask chromium (macOS)" >&2
-        fi
+        apt_install chromium "the browser tests" \
+            "sudo apt-get install chromium (Debian), chromium-browser (Ubuntu), brew install --cask chromium (macOS)"
     fi
-    # PostgreSQL: the store's second backend (no PostGIS: no query needs it, see the README); the tests start their own throwaway
-    # server from these binaries (emtag.tools.pgserver), so no cluster is created or started here
+    # PostgreSQL: the store's second backend (no PostGIS: no query needs it, see the README).
+    # The tests start their own throwaway server from these binaries (emtag.tools.pgserver),
+    # so no cluster is created or started here.
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "setup: installing postgresql (apt-get)" >&2
+        if [ "$(id -u)" = 0 ]; then
             mkdir -p /etc/postgresql-common
             [ -f /etc/postgresql-common/createcluster.conf ] ||
                 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
-            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                --no-install-recommends postgresql >/dev/null) ||
-                echo "setup: could not install postgresql; the PostgreSQL store tests will be skipped" >&2
-        else
-            echo "setup: PostgreSQL not found; its store tests will be skipped. Install it with:" \
-                "sudo apt-get install postgresql (Debian/Ubuntu)," \
-                "brew install postgresql (macOS)" >&2
         fi
+        apt_install postgresql "the PostgreSQL store tests" \
+            "sudo apt-get install postgresql (Debian/Ubuntu), brew install postgresql (macOS)" \
+            --no-install-recommends
     fi
 fi
 if [ "$TEST" = 1 ]; then
