@@ -64,8 +64,8 @@ def _blocks(n, first_seq, t0, step, rnd, home):
 
 
 def _load(store, batches, total, label):
-    """Write batches of [(device, blocks)], each in one transaction as a bridge's turn of
-    its loop does (store.group()); returns fixes/s."""
+    """Write batches ([(device, blocks)], fixes in them), each in one transaction as a
+    bridge's turn of its loop does (store.group()); returns fixes/s."""
     import sys
 
     from emtag.simulator.progress import Bar
@@ -73,11 +73,11 @@ def _load(store, batches, total, label):
     bar = Bar(sys.stderr, "  " + label, long_job=True)
     t = time.perf_counter()
     done = 0
-    for batch in batches:
+    for batch, fixes in batches:
         with store.group():
             for device, blocks in batch:
                 store.add_blocks(device, blocks, RECEIVED)
-        done += sum(r.type == 1 for _, blocks in batch for b in blocks for r in b)
+        done += fixes
         rate = done / (time.perf_counter() - t)
         bar.show(done / total, "%d/%d fixes, %.0f/s" % (done, total, rate))
     return done / (time.perf_counter() - t)
@@ -94,9 +94,9 @@ def _bench(store, args, rnd, out):
     def year_batches():
         seq = 0
         for a in range(0, args.year_fixes, BATCH):
-            blocks, seq = _blocks(min(BATCH, args.year_fixes - a), seq + 1, T0 + 60 * a, 60,
-                                  rnd, home)  # fmt: skip
-            yield [(year_dev, blocks)]
+            n = min(BATCH, args.year_fixes - a)
+            blocks, seq = _blocks(n, seq + 1, T0 + 60 * a, 60, rnd, home)
+            yield [(year_dev, blocks)], n
 
     out["ingest year fixes/s"] = _load(store, year_batches(), args.year_fixes, "year of one tag")
     devs = ["%016x" % (0xF000000000000000 + i) for i in range(args.tags)]
@@ -111,10 +111,10 @@ def _bench(store, args, rnd, out):
             batch.append((d, _blocks(1440, 1, day0, 60, rnd, h)[0]))
             fixes += 1440
             if fixes >= BATCH:
-                yield batch
+                yield batch, fixes
                 batch, fixes = [], 0
         if batch:
-            yield batch
+            yield batch, fixes
 
     out["ingest fleet fixes/s"] = _load(store, fleet_batches(), 1440 * args.tags, "fleet day")
     if store.kind == "postgresql":  # what autovacuum does after a bulk load, done now
